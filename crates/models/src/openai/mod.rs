@@ -702,8 +702,9 @@ fn truncate(s: String, max: usize) -> String {
     }
 }
 
-/// Durations as seconds (`30`, `0.5`) or strings with a unit (`"500ms"`, `"2s"`, `"1m"`, `"1h"`).
-mod duration {
+/// Serde for durations in configs: seconds (`30`, `0.5`) or strings with a unit (`"500ms"`, `"2s"`,
+/// `"1m"`, `"1h"`); written back as seconds. Use with `#[serde(with = "...::duration")]`.
+pub mod duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
