@@ -319,8 +319,8 @@ async fn stream_cut_mid_answer_is_a_truncation_not_a_short_success() {
 #[tokio::test]
 async fn stream_closed_cleanly_without_done_is_a_truncation() {
     let pieces = vec![chunk(Some("Hel"), None), "data: {\"choices\":[{\"delta\":{\"content\":\"lo".to_string()];
-    let (_stub, url) = start(vec![Reply::Sse { pieces: pieces.clone(), abort: false }, Reply::Sse { pieces, abort: false }])
-        .await;
+    let (_stub, url) =
+        start(vec![Reply::Sse { pieces: pieces.clone(), abort: false }, Reply::Sse { pieces, abort: false }]).await;
     let err = stream_text(&build(client(&url))).await.unwrap_err();
     assert!(matches!(err, ModelError::TruncatedStream { received: 3, .. }), "{err:?}");
     // The same through `generate` with streaming under the hood.
@@ -408,9 +408,7 @@ async fn concurrency_limit_caps_requests_in_flight() {
     let model = build(client(&url).max_concurrency(2));
     let calls = (0..8).map(|i| {
         let model = model.clone();
-        async move {
-            if i % 2 == 0 { model.generate(&prompt()).await } else { stream_text(&model).await }
-        }
+        async move { if i % 2 == 0 { model.generate(&prompt()).await } else { stream_text(&model).await } }
     });
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));

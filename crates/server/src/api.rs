@@ -13,9 +13,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use emmental_core::{FinishReason, GenerationStream, Role, StreamEvent, Usage};
 use emmental_models::openai::wire::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE_MARKER, Delta,
-    EmbeddingData, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, ErrorBody, ModelList,
-    ModelObject, OBJECT_CHAT_COMPLETION, OBJECT_CHAT_COMPLETION_CHUNK, ResponseMessage, WireUsage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE_MARKER, Delta, EmbeddingData,
+    EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, ErrorBody, ModelList, ModelObject,
+    OBJECT_CHAT_COMPLETION, OBJECT_CHAT_COMPLETION_CHUNK, ResponseMessage, WireUsage,
 };
 use futures::StreamExt;
 use rand::Rng;
@@ -44,8 +44,7 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 
 /// `chatcmpl-` and 24 random letters and digits, as OpenAI's ids look.
 fn completion_id() -> String {
-    let suffix: String =
-        rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect();
+    let suffix: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect();
     format!("chatcmpl-{suffix}")
 }
 
@@ -75,9 +74,18 @@ pub(crate) async fn chat_completions(
     if req.stream {
         let events = chat.model.generate_stream(&generate).await.map_err(|e| model_failed(&meta, &e))?;
         tracing::debug!(id = %meta.id, "streaming a chat completion");
-        let sse = SseState { events, pending: VecDeque::new(), role_sent: false, ended: false, permit: Some(permit), meta,
-            include_usage: req.include_usage(), started };
-        let stream = futures::stream::unfold(sse, |mut s| async move { s.next().await.map(|e| (Ok::<_, Infallible>(e), s)) });
+        let sse = SseState {
+            events,
+            pending: VecDeque::new(),
+            role_sent: false,
+            ended: false,
+            permit: Some(permit),
+            meta,
+            include_usage: req.include_usage(),
+            started,
+        };
+        let stream =
+            futures::stream::unfold(sse, |mut s| async move { s.next().await.map(|e| (Ok::<_, Infallible>(e), s)) });
         return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
     }
     let g = chat.model.generate(&generate).await.map_err(|e| model_failed(&meta, &e))?;
@@ -218,7 +226,10 @@ pub(crate) async fn list_models(State(state): State<ServeState>) -> Json<ModelLi
     Json(ModelList { object: "list".into(), data: model_objects(&state) })
 }
 
-pub(crate) async fn get_model(State(state): State<ServeState>, Path(id): Path<String>) -> Result<Json<ModelObject>, ApiError> {
+pub(crate) async fn get_model(
+    State(state): State<ServeState>,
+    Path(id): Path<String>,
+) -> Result<Json<ModelObject>, ApiError> {
     model_objects(&state).into_iter().find(|m| m.id == id).map(Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("the model `{id}` does not exist"))
             .param("model")

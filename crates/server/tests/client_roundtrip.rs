@@ -51,11 +51,8 @@ async fn openai_client_gets_the_same_answer_streamed_and_whole() {
 #[tokio::test]
 async fn server_rejections_reach_the_client_as_unretried_http_errors() {
     let url = start(EchoModel::with_delay(Duration::ZERO), ServeLimits::default(), false).await;
-    let wrong_name = OpenAiConfig::new("gpt-9")
-        .base_url(&url)
-        .api_key_env("EMMENTAL_TEST_ROUNDTRIP_NO_KEY")
-        .build()
-        .unwrap();
+    let wrong_name =
+        OpenAiConfig::new("gpt-9").base_url(&url).api_key_env("EMMENTAL_TEST_ROUNDTRIP_NO_KEY").build().unwrap();
     let err = wrong_name.generate(&conversation()).await.unwrap_err();
     match err {
         ModelError::Http { status: 400, attempts: 1, message, .. } => assert!(message.contains("gpt-9"), "{message}"),

@@ -15,13 +15,7 @@ fn http() -> reqwest::Client {
 }
 
 async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, String) {
-    let resp = http()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = http().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     (status, headers, resp.text().await.unwrap())
@@ -62,8 +56,7 @@ async fn missing_messages_gets_400_naming_the_param() {
     let (status, body) = post_json(&format!("{url}/chat/completions"), &json!({"model": "echo"})).await;
     assert_eq!(status, 400);
     assert_eq!(openai_error(&body)["param"], "messages");
-    let (status, body) =
-        post_json(&format!("{url}/chat/completions"), &json!({"model": "echo", "messages": []})).await;
+    let (status, body) = post_json(&format!("{url}/chat/completions"), &json!({"model": "echo", "messages": []})).await;
     assert_eq!(status, 400);
     assert_eq!(openai_error(&body)["param"], "messages");
 }
@@ -266,7 +259,8 @@ async fn embeddings_accept_a_string_or_a_list_and_base64() {
     // 3 f32s = 12 bytes = 16 base64 characters.
     assert_eq!(data[0]["embedding"].as_str().unwrap().len(), 16);
 
-    let (status, body) = post_json(&format!("{url}/embeddings"), &json!({"model": "toy-encoder", "input": [1, 2]})).await;
+    let (status, body) =
+        post_json(&format!("{url}/embeddings"), &json!({"model": "toy-encoder", "input": [1, 2]})).await;
     assert_eq!(status, 400);
     openai_error(&body);
     let (status, _) =

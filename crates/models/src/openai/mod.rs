@@ -39,8 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use emmental_core::{
-    FinishReason, GenerateRequest, Generation, GenerationStream, Model, ModelError, StreamEvent, Usage,
-    collect_stream,
+    FinishReason, GenerateRequest, Generation, GenerationStream, Model, ModelError, StreamEvent, Usage, collect_stream,
 };
 use futures::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -452,10 +451,7 @@ impl Inner {
 
     fn parse_completion(&self, body: &[u8], started: Instant) -> Result<Generation, ModelError> {
         let c: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
-            self.malformed(format!(
-                "not a chat completion ({e}); body: {}",
-                self.quote(&String::from_utf8_lossy(body))
-            ))
+            self.malformed(format!("not a chat completion ({e}); body: {}", self.quote(&String::from_utf8_lossy(body))))
         })?;
         let Some(choice) = c.choices.into_iter().next() else {
             return Err(self.malformed("`choices` is empty".into()));
@@ -720,7 +716,11 @@ pub mod duration {
             Secs(f64),
             Text(String),
         }
-        let bad = |what: &str| serde::de::Error::custom(format!("invalid duration {what:?}; write seconds or e.g. \"500ms\", \"2s\", \"1m\""));
+        let bad = |what: &str| {
+            serde::de::Error::custom(format!(
+                "invalid duration {what:?}; write seconds or e.g. \"500ms\", \"2s\", \"1m\""
+            ))
+        };
         let secs = match Raw::deserialize(d)? {
             Raw::Secs(s) => s,
             Raw::Text(t) => {

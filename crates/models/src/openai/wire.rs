@@ -123,7 +123,9 @@ impl ChatCompletionRequest {
         {
             return Some(("n", format!("only n = 1 is supported, got {n}")));
         }
-        for (param, value) in [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)] {
+        for (param, value) in
+            [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)]
+        {
             if let Some(v) = value
                 && v != 0.0
             {
@@ -539,7 +541,9 @@ fn de_content<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             for p in parts {
                 match (p.kind.as_str(), p.text) {
                     ("text", Some(t)) => out.push_str(&t),
-                    ("text", None) => return Err(serde::de::Error::custom("a `text` content part needs a `text` field")),
+                    ("text", None) => {
+                        return Err(serde::de::Error::custom("a `text` content part needs a `text` field"));
+                    }
                     (other, _) => {
                         return Err(serde::de::Error::custom(format!(
                             "unsupported content part type `{other}`; only `text` parts are supported"
