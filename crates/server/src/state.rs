@@ -153,6 +153,11 @@ impl ServeState {
     pub fn model_name(&self) -> &str {
         &self.chat.name
     }
+
+    /// Requests waiting for a slot right now.
+    pub fn queued(&self) -> usize {
+        self.gate.waiting.load(Ordering::SeqCst)
+    }
 }
 
 pub(crate) fn unix_now() -> u64 {

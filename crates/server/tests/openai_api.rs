@@ -288,7 +288,7 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 async fn queue_overflow_gets_503_with_retry_after() {
     let model = EchoModel::with_delay(Duration::from_millis(600));
     let limits = ServeLimits { concurrency: 1, max_queue: 1, ..ServeLimits::default() };
-    let url = start(model.clone(), limits, false).await;
+    let (url, state) = common::start_with_state(model.clone(), limits, false).await;
     let endpoint = format!("{url}/chat/completions");
     let running = tokio::spawn({
         let endpoint = endpoint.clone();
@@ -299,7 +299,7 @@ async fn queue_overflow_gets_503_with_retry_after() {
         let endpoint = endpoint.clone();
         async move { post_json(&endpoint, &chat("second")).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("the second request is queued", || state.queued() == 1).await;
 
     let (status, headers, text) = post(&endpoint, chat("third").to_string()).await;
     assert_eq!(status, 503);
@@ -310,6 +310,7 @@ async fn queue_overflow_gets_503_with_retry_after() {
     assert_eq!(running.await.unwrap().0, 200);
     assert_eq!(queued.await.unwrap().0, 200);
     assert_eq!(model.max_in_flight.load(Ordering::SeqCst), 1);
+    assert_eq!(state.queued(), 0);
 }
 
 #[tokio::test]

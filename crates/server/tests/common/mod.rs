@@ -155,6 +155,11 @@ pub fn install_provider() {
 /// Serves `model` as `echo` (with the toy encoder as `toy-encoder` when `embed`) on 127.0.0.1;
 /// returns the base URL (`http://127.0.0.1:PORT/v1`).
 pub async fn start(model: Arc<EchoModel>, limits: ServeLimits, embed: bool) -> String {
+    start_with_state(model, limits, embed).await.0
+}
+
+/// [`start`], also returning the state the server runs on (it shares the queue).
+pub async fn start_with_state(model: Arc<EchoModel>, limits: ServeLimits, embed: bool) -> (String, ServeState) {
     install_provider();
     let mut state = ServeState::new("echo", Arc::new(Shared(model))).with_limits(limits).unwrap();
     if embed {
@@ -162,6 +167,6 @@ pub async fn start(model: Arc<EchoModel>, limits: ServeLimits, embed: bool) -> S
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(emmental_server::serve(listener, state, std::future::pending()));
-    format!("http://{addr}/v1")
+    tokio::spawn(emmental_server::serve(listener, state.clone(), std::future::pending()));
+    (format!("http://{addr}/v1"), state)
 }
