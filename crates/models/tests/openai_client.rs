@@ -10,7 +10,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use emmental_core::{FinishReason, GenerateRequest, Model, ModelError, StreamEvent, collect_stream};
+use emmental_core::{
+    FinishReason, GenerateRequest, Model, ModelError, StreamEvent, collect_stream,
+};
 use emmental_models::openai::{OpenAiConfig, OpenAiModel};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -49,8 +51,13 @@ impl Stub {
 
 /// Starts the stub with a script; returns it and its `base_url`.
 async fn start(script: Vec<Reply>) -> (Arc<Stub>, String) {
-    let stub = Arc::new(Stub { script: Mutex::new(script.into()), ..Stub::default() });
-    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handle)).with_state(stub.clone());
+    let stub = Arc::new(Stub {
+        script: Mutex::new(script.into()),
+        ..Stub::default()
+    });
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(handle))
+        .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -133,16 +140,24 @@ fn good_stream(include_usage: bool) -> Vec<String> {
 }
 
 fn sse_response(pieces: Vec<String>, abort: bool) -> Response {
-    let mut items: Vec<Result<Bytes, std::io::Error>> = pieces.into_iter().map(|p| Ok(Bytes::from(p))).collect();
+    let mut items: Vec<Result<Bytes, std::io::Error>> =
+        pieces.into_iter().map(|p| Ok(Bytes::from(p))).collect();
     if abort {
-        items.push(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "stub cuts the stream")));
+        items.push(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "stub cuts the stream",
+        )));
     }
     // A small pause between pieces so that they reach the client as separate reads.
     let body = futures::stream::iter(items).then(|item| async {
         tokio::time::sleep(Duration::from_millis(2)).await;
         item
     });
-    ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 fn install_provider() {
@@ -164,7 +179,9 @@ fn build(cfg: OpenAiConfig) -> OpenAiModel {
 }
 
 fn prompt() -> GenerateRequest {
-    GenerateRequest::prompt("Say hello").max_tokens(16).temperature(0.0)
+    GenerateRequest::prompt("Say hello")
+        .max_tokens(16)
+        .temperature(0.0)
 }
 
 async fn stream_text(model: &OpenAiModel) -> Result<emmental_core::Generation, ModelError> {
@@ -178,11 +195,17 @@ async fn streaming_and_whole_generation_give_the_same_text_and_usage() {
     let model = build(client(&url));
     let whole = model.generate(&prompt()).await.unwrap();
     let streamed = stream_text(&model).await.unwrap();
-    let hidden_stream = build(client(&url).stream(true)).generate(&prompt()).await.unwrap();
+    let hidden_stream = build(client(&url).stream(true))
+        .generate(&prompt())
+        .await
+        .unwrap();
     assert_eq!(whole.text, "Hello, world!");
     assert_eq!(streamed.text, whole.text);
     assert_eq!(hidden_stream.text, whole.text);
-    assert_eq!((streamed.finish_reason, whole.finish_reason), (FinishReason::Stop, FinishReason::Stop));
+    assert_eq!(
+        (streamed.finish_reason, whole.finish_reason),
+        (FinishReason::Stop, FinishReason::Stop)
+    );
     assert_eq!(streamed.usage, whole.usage);
     assert_eq!(whole.usage.total(), 11);
     assert_eq!(whole.model, "stub-model");
@@ -199,7 +222,12 @@ async fn streaming_and_whole_generation_give_the_same_text_and_usage() {
 async fn stream_delivers_deltas_one_by_one() {
     let (_stub, url) = start(vec![]).await;
     let model = build(client(&url));
-    let events: Vec<_> = model.generate_stream(&prompt()).await.unwrap().collect().await;
+    let events: Vec<_> = model
+        .generate_stream(&prompt())
+        .await
+        .unwrap()
+        .collect()
+        .await;
     let deltas: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -208,7 +236,13 @@ async fn stream_delivers_deltas_one_by_one() {
         })
         .collect();
     assert_eq!(deltas, ANSWER_PIECES);
-    assert!(matches!(events.last(), Some(Ok(StreamEvent::Done { finish_reason: FinishReason::Stop, usage: Some(_) }))));
+    assert!(matches!(
+        events.last(),
+        Some(Ok(StreamEvent::Done {
+            finish_reason: FinishReason::Stop,
+            usage: Some(_)
+        }))
+    ));
 }
 
 #[tokio::test]
@@ -225,12 +259,21 @@ async fn rate_limit_with_retry_after_is_waited_out_and_retried() {
     let g = model.generate(&prompt()).await.unwrap();
     assert_eq!(g.text, "Hello, world!");
     assert_eq!(stub.attempts(), 2);
-    assert!(started.elapsed() >= Duration::from_millis(900), "waited only {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited only {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn retry_after_is_capped_at_backoff_max() {
-    let (stub, url) = start(vec![Reply::Status(429, json!({}), vec![("retry-after", "3600")])]).await;
+    let (stub, url) = start(vec![Reply::Status(
+        429,
+        json!({}),
+        vec![("retry-after", "3600")],
+    )])
+    .await;
     let model = build(client(&url));
     let started = Instant::now();
     model.generate(&prompt()).await.unwrap();
@@ -240,7 +283,12 @@ async fn retry_after_is_capped_at_backoff_max() {
 
 #[tokio::test]
 async fn server_error_is_retried_and_then_succeeds() {
-    let (stub, url) = start(vec![Reply::Status(500, json!({"error": {"message": "oops"}}), vec![])]).await;
+    let (stub, url) = start(vec![Reply::Status(
+        500,
+        json!({"error": {"message": "oops"}}),
+        vec![],
+    )])
+    .await;
     let g = build(client(&url)).generate(&prompt()).await.unwrap();
     assert_eq!(g.text, "Hello, world!");
     assert_eq!(stub.attempts(), 2);
@@ -249,7 +297,11 @@ async fn server_error_is_retried_and_then_succeeds() {
 #[tokio::test]
 async fn stream_is_retried_when_it_fails_before_the_first_byte() {
     let (stub, url) = start(vec![
-        Reply::Status(503, json!({"error": {"message": "warming up"}}), vec![("retry-after", "0")]),
+        Reply::Status(
+            503,
+            json!({"error": {"message": "warming up"}}),
+            vec![("retry-after", "0")],
+        ),
         Reply::Status(502, json!({}), vec![]),
     ])
     .await;
@@ -269,7 +321,12 @@ async fn bad_request_is_not_retried_and_carries_the_server_message() {
     let err = build(client(&url)).generate(&prompt()).await.unwrap_err();
     assert_eq!(stub.attempts(), 1);
     match &err {
-        ModelError::Http { status: 400, attempts: 1, message, .. } => {
+        ModelError::Http {
+            status: 400,
+            attempts: 1,
+            message,
+            ..
+        } => {
             assert!(message.contains("max_tokens is too large"), "{message}")
         }
         other => panic!("expected HTTP 400, got {other:?}"),
@@ -278,26 +335,57 @@ async fn bad_request_is_not_retried_and_carries_the_server_message() {
 
 #[tokio::test]
 async fn gives_up_after_max_retries_and_says_how_many_attempts() {
-    let script = (0..10).map(|_| Reply::Status(500, json!({"error": {"message": "down"}}), vec![])).collect();
+    let script = (0..10)
+        .map(|_| Reply::Status(500, json!({"error": {"message": "down"}}), vec![]))
+        .collect();
     let (stub, url) = start(script).await;
-    let err = build(client(&url).max_retries(2)).generate(&prompt()).await.unwrap_err();
+    let err = build(client(&url).max_retries(2))
+        .generate(&prompt())
+        .await
+        .unwrap_err();
     assert_eq!(stub.attempts(), 3);
-    assert!(matches!(err, ModelError::Http { status: 500, attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ModelError::Http {
+                status: 500,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("3 attempt(s)"), "{err}");
 }
 
 #[tokio::test]
 async fn unauthorized_is_an_auth_error_without_retry() {
-    let (stub, url) = start(vec![Reply::Status(401, json!({"error": {"message": "Incorrect API key"}}), vec![])]).await;
+    let (stub, url) = start(vec![Reply::Status(
+        401,
+        json!({"error": {"message": "Incorrect API key"}}),
+        vec![],
+    )])
+    .await;
     let err = build(client(&url)).generate(&prompt()).await.unwrap_err();
     assert_eq!(stub.attempts(), 1);
-    assert!(matches!(err, ModelError::Auth { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::Auth { status: 401, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn stream_cut_mid_answer_is_a_truncation_not_a_short_success() {
-    let pieces = vec![chunk(None, None), chunk(Some("Hel"), None), chunk(Some("lo"), None)];
-    let (stub, url) = start(vec![Reply::Sse { pieces: pieces.clone(), abort: true }]).await;
+    let pieces = vec![
+        chunk(None, None),
+        chunk(Some("Hel"), None),
+        chunk(Some("lo"), None),
+    ];
+    let (stub, url) = start(vec![Reply::Sse {
+        pieces: pieces.clone(),
+        abort: true,
+    }])
+    .await;
     let model = build(client(&url));
     let mut stream = model.generate_stream(&prompt()).await.unwrap();
     let mut text = String::new();
@@ -310,7 +398,10 @@ async fn stream_cut_mid_answer_is_a_truncation_not_a_short_success() {
         }
     };
     assert_eq!(text, "Hello");
-    assert!(matches!(err, ModelError::TruncatedStream { received: 5, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::TruncatedStream { received: 5, .. }),
+        "{err:?}"
+    );
     assert!(stream.next().await.is_none());
     // Deltas had reached the caller: no retry.
     assert_eq!(stub.attempts(), 1);
@@ -318,63 +409,116 @@ async fn stream_cut_mid_answer_is_a_truncation_not_a_short_success() {
 
 #[tokio::test]
 async fn stream_closed_cleanly_without_done_is_a_truncation() {
-    let pieces = vec![chunk(Some("Hel"), None), "data: {\"choices\":[{\"delta\":{\"content\":\"lo".to_string()];
-    let (_stub, url) =
-        start(vec![Reply::Sse { pieces: pieces.clone(), abort: false }, Reply::Sse { pieces, abort: false }]).await;
+    let pieces = vec![
+        chunk(Some("Hel"), None),
+        "data: {\"choices\":[{\"delta\":{\"content\":\"lo".to_string(),
+    ];
+    let (_stub, url) = start(vec![
+        Reply::Sse {
+            pieces: pieces.clone(),
+            abort: false,
+        },
+        Reply::Sse {
+            pieces,
+            abort: false,
+        },
+    ])
+    .await;
     let err = stream_text(&build(client(&url))).await.unwrap_err();
-    assert!(matches!(err, ModelError::TruncatedStream { received: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::TruncatedStream { received: 3, .. }),
+        "{err:?}"
+    );
     // The same through `generate` with streaming under the hood.
-    let err = build(client(&url).stream(true)).generate(&prompt()).await.unwrap_err();
+    let err = build(client(&url).stream(true))
+        .generate(&prompt())
+        .await
+        .unwrap_err();
     assert!(matches!(err, ModelError::TruncatedStream { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn empty_event_stream_is_a_truncation() {
-    let (_stub, url) = start(vec![Reply::Sse { pieces: vec![": nothing\n\n".into()], abort: false }]).await;
+    let (_stub, url) = start(vec![Reply::Sse {
+        pieces: vec![": nothing\n\n".into()],
+        abort: false,
+    }])
+    .await;
     let err = stream_text(&build(client(&url))).await.unwrap_err();
-    assert!(matches!(err, ModelError::TruncatedStream { received: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::TruncatedStream { received: 0, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_malformed_response() {
     let (_stub, url) = start(vec![
         Reply::Raw("application/json", "{\"choices\": [oops".into()),
-        Reply::Raw("application/json", r#"{"id": "x", "object": "chat.completion"}"#.into()),
-        Reply::Sse { pieces: vec![chunk(Some("a"), None), "data: {nope}\n\n".into()], abort: false },
+        Reply::Raw(
+            "application/json",
+            r#"{"id": "x", "object": "chat.completion"}"#.into(),
+        ),
+        Reply::Sse {
+            pieces: vec![chunk(Some("a"), None), "data: {nope}\n\n".into()],
+            abort: false,
+        },
     ])
     .await;
     let model = build(client(&url));
     let err = model.generate(&prompt()).await.unwrap_err();
-    assert!(matches!(err, ModelError::MalformedResponse { .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::MalformedResponse { .. }),
+        "{err:?}"
+    );
     let err = model.generate(&prompt()).await.unwrap_err();
     match err {
-        ModelError::MalformedResponse { message, .. } => assert!(message.contains("choices"), "{message}"),
+        ModelError::MalformedResponse { message, .. } => {
+            assert!(message.contains("choices"), "{message}")
+        }
         other => panic!("expected MalformedResponse, got {other:?}"),
     }
     let err = stream_text(&model).await.unwrap_err();
-    assert!(matches!(err, ModelError::MalformedResponse { .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::MalformedResponse { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn error_event_mid_stream_is_an_error() {
-    let pieces = vec![chunk(Some("a"), None), "data: {\"error\":{\"message\":\"model crashed\"}}\n\n".into()];
-    let (_stub, url) = start(vec![Reply::Sse { pieces, abort: false }]).await;
+    let pieces = vec![
+        chunk(Some("a"), None),
+        "data: {\"error\":{\"message\":\"model crashed\"}}\n\n".into(),
+    ];
+    let (_stub, url) = start(vec![Reply::Sse {
+        pieces,
+        abort: false,
+    }])
+    .await;
     let err = stream_text(&build(client(&url))).await.unwrap_err();
     assert!(err.to_string().contains("model crashed"), "{err}");
 }
 
 #[tokio::test]
 async fn server_that_ignores_stream_flag_still_streams_its_answer() {
-    let body = json!({"choices": [{"message": {"content": "whole"}, "finish_reason": "length"}]}).to_string();
+    let body = json!({"choices": [{"message": {"content": "whole"}, "finish_reason": "length"}]})
+        .to_string();
     let (_stub, url) = start(vec![Reply::Raw("application/json", body)]).await;
     let g = stream_text(&build(client(&url))).await.unwrap();
-    assert_eq!((g.text.as_str(), g.finish_reason), ("whole", FinishReason::Length));
+    assert_eq!(
+        (g.text.as_str(), g.finish_reason),
+        ("whole", FinishReason::Length)
+    );
 }
 
 #[tokio::test]
 async fn invalid_settings_fail_before_any_request() {
     let (stub, url) = start(vec![]).await;
-    let err = build(client(&url)).generate(&prompt().temperature(7.0)).await.unwrap_err();
+    let err = build(client(&url))
+        .generate(&prompt().temperature(7.0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ModelError::InvalidRequest { .. }), "{err:?}");
     assert_eq!(stub.attempts(), 0);
 }
@@ -383,7 +527,11 @@ async fn invalid_settings_fail_before_any_request() {
 async fn slow_server_times_out_as_timeout() {
     let (stub, url) = start(vec![]).await;
     *stub.delay.lock().unwrap() = Duration::from_secs(3);
-    let model = build(client(&url).timeout(Duration::from_millis(200)).max_retries(1));
+    let model = build(
+        client(&url)
+            .timeout(Duration::from_millis(200))
+            .max_retries(1),
+    );
     let err = model.generate(&prompt()).await.unwrap_err();
     assert!(matches!(err, ModelError::Timeout { .. }), "{err:?}");
     let err = stream_text(&model).await.unwrap_err();
@@ -398,7 +546,10 @@ async fn unreachable_server_is_a_connection_error_after_retries() {
     drop(listener);
     let model = build(client(&format!("http://127.0.0.1:{port}/v1")).max_retries(1));
     let err = model.generate(&prompt()).await.unwrap_err();
-    assert!(matches!(err, ModelError::Connection { attempts: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::Connection { attempts: 2, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -408,7 +559,13 @@ async fn concurrency_limit_caps_requests_in_flight() {
     let model = build(client(&url).max_concurrency(2));
     let calls = (0..8).map(|i| {
         let model = model.clone();
-        async move { if i % 2 == 0 { model.generate(&prompt()).await } else { stream_text(&model).await } }
+        async move {
+            if i % 2 == 0 {
+                model.generate(&prompt()).await
+            } else {
+                stream_text(&model).await
+            }
+        }
     });
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));
@@ -455,13 +612,20 @@ async fn api_key_never_appears_in_errors_debug_output_or_logs() {
         Reply::EchoHeaders(500),
         Reply::Status(400, json!({"error": {"message": long}}), vec![]),
         Reply::Raw("application/json", format!("not json {KEY}")),
-        Reply::Sse { pieces: vec![format!("data: {{\"bad\": {KEY}}}\n\n")], abort: false },
+        Reply::Sse {
+            pieces: vec![format!("data: {{\"bad\": {KEY}}}\n\n")],
+            abort: false,
+        },
     ])
     .await;
     let cfg = client(&url).api_key_env(VAR).max_retries(1);
     let model = build(cfg.clone());
 
-    let mut seen = vec![format!("{model:?}"), format!("{model:#?}"), format!("{cfg:?}")];
+    let mut seen = vec![
+        format!("{model:?}"),
+        format!("{model:#?}"),
+        format!("{cfg:?}"),
+    ];
     for _ in 0..5 {
         let err = model.generate(&prompt()).await.unwrap_err();
         seen.push(err.to_string());
@@ -472,14 +636,20 @@ async fn api_key_never_appears_in_errors_debug_output_or_logs() {
     assert_eq!(stub.attempts(), 7);
 
     let first = &seen[3];
-    assert!(first.contains("authentication failed (401)") && first.contains("[redacted]"), "{first}");
+    assert!(
+        first.contains("authentication failed (401)") && first.contains("[redacted]"),
+        "{first}"
+    );
     // The key did go out, to the right server.
     assert!(first.contains("Bearer [redacted]"), "{first}");
     let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     seen.push(logs);
     let fragment = &KEY[KEY.len() - 12..];
     for s in &seen {
-        assert!(!s.contains(KEY) && !s.contains(fragment), "key leaked in: {s}");
+        assert!(
+            !s.contains(KEY) && !s.contains(fragment),
+            "key leaked in: {s}"
+        );
     }
     unsafe { std::env::remove_var(VAR) };
 }

@@ -11,7 +11,9 @@ use emmental_server::{ServeLimits, ServeState};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8099".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8099".into());
     let model = common::EchoModel::with_delay(std::time::Duration::from_millis(20));
     let state = ServeState::new("echo", Arc::new(common::Shared(model)))
         .with_limits(ServeLimits::default())?

@@ -13,9 +13,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use emmental_core::{FinishReason, GenerationStream, Role, StreamEvent, Usage};
 use emmental_models::openai::wire::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE_MARKER, Delta, EmbeddingData,
-    EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, ErrorBody, ModelList, ModelObject,
-    OBJECT_CHAT_COMPLETION, OBJECT_CHAT_COMPLETION_CHUNK, ResponseMessage, WireUsage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE_MARKER,
+    Delta, EmbeddingData, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector,
+    ErrorBody, ModelList, ModelObject, OBJECT_CHAT_COMPLETION, OBJECT_CHAT_COMPLETION_CHUNK,
+    ResponseMessage, WireUsage,
 };
 use futures::StreamExt;
 use rand::Rng;
@@ -33,18 +34,33 @@ const MAX_EMBEDDING_INPUTS: usize = 2048;
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
         let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-        let e = ApiError::invalid_request(format!("cannot read the request body: {}", rejection.body_text()));
-        if too_large { e.code("request_too_large") } else { e }
+        let e = ApiError::invalid_request(format!(
+            "cannot read the request body: {}",
+            rejection.body_text()
+        ));
+        if too_large {
+            e.code("request_too_large")
+        } else {
+            e
+        }
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        let what = if e.is_syntax() || e.is_eof() { "is not valid JSON" } else { "does not fit the request schema" };
+        let what = if e.is_syntax() || e.is_eof() {
+            "is not valid JSON"
+        } else {
+            "does not fit the request schema"
+        };
         ApiError::invalid_request(format!("the request body {what}: {e}"))
     })
 }
 
 /// `chatcmpl-` and 24 random letters and digits, as OpenAI's ids look.
 fn completion_id() -> String {
-    let suffix: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect();
+    let suffix: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
     format!("chatcmpl-{suffix}")
 }
 
@@ -63,16 +79,26 @@ pub(crate) async fn chat_completions(
         .code("model_not_found"));
     }
     if let Some((param, message)) = req.unsupported() {
-        return Err(ApiError::invalid_request(message).param(param).code("unsupported_parameter"));
+        return Err(ApiError::invalid_request(message)
+            .param(param)
+            .code("unsupported_parameter"));
     }
     let generate = req.to_generate();
     generate.validate().map_err(|e| ApiError::from_model(&e))?;
 
     let permit = state.gate.enter().await?;
     let started = Instant::now();
-    let meta = ChunkMeta { id: completion_id(), created: unix_now(), model: chat.name.clone() };
+    let meta = ChunkMeta {
+        id: completion_id(),
+        created: unix_now(),
+        model: chat.name.clone(),
+    };
     if req.stream {
-        let events = chat.model.generate_stream(&generate).await.map_err(|e| model_failed(&meta, &e))?;
+        let events = chat
+            .model
+            .generate_stream(&generate)
+            .await
+            .map_err(|e| model_failed(&meta, &e))?;
         tracing::debug!(id = %meta.id, "streaming a chat completion");
         let sse = SseState {
             events,
@@ -84,11 +110,18 @@ pub(crate) async fn chat_completions(
             include_usage: req.include_usage(),
             started,
         };
-        let stream =
-            futures::stream::unfold(sse, |mut s| async move { s.next().await.map(|e| (Ok::<_, Infallible>(e), s)) });
-        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+        let stream = futures::stream::unfold(sse, |mut s| async move {
+            s.next().await.map(|e| (Ok::<_, Infallible>(e), s))
+        });
+        return Ok(Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response());
     }
-    let g = chat.model.generate(&generate).await.map_err(|e| model_failed(&meta, &e))?;
+    let g = chat
+        .model
+        .generate(&generate)
+        .await
+        .map_err(|e| model_failed(&meta, &e))?;
     drop(permit);
     tracing::info!(id = %meta.id, tokens = g.usage.completion_tokens, ms = started.elapsed().as_millis() as u64, "chat completion");
     Ok(Json(ChatCompletion {
@@ -98,7 +131,11 @@ pub(crate) async fn chat_completions(
         model: meta.model,
         choices: vec![Choice {
             index: 0,
-            message: ResponseMessage { role: Role::Assistant, content: Some(g.text), refusal: None },
+            message: ResponseMessage {
+                role: Role::Assistant,
+                content: Some(g.text),
+                refusal: None,
+            },
             finish_reason: Some(g.finish_reason.as_str().into()),
             logprobs: None,
         }],
@@ -173,7 +210,11 @@ impl SseState {
         if !self.role_sent {
             // The opening chunk names the assistant role before any content, as OpenAI's does.
             self.role_sent = true;
-            let delta = Delta { role: Some(Role::Assistant), content: Some(String::new()), refusal: None };
+            let delta = Delta {
+                role: Some(Role::Assistant),
+                content: Some(String::new()),
+                refusal: None,
+            };
             return Some(data(&self.meta.chunk(delta, None)));
         }
         loop {
@@ -186,14 +227,23 @@ impl SseState {
             match self.events.next().await {
                 Some(Ok(StreamEvent::Delta(text))) => {
                     if !text.is_empty() {
-                        let delta = Delta { content: Some(text), ..Delta::default() };
+                        let delta = Delta {
+                            content: Some(text),
+                            ..Delta::default()
+                        };
                         self.pending.push_back(data(&self.meta.chunk(delta, None)));
                     }
                 }
-                Some(Ok(StreamEvent::Done { finish_reason, usage })) => {
-                    self.pending.push_back(data(&self.meta.chunk(Delta::default(), Some(finish_reason))));
+                Some(Ok(StreamEvent::Done {
+                    finish_reason,
+                    usage,
+                })) => {
+                    self.pending.push_back(data(
+                        &self.meta.chunk(Delta::default(), Some(finish_reason)),
+                    ));
                     if self.include_usage {
-                        self.pending.push_back(data(&self.meta.usage_chunk(usage.unwrap_or_default())));
+                        self.pending
+                            .push_back(data(&self.meta.usage_chunk(usage.unwrap_or_default())));
                     }
                     self.pending.push_back(Event::default().data(DONE_MARKER));
                     tracing::info!(id = %self.meta.id, tokens = usage.map(|u| u.completion_tokens),
@@ -207,8 +257,11 @@ impl SseState {
                 }
                 None => {
                     tracing::warn!(id = %self.meta.id, "model stream ended without its end event");
-                    let body = ErrorBody::new("the model's stream ended before it was complete", "server_error")
-                        .code("model_error");
+                    let body = ErrorBody::new(
+                        "the model's stream ended before it was complete",
+                        "server_error",
+                    )
+                    .code("model_error");
                     self.pending.push_back(data(&body));
                     self.finish();
                 }
@@ -223,18 +276,29 @@ impl SseState {
 }
 
 pub(crate) async fn list_models(State(state): State<ServeState>) -> Json<ModelList> {
-    Json(ModelList { object: "list".into(), data: model_objects(&state) })
+    Json(ModelList {
+        object: "list".into(),
+        data: model_objects(&state),
+    })
 }
 
 pub(crate) async fn get_model(
     State(state): State<ServeState>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
-    model_objects(&state).into_iter().find(|m| m.id == id).map(Json).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("the model `{id}` does not exist"))
+    model_objects(&state)
+        .into_iter()
+        .find(|m| m.id == id)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                format!("the model `{id}` does not exist"),
+            )
             .param("model")
             .code("model_not_found")
-    })
+        })
 }
 
 fn model_objects(state: &ServeState) -> Vec<ModelObject> {
@@ -298,7 +362,11 @@ pub(crate) async fn embeddings(
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
-            format!("the encoder returned {} vectors for {} inputs", vectors.len(), req.input.len()),
+            format!(
+                "the encoder returned {} vectors for {} inputs",
+                vectors.len(),
+                req.input.len()
+            ),
         ));
     }
     let format = req.encoding_format.unwrap_or_default();
@@ -324,9 +392,18 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 }
 
 pub(crate) async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "no such endpoint").code("unknown_url")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "no such endpoint",
+    )
+    .code("unknown_url")
 }
 
 pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", "method not allowed on this endpoint")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method not allowed on this endpoint",
+    )
 }

@@ -39,14 +39,22 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
-        Self { status, body: ErrorBody::new(message, kind), retry_after: None }
+        Self {
+            status,
+            body: ErrorBody::new(message, kind),
+            retry_after: None,
+        }
     }
 
     /// 400 `invalid_request_error`; `param` is taken from the first `` `name` `` in the message
     /// when there is one, which is how core's validation and serde name fields.
     pub fn invalid_request(message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message.clone());
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            message.clone(),
+        );
         if let Some(param) = backticked(&message) {
             e.body = e.body.param(param);
         }
@@ -65,7 +73,8 @@ impl ApiError {
 
     /// 503 with `Retry-After`: the server is busy, try again shortly.
     pub fn overloaded(message: impl Into<String>, retry_after: Duration) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message).code("overloaded");
+        let mut e =
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message).code("overloaded");
         e.retry_after = Some(retry_after);
         e
     }
@@ -82,7 +91,8 @@ impl ApiError {
                 api
             }
             ModelError::Timeout { .. } => {
-                Self::new(StatusCode::GATEWAY_TIMEOUT, "server_error", message).code("upstream_timeout")
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "server_error", message)
+                    .code("upstream_timeout")
             }
             ModelError::Auth { .. }
             | ModelError::Http { .. }
@@ -92,7 +102,8 @@ impl ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, "server_error", message).code("upstream_error")
             }
             ModelError::Load { .. } | ModelError::Inference { .. } => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message).code("model_error")
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
+                    .code("model_error")
             }
         }
     }
@@ -101,7 +112,8 @@ impl ApiError {
 fn backticked(message: &str) -> Option<&str> {
     let (_, rest) = message.split_once('`')?;
     let (name, _) = rest.split_once('`')?;
-    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(name)
 }
 
 impl IntoResponse for ApiError {
@@ -110,7 +122,8 @@ impl IntoResponse for ApiError {
         if let Some(wait) = self.retry_after {
             // Whole seconds, rounded up: "0" would invite an immediate retry storm.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         resp
     }
@@ -126,16 +139,37 @@ mod tests {
         assert_eq!(e.body.error.param.as_deref(), Some("temperature"));
         let e = ApiError::invalid_request("missing field `messages` at line 1 column 15");
         assert_eq!(e.body.error.param.as_deref(), Some("messages"));
-        assert_eq!(ApiError::invalid_request("expected value").body.error.param, None);
+        assert_eq!(
+            ApiError::invalid_request("expected value").body.error.param,
+            None
+        );
     }
 
     #[test]
     fn model_faults_map_to_gateway_and_server_errors() {
-        let upstream = ModelError::Connection { url: "u".into(), attempts: 1, message: "refused".into() };
-        assert_eq!(ApiError::from_model(&upstream).status, StatusCode::BAD_GATEWAY);
-        let local = ModelError::Inference { model: "m".into(), message: "nan".into() };
-        assert_eq!(ApiError::from_model(&local).status, StatusCode::INTERNAL_SERVER_ERROR);
-        let bad = ModelError::InvalidRequest { message: "`top_p` must be in (0, 1]".into() };
-        assert_eq!(ApiError::from_model(&bad).body.error.param.as_deref(), Some("top_p"));
+        let upstream = ModelError::Connection {
+            url: "u".into(),
+            attempts: 1,
+            message: "refused".into(),
+        };
+        assert_eq!(
+            ApiError::from_model(&upstream).status,
+            StatusCode::BAD_GATEWAY
+        );
+        let local = ModelError::Inference {
+            model: "m".into(),
+            message: "nan".into(),
+        };
+        assert_eq!(
+            ApiError::from_model(&local).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let bad = ModelError::InvalidRequest {
+            message: "`top_p` must be in (0, 1]".into(),
+        };
+        assert_eq!(
+            ApiError::from_model(&bad).body.error.param.as_deref(),
+            Some("top_p")
+        );
     }
 }

@@ -60,7 +60,9 @@ pub async fn serve(
     state: ServeState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let addr = listener.local_addr().map_err(|source| ServerError::LocalAddr { source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::LocalAddr { source })?;
     tracing::info!(%addr, model = %state.chat.name, "serving the OpenAI-compatible API");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

@@ -26,10 +26,16 @@ pub struct ServeLimits {
     #[serde(default = "default_max_queue")]
     pub max_queue: usize,
     /// The longest a request waits in the queue before it is refused with 503.
-    #[serde(default = "default_max_wait", with = "emmental_models::openai::duration")]
+    #[serde(
+        default = "default_max_wait",
+        with = "emmental_models::openai::duration"
+    )]
     pub max_wait: Duration,
     /// The `Retry-After` sent with a 503 (rounded up to whole seconds).
-    #[serde(default = "default_retry_after", with = "emmental_models::openai::duration")]
+    #[serde(
+        default = "default_retry_after",
+        with = "emmental_models::openai::duration"
+    )]
     pub retry_after: Duration,
     /// The largest request body accepted; larger ones get 400.
     #[serde(default = "default_max_body_bytes")]
@@ -86,7 +92,10 @@ pub(crate) struct Named<T: ?Sized> {
 // Derived `Clone` would ask `T: Clone`; only the `Arc` is cloned.
 impl<T: ?Sized> Clone for Named<T> {
     fn clone(&self) -> Self {
-        Self { name: self.name.clone(), model: self.model.clone() }
+        Self {
+            name: self.name.clone(),
+            model: self.model.clone(),
+        }
     }
 }
 
@@ -123,7 +132,10 @@ impl ServeState {
     pub fn new(name: impl Into<String>, model: Arc<dyn Model>) -> Self {
         let limits = ServeLimits::default();
         Self {
-            chat: Named { name: name.into(), model },
+            chat: Named {
+                name: name.into(),
+                model,
+            },
             embedder: None,
             gate: Arc::new(Gate::new(&limits)),
             limits,
@@ -133,7 +145,10 @@ impl ServeState {
 
     /// Also serves `/v1/embeddings` with `embedder` under `name`.
     pub fn with_embedder(mut self, name: impl Into<String>, embedder: Arc<dyn Embedder>) -> Self {
-        self.embedder = Some(Named { name: name.into(), model: embedder });
+        self.embedder = Some(Named {
+            name: name.into(),
+            model: embedder,
+        });
         self
     }
 
@@ -161,7 +176,10 @@ impl ServeState {
 }
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The admission gate: `concurrency` slots and a bounded, time-limited queue in front of them.
@@ -203,7 +221,10 @@ impl Gate {
         let _waiting = Waiting(&self.waiting);
         if ahead >= self.max_queue {
             return Err(ApiError::overloaded(
-                format!("the server is busy ({} request(s) already queued); retry shortly", ahead),
+                format!(
+                    "the server is busy ({} request(s) already queued); retry shortly",
+                    ahead
+                ),
                 self.retry_after,
             ));
         }
@@ -211,7 +232,10 @@ impl Gate {
             Ok(Ok(permit)) => Ok(permit),
             // The semaphore is never closed; treat it like a timeout all the same.
             Ok(Err(_)) | Err(_) => Err(ApiError::overloaded(
-                format!("the server is busy (waited {:.1}s for a slot); retry shortly", self.max_wait.as_secs_f64()),
+                format!(
+                    "the server is busy (waited {:.1}s for a slot); retry shortly",
+                    self.max_wait.as_secs_f64()
+                ),
                 self.retry_after,
             )),
         }

@@ -32,11 +32,18 @@ fn conversation() -> GenerateRequest {
 
 #[tokio::test]
 async fn openai_client_gets_the_same_answer_streamed_and_whole() {
-    let url = start(EchoModel::with_delay(Duration::from_millis(1)), ServeLimits::default(), false).await;
+    let url = start(
+        EchoModel::with_delay(Duration::from_millis(1)),
+        ServeLimits::default(),
+        false,
+    )
+    .await;
     let model = client(&url);
     let whole = model.generate(&conversation()).await.unwrap();
     let stream = model.generate_stream(&conversation()).await.unwrap();
-    let streamed = collect_stream(stream, Instant::now(), model.id()).await.unwrap();
+    let streamed = collect_stream(stream, Instant::now(), model.id())
+        .await
+        .unwrap();
     assert_eq!(whole.text, "You said: the quick brown fox");
     assert_eq!(streamed.text, whole.text);
     assert_eq!(streamed.finish_reason, whole.finish_reason);
@@ -45,17 +52,33 @@ async fn openai_client_gets_the_same_answer_streamed_and_whole() {
     assert_eq!(whole.model, "echo");
 
     let short = model.generate(&conversation().max_tokens(2)).await.unwrap();
-    assert_eq!((short.text.as_str(), short.finish_reason), ("You said: ", FinishReason::Length));
+    assert_eq!(
+        (short.text.as_str(), short.finish_reason),
+        ("You said: ", FinishReason::Length)
+    );
 }
 
 #[tokio::test]
 async fn server_rejections_reach_the_client_as_unretried_http_errors() {
-    let url = start(EchoModel::with_delay(Duration::ZERO), ServeLimits::default(), false).await;
-    let wrong_name =
-        OpenAiConfig::new("gpt-9").base_url(&url).api_key_env("EMMENTAL_TEST_ROUNDTRIP_NO_KEY").build().unwrap();
+    let url = start(
+        EchoModel::with_delay(Duration::ZERO),
+        ServeLimits::default(),
+        false,
+    )
+    .await;
+    let wrong_name = OpenAiConfig::new("gpt-9")
+        .base_url(&url)
+        .api_key_env("EMMENTAL_TEST_ROUNDTRIP_NO_KEY")
+        .build()
+        .unwrap();
     let err = wrong_name.generate(&conversation()).await.unwrap_err();
     match err {
-        ModelError::Http { status: 400, attempts: 1, message, .. } => assert!(message.contains("gpt-9"), "{message}"),
+        ModelError::Http {
+            status: 400,
+            attempts: 1,
+            message,
+            ..
+        } => assert!(message.contains("gpt-9"), "{message}"),
         other => panic!("expected an HTTP 400, got {other:?}"),
     }
 }
@@ -63,7 +86,11 @@ async fn server_rejections_reach_the_client_as_unretried_http_errors() {
 #[tokio::test]
 async fn busy_server_is_waited_out_through_retry_after() {
     let model = EchoModel::with_delay(Duration::from_millis(300));
-    let limits = ServeLimits { concurrency: 1, max_queue: 0, ..ServeLimits::default() };
+    let limits = ServeLimits {
+        concurrency: 1,
+        max_queue: 0,
+        ..ServeLimits::default()
+    };
     let url = start(model.clone(), limits, false).await;
     let client = client(&url);
     let req = conversation();
@@ -72,18 +99,46 @@ async fn busy_server_is_waited_out_through_retry_after() {
         client.generate(&req).await
     });
     assert_eq!(a.unwrap().text, b.unwrap().text);
-    assert_eq!(model.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        model
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
 }
 
 #[tokio::test]
 async fn model_failure_mid_stream_reaches_the_client_as_an_error() {
-    let url = start(EchoModel::with_delay(Duration::ZERO), ServeLimits::default(), false).await;
+    let url = start(
+        EchoModel::with_delay(Duration::ZERO),
+        ServeLimits::default(),
+        false,
+    )
+    .await;
     let model = client(&url);
-    let stream = model.generate_stream(&GenerateRequest::prompt("please BREAK now")).await.unwrap();
-    let err = collect_stream(stream, Instant::now(), model.id()).await.unwrap_err();
+    let stream = model
+        .generate_stream(&GenerateRequest::prompt("please BREAK now"))
+        .await
+        .unwrap();
+    let err = collect_stream(stream, Instant::now(), model.id())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("broke mid-answer"), "{err}");
 
-    let err = model.generate(&GenerateRequest::prompt("FAIL")).await.unwrap_err();
+    let err = model
+        .generate(&GenerateRequest::prompt("FAIL"))
+        .await
+        .unwrap_err();
     // A model fault is a 500: retried like any server error, then reported.
-    assert!(matches!(err, ModelError::Http { status: 500, attempts: 6, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ModelError::Http {
+                status: 500,
+                attempts: 6,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

@@ -39,7 +39,8 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use emmental_core::{
-    FinishReason, GenerateRequest, Generation, GenerationStream, Model, ModelError, StreamEvent, Usage, collect_stream,
+    FinishReason, GenerateRequest, Generation, GenerationStream, Model, ModelError, StreamEvent,
+    Usage, collect_stream,
 };
 use futures::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -177,7 +178,10 @@ impl OpenAiConfig {
     /// Checks the config, reads the API key from [`Self::api_key_env`] and builds the client.
     pub fn build(&self) -> Result<OpenAiModel, ModelError> {
         let id = format!("openai/{}", self.model);
-        let fail = |message: String| ModelError::Load { model: id.clone(), message };
+        let fail = |message: String| ModelError::Load {
+            model: id.clone(),
+            message,
+        };
         if self.model.trim().is_empty() {
             return Err(fail("`model` must not be empty".into()));
         }
@@ -185,12 +189,17 @@ impl OpenAiConfig {
             return Err(fail("`max_concurrency` must be at least 1".into()));
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(fail("`timeout` and `connect_timeout` must be positive".into()));
+            return Err(fail(
+                "`timeout` and `connect_timeout` must be positive".into(),
+            ));
         }
         let mut url = reqwest::Url::parse(self.base_url.trim())
             .map_err(|e| fail(format!("`base_url` {:?} is not a URL: {e}", self.base_url)))?;
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            return Err(fail(format!("`base_url` must be an http(s) URL, got {}", display_url(&url))));
+            return Err(fail(format!(
+                "`base_url` must be an http(s) URL, got {}",
+                display_url(&url)
+            )));
         }
         let loopback = url.host_str().is_some_and(|h| {
             h.eq_ignore_ascii_case("localhost")
@@ -202,15 +211,18 @@ impl OpenAiConfig {
         let path = format!("{}/chat/completions", url.path().trim_end_matches('/'));
         url.set_path(&path);
 
-        let key = std::env::var(&self.api_key_env).ok().filter(|k| !k.trim().is_empty());
+        let key = std::env::var(&self.api_key_env)
+            .ok()
+            .filter(|k| !k.trim().is_empty());
         let auth = match &key {
             Some(k) => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", k.trim())).map_err(|_| {
-                    fail(format!(
-                        "the API key in ${} holds characters that cannot go in an HTTP header",
-                        self.api_key_env
-                    ))
-                })?;
+                let mut v =
+                    HeaderValue::from_str(&format!("Bearer {}", k.trim())).map_err(|_| {
+                        fail(format!(
+                            "the API key in ${} holds characters that cannot go in an HTTP header",
+                            self.api_key_env
+                        ))
+                    })?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -257,9 +269,11 @@ fn build_client(cfg: &OpenAiConfig) -> Result<reqwest::Client, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.build())) {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) => Err(format!("cannot build the HTTP client: {}", error_chain(&e))),
-        Err(_) => Err("cannot build the HTTP client: no TLS crypto provider is installed \
+        Err(_) => Err(
+            "cannot build the HTTP client: no TLS crypto provider is installed \
                        (install rustls's provider at start-up, as the emmental binary does)"
-            .into()),
+                .into(),
+        ),
     }
 }
 
@@ -380,23 +394,35 @@ impl Model for OpenAiModel {
                     let g = this.parse_completion(&bytes, started)?;
                     return Ok(StreamState::whole(g, self.inner.clone()));
                 }
-                let mut state = StreamState::new(Box::pin(resp.bytes_stream()), permit, self.inner.clone());
+                let mut state =
+                    StreamState::new(Box::pin(resp.bytes_stream()), permit, self.inner.clone());
                 state.read_first_event().await?;
                 Ok(state)
             })
             .await?;
-        Ok(Box::pin(futures::stream::unfold(state, |mut s| async move { s.next_event().await.map(|e| (e, s)) })))
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut s| async move { s.next_event().await.map(|e| (e, s)) },
+        )))
     }
 }
 
 impl Inner {
     async fn permit(&self) -> OwnedSemaphorePermit {
         // The semaphore is never closed, so acquiring only waits.
-        self.permits.clone().acquire_owned().await.expect("the request semaphore is never closed")
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the request semaphore is never closed")
     }
 
     /// Sends one attempt and checks its status; the body is left unread.
-    async fn send(&self, body: &ChatCompletionRequest, stream: bool) -> Result<reqwest::Response, Failure> {
+    async fn send(
+        &self,
+        body: &ChatCompletionRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, Failure> {
         let mut rb = self.client.post(self.url.clone()).json(body);
         if !stream {
             rb = rb.timeout(self.config.timeout);
@@ -418,9 +444,22 @@ impl Inner {
         let (url, status) = (self.display_url.clone(), status.as_u16());
         tracing::debug!(url = %self.display_url, status, %message, "model request failed");
         let error = match status {
-            401 | 403 => ModelError::Auth { status, url, message },
-            429 => ModelError::RateLimited { url, attempts: 1, retry_after },
-            _ => ModelError::Http { status, url, attempts: 1, message },
+            401 | 403 => ModelError::Auth {
+                status,
+                url,
+                message,
+            },
+            429 => ModelError::RateLimited {
+                url,
+                attempts: 1,
+                retry_after,
+            },
+            _ => ModelError::Http {
+                status,
+                url,
+                attempts: 1,
+                message,
+            },
         };
         Err(Failure { error, retry_after })
     }
@@ -428,11 +467,18 @@ impl Inner {
     fn transport_error(&self, e: reqwest::Error) -> ModelError {
         let url = self.display_url.clone();
         if e.is_timeout() {
-            return ModelError::Timeout { url, after: self.config.timeout };
+            return ModelError::Timeout {
+                url,
+                after: self.config.timeout,
+            };
         }
         // `without_url`: the request URL could carry credentials in its query.
         let message = self.quote(&error_chain(&e.without_url()));
-        ModelError::Connection { url, attempts: 1, message }
+        ModelError::Connection {
+            url,
+            attempts: 1,
+            message,
+        }
     }
 
     /// Masks the key wherever a server echoed it, then shortens: masking first, so that a cut
@@ -446,12 +492,18 @@ impl Inner {
     }
 
     fn malformed(&self, message: String) -> ModelError {
-        ModelError::MalformedResponse { url: self.display_url.clone(), message }
+        ModelError::MalformedResponse {
+            url: self.display_url.clone(),
+            message,
+        }
     }
 
     fn parse_completion(&self, body: &[u8], started: Instant) -> Result<Generation, ModelError> {
         let c: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
-            self.malformed(format!("not a chat completion ({e}); body: {}", self.quote(&String::from_utf8_lossy(body))))
+            self.malformed(format!(
+                "not a chat completion ({e}); body: {}",
+                self.quote(&String::from_utf8_lossy(body))
+            ))
         })?;
         let Some(choice) = c.choices.into_iter().next() else {
             return Err(self.malformed("`choices` is empty".into()));
@@ -466,7 +518,11 @@ impl Inner {
             finish_reason: wire::finish_reason(choice.finish_reason.as_deref()),
             usage: c.usage.map(Usage::from).unwrap_or_default(),
             latency: started.elapsed(),
-            model: if c.model.is_empty() { self.config.model.clone() } else { c.model },
+            model: if c.model.is_empty() {
+                self.config.model.clone()
+            } else {
+                c.model
+            },
         })
     }
 }
@@ -508,7 +564,10 @@ impl StreamState {
     fn whole(g: Generation, model: Arc<Inner>) -> Self {
         let pending = VecDeque::from([
             Ok(StreamEvent::Delta(g.text)),
-            Ok(StreamEvent::Done { finish_reason: g.finish_reason, usage: Some(g.usage) }),
+            Ok(StreamEvent::Done {
+                finish_reason: g.finish_reason,
+                usage: Some(g.usage),
+            }),
         ]);
         Self {
             body: None,
@@ -527,14 +586,25 @@ impl StreamState {
     /// are returned to the retry loop (transport errors are retried), not streamed.
     async fn read_first_event(&mut self) -> Result<(), Failure> {
         while self.pending.is_empty() && !self.ended {
-            match self.body.as_mut().expect("body is present until the stream ends").next().await {
+            match self
+                .body
+                .as_mut()
+                .expect("body is present until the stream ends")
+                .next()
+                .await
+            {
                 Some(Ok(bytes)) => self.feed(&bytes),
                 Some(Err(e)) => return Err(self.model.transport_error(e).into()),
                 None => self.end_of_body(None),
             }
         }
         match self.pending.front() {
-            Some(Err(_)) => Err(self.pending.pop_front().and_then(Result::err).expect("front is an error").into()),
+            Some(Err(_)) => Err(self
+                .pending
+                .pop_front()
+                .and_then(Result::err)
+                .expect("front is an error")
+                .into()),
             _ => Ok(()),
         }
     }
@@ -547,11 +617,19 @@ impl StreamState {
             if self.ended {
                 return None;
             }
-            match self.body.as_mut().expect("body is present until the stream ends").next().await {
+            match self
+                .body
+                .as_mut()
+                .expect("body is present until the stream ends")
+                .next()
+                .await
+            {
                 Some(Ok(bytes)) => self.feed(&bytes),
                 Some(Err(e)) => {
                     let why = match self.model.transport_error(e) {
-                        ModelError::Timeout { after, .. } => format!("no data for {:.1}s", after.as_secs_f64()),
+                        ModelError::Timeout { after, .. } => {
+                            format!("no data for {:.1}s", after.as_secs_f64())
+                        }
                         other => other.to_string(),
                     };
                     self.end_of_body(Some(why));
@@ -580,9 +658,13 @@ impl StreamState {
         if let Some(finish_reason) = self.finish_reason {
             // The answer itself is complete; only the `[DONE]` (and perhaps usage) went missing.
             tracing::debug!(url = %self.model.display_url, "stream ended after finish_reason but before [DONE]");
-            self.end(Ok(StreamEvent::Done { finish_reason, usage: self.usage }));
+            self.end(Ok(StreamEvent::Done {
+                finish_reason,
+                usage: self.usage,
+            }));
         } else {
-            let message = error.unwrap_or_else(|| "the connection closed before `data: [DONE]`".into());
+            let message =
+                error.unwrap_or_else(|| "the connection closed before `data: [DONE]`".into());
             self.end(Err(ModelError::TruncatedStream {
                 url: self.model.display_url.clone(),
                 received: self.received,
@@ -607,14 +689,20 @@ impl StreamState {
         let data = event.data.trim();
         if data == DONE_MARKER {
             let finish_reason = self.finish_reason.unwrap_or(FinishReason::Stop);
-            self.end(Ok(StreamEvent::Done { finish_reason, usage: self.usage }));
+            self.end(Ok(StreamEvent::Done {
+                finish_reason,
+                usage: self.usage,
+            }));
             return;
         }
         let value: serde_json::Value = match serde_json::from_str(data) {
             Ok(v) => v,
             Err(_) if at_eof => return, // cut mid-event: reported as a truncation by the caller
             Err(e) => {
-                let message = format!("invalid JSON in stream event ({e}): {}", self.model.quote(data));
+                let message = format!(
+                    "invalid JSON in stream event ({e}): {}",
+                    self.model.quote(data)
+                );
                 self.end(Err(self.model.malformed(message)));
                 return;
             }
@@ -630,7 +718,10 @@ impl StreamState {
         let chunk: ChatCompletionChunk = match serde_json::from_value(value) {
             Ok(c) => c,
             Err(e) => {
-                let message = format!("not a chat-completion chunk ({e}): {}", self.model.quote(data));
+                let message = format!(
+                    "not a chat-completion chunk ({e}): {}",
+                    self.model.quote(data)
+                );
                 self.end(Err(self.model.malformed(message)));
                 return;
             }
@@ -640,7 +731,11 @@ impl StreamState {
         }
         // We ask for one choice; a server that sends more still has its first one read.
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-            let text = choice.delta.content.or(choice.delta.refusal).unwrap_or_default();
+            let text = choice
+                .delta
+                .content
+                .or(choice.delta.refusal)
+                .unwrap_or_default();
             if !text.is_empty() {
                 self.received += text.chars().count();
                 self.pending.push_back(Ok(StreamEvent::Delta(text)));
@@ -664,7 +759,10 @@ fn extract_error_message(body: &[u8]) -> String {
             .or_else(|| v.get("detail"))
             .and_then(|m| m.as_str());
         if let Some(m) = message {
-            let kind = error.and_then(|e| e.get("type")).and_then(|t| t.as_str()).filter(|t| !t.is_empty());
+            let kind = error
+                .and_then(|e| e.get("type"))
+                .and_then(|t| t.as_str())
+                .filter(|t| !t.is_empty());
             return match kind {
                 Some(k) => format!("{m} ({k})"),
                 None => m.to_string(),
@@ -672,7 +770,11 @@ fn extract_error_message(body: &[u8]) -> String {
         }
     }
     let text = String::from_utf8_lossy(body);
-    if text.trim().is_empty() { "(empty body)".into() } else { text.into_owned() }
+    if text.trim().is_empty() {
+        "(empty body)".into()
+    } else {
+        text.into_owned()
+    }
 }
 
 /// An error and its sources, `: `-joined.
@@ -755,16 +857,20 @@ mod tests {
 
     #[test]
     fn config_fills_defaults_and_parses_durations() {
-        let cfg: OpenAiConfig =
-            serde_json::from_str(r#"{"model":"m","backoff_base":"250ms","backoff_max":2,"connect_timeout":"1m"}"#)
-                .unwrap();
+        let cfg: OpenAiConfig = serde_json::from_str(
+            r#"{"model":"m","backoff_base":"250ms","backoff_max":2,"connect_timeout":"1m"}"#,
+        )
+        .unwrap();
         assert_eq!(cfg.base_url, "https://api.openai.com/v1");
         assert_eq!(cfg.api_key_env, "OPENAI_API_KEY");
         assert_eq!(cfg.timeout, Duration::from_secs(120));
         assert_eq!(cfg.backoff_base, Duration::from_millis(250));
         assert_eq!(cfg.backoff_max, Duration::from_secs(2));
         assert_eq!(cfg.connect_timeout, Duration::from_secs(60));
-        assert_eq!((cfg.max_retries, cfg.max_concurrency, cfg.stream), (5, 32, false));
+        assert_eq!(
+            (cfg.max_retries, cfg.max_concurrency, cfg.stream),
+            (5, 32, false)
+        );
         assert!(serde_json::from_str::<OpenAiConfig>(r#"{"model":"m","temprature":1}"#).is_err());
         assert!(serde_json::from_str::<OpenAiConfig>(r#"{"model":"m","timeout":"soon"}"#).is_err());
     }
@@ -773,10 +879,21 @@ mod tests {
     fn missing_key_is_an_error_naming_the_variable_unless_local() {
         install_provider();
         let var = "EMMENTAL_TEST_UNSET_KEY_5f3a";
-        let err = OpenAiConfig::new("m").api_key_env(var).build().unwrap_err().to_string();
+        let err = OpenAiConfig::new("m")
+            .api_key_env(var)
+            .build()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(var) && err.contains("not set"), "{err}");
-        for local in ["http://127.0.0.1:9/v1", "http://localhost:8080/v1/", "http://[::1]:1/"] {
-            let m = OpenAiConfig::new("m").api_key_env(var).base_url(local).build();
+        for local in [
+            "http://127.0.0.1:9/v1",
+            "http://localhost:8080/v1/",
+            "http://[::1]:1/",
+        ] {
+            let m = OpenAiConfig::new("m")
+                .api_key_env(var)
+                .base_url(local)
+                .build();
             assert!(m.is_ok(), "{local}: {:?}", m.err());
         }
     }
@@ -784,8 +901,16 @@ mod tests {
     #[test]
     fn url_gets_chat_completions_with_or_without_trailing_slash() {
         install_provider();
-        for base in ["http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1/", "http://127.0.0.1:1/v1//"] {
-            let m = OpenAiConfig::new("m").base_url(base).api_key_env("EMMENTAL_TEST_UNSET_KEY_91c2").build().unwrap();
+        for base in [
+            "http://127.0.0.1:1/v1",
+            "http://127.0.0.1:1/v1/",
+            "http://127.0.0.1:1/v1//",
+        ] {
+            let m = OpenAiConfig::new("m")
+                .base_url(base)
+                .api_key_env("EMMENTAL_TEST_UNSET_KEY_91c2")
+                .build()
+                .unwrap();
             assert_eq!(m.url(), "http://127.0.0.1:1/v1/chat/completions");
             assert_eq!(m.id(), "openai/m");
         }
@@ -809,11 +934,16 @@ mod tests {
     #[test]
     fn error_messages_come_from_openai_error_bodies() {
         assert_eq!(
-            extract_error_message(br#"{"error":{"message":"Bad model","type":"invalid_request_error"}}"#),
+            extract_error_message(
+                br#"{"error":{"message":"Bad model","type":"invalid_request_error"}}"#
+            ),
             "Bad model (invalid_request_error)"
         );
         assert_eq!(extract_error_message(br#"{"error":"nope"}"#), "nope");
-        assert_eq!(extract_error_message(br#"{"detail":"Not Found"}"#), "Not Found");
+        assert_eq!(
+            extract_error_message(br#"{"detail":"Not Found"}"#),
+            "Not Found"
+        );
         assert_eq!(extract_error_message(b"upstream down"), "upstream down");
         assert_eq!(extract_error_message(b""), "(empty body)");
     }

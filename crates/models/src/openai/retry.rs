@@ -16,7 +16,10 @@ pub(crate) struct Failure {
 
 impl From<ModelError> for Failure {
     fn from(error: ModelError) -> Self {
-        Self { error, retry_after: None }
+        Self {
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -62,7 +65,10 @@ impl RetryPolicy {
         if let Some(hint) = retry_after {
             return hint.min(self.max);
         }
-        let ceiling = self.base.saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX)).min(self.max);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX))
+            .min(self.max);
         if ceiling.is_zero() {
             return ceiling;
         }
@@ -83,8 +89,16 @@ fn with_attempts(mut error: ModelError, n: u32) -> ModelError {
 
 /// Reads the server's wait hint: `retry-after-ms` (milliseconds, sent by OpenAI), else
 /// `Retry-After` as delay-seconds or an HTTP-date. A date in the past means "now".
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+pub(crate) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
         && ms.is_finite()
         && ms >= 0.0
@@ -108,7 +122,9 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 /// `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`.
 /// The weekday is not checked.
 pub(crate) fn parse_http_date(s: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let (mut day, mut month, mut year, mut time) = (None, None, None, None);
     for token in s.split([' ', ',', '-']).filter(|t| !t.is_empty()) {
         let lower = token.to_ascii_lowercase();
@@ -157,11 +173,20 @@ mod tests {
     #[test]
     fn parses_all_three_http_date_forms() {
         let expected = 784_111_777; // 1994-11-06T08:49:37Z
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(expected));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(expected));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(expected)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(expected)
+        );
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(expected));
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(1_835_438_400));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
         assert_eq!(parse_http_date("soon"), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:00:00 GMT"), None);
     }
@@ -171,8 +196,14 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("later", now), None);
     }
@@ -181,21 +212,37 @@ mod tests {
     fn retry_after_ms_header_takes_precedence() {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", "5".parse().unwrap());
-        assert_eq!(retry_after(&h, SystemTime::now()), Some(Duration::from_secs(5)));
+        assert_eq!(
+            retry_after(&h, SystemTime::now()),
+            Some(Duration::from_secs(5))
+        );
         h.insert("retry-after-ms", "250".parse().unwrap());
-        assert_eq!(retry_after(&h, SystemTime::now()), Some(Duration::from_millis(250)));
+        assert_eq!(
+            retry_after(&h, SystemTime::now()),
+            Some(Duration::from_millis(250))
+        );
     }
 
     #[test]
     fn backoff_grows_with_full_jitter_and_respects_the_cap() {
-        let p = RetryPolicy { max_retries: 5, base: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
         for _ in 0..200 {
             assert!(p.delay(1, None) <= Duration::from_millis(100));
             assert!(p.delay(3, None) <= Duration::from_millis(400));
             assert!(p.delay(40, None) <= Duration::from_secs(1));
         }
-        assert_eq!(p.delay(1, Some(Duration::from_secs(600))), Duration::from_secs(1));
-        assert_eq!(p.delay(1, Some(Duration::from_millis(10))), Duration::from_millis(10));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(600))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_millis(10))),
+            Duration::from_millis(10)
+        );
         // Jitter actually varies.
         let samples: std::collections::HashSet<_> = (0..20).map(|_| p.delay(4, None)).collect();
         assert!(samples.len() > 1);
@@ -203,8 +250,17 @@ mod tests {
 
     #[tokio::test]
     async fn retries_retryable_errors_and_counts_attempts() {
-        let p = RetryPolicy { max_retries: 2, base: Duration::ZERO, max: Duration::ZERO };
-        let http = |status| ModelError::Http { status, url: "u".into(), attempts: 0, message: "m".into() };
+        let p = RetryPolicy {
+            max_retries: 2,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        let http = |status| ModelError::Http {
+            status,
+            url: "u".into(),
+            attempts: 0,
+            message: "m".into(),
+        };
         let mut calls = 0;
         let err = p
             .run(|_| {
@@ -227,7 +283,15 @@ mod tests {
         assert_eq!(calls, 1);
         assert!(matches!(err, ModelError::Http { attempts: 1, .. }), "{err}");
 
-        let ok = p.run(|n| async move { if n < 2 { Err(Failure::from(http(500))) } else { Ok(n) } }).await;
+        let ok = p
+            .run(|n| async move {
+                if n < 2 {
+                    Err(Failure::from(http(500)))
+                } else {
+                    Ok(n)
+                }
+            })
+            .await;
         assert_eq!(ok.unwrap(), 2);
     }
 }

@@ -115,7 +115,10 @@ impl SseParser {
         let event = std::mem::take(&mut self.event);
         if self.has_data {
             self.has_data = false;
-            out.push(SseEvent { event, data: std::mem::take(&mut self.data) });
+            out.push(SseEvent {
+                event,
+                data: std::mem::take(&mut self.data),
+            });
         }
     }
 }
@@ -161,12 +164,19 @@ mod tests {
     #[test]
     fn joins_multi_line_data_and_keeps_event_names() {
         let events = parse_all_splits(b"event: error\ndata: a\ndata:b\ndata:  c\n\n");
-        assert_eq!(events, [SseEvent { event: "error".into(), data: "a\nb\n c".into() }]);
+        assert_eq!(
+            events,
+            [SseEvent {
+                event: "error".into(),
+                data: "a\nb\n c".into()
+            }]
+        );
     }
 
     #[test]
     fn ignores_comments_ids_retries_and_empty_events() {
-        let events = parse_all_splits(b": keep-alive\n\nid: 7\nretry: 100\n\n:\ndata: x\nid: 8\n\n\n\n");
+        let events =
+            parse_all_splits(b": keep-alive\n\nid: 7\nretry: 100\n\n:\ndata: x\nid: 8\n\n\n\n");
         assert_eq!(data(&events), ["x"]);
     }
 

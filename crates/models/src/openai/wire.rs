@@ -35,7 +35,11 @@ pub struct ChatCompletionRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
     /// Accepts OpenAI's newer spelling `max_completion_tokens` too.
-    #[serde(default, alias = "max_completion_tokens", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "max_completion_tokens",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -44,7 +48,11 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// A single string or a list of strings on the wire; `null` means none.
-    #[serde(default, deserialize_with = "de_stop", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_stop",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub stop: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
@@ -85,7 +93,9 @@ impl ChatCompletionRequest {
             seed: req.seed,
             stop: req.stop.clone(),
             stream,
-            stream_options: stream.then_some(StreamOptions { include_usage: true }),
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
             n: None,
             presence_penalty: None,
             frequency_penalty: None,
@@ -123,9 +133,10 @@ impl ChatCompletionRequest {
         {
             return Some(("n", format!("only n = 1 is supported, got {n}")));
         }
-        for (param, value) in
-            [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)]
-        {
+        for (param, value) in [
+            ("presence_penalty", self.presence_penalty),
+            ("frequency_penalty", self.frequency_penalty),
+        ] {
             if let Some(v) = value
                 && v != 0.0
             {
@@ -144,7 +155,10 @@ impl ChatCompletionRequest {
         if let Some(f) = &self.response_format
             && f.kind != "text"
         {
-            return Some(("response_format", format!("response format `{}` is not supported; only `text`", f.kind)));
+            return Some((
+                "response_format",
+                format!("response format `{}` is not supported; only `text`", f.kind),
+            ));
         }
         None
     }
@@ -181,13 +195,23 @@ pub struct ChatMessage {
 
 impl From<&Message> for ChatMessage {
     fn from(m: &Message) -> Self {
-        Self { role: m.role, content: m.content.clone(), name: m.name.clone(), tool_call_id: m.tool_call_id.clone() }
+        Self {
+            role: m.role,
+            content: m.content.clone(),
+            name: m.name.clone(),
+            tool_call_id: m.tool_call_id.clone(),
+        }
     }
 }
 
 impl From<ChatMessage> for Message {
     fn from(m: ChatMessage) -> Self {
-        Message { role: m.role, content: m.content, name: m.name, tool_call_id: m.tool_call_id }
+        Message {
+            role: m.role,
+            content: m.content,
+            name: m.name,
+            tool_call_id: m.tool_call_id,
+        }
     }
 }
 
@@ -258,13 +282,20 @@ pub struct WireUsage {
 
 impl From<Usage> for WireUsage {
     fn from(u: Usage) -> Self {
-        Self { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total() }
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total(),
+        }
     }
 }
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
-        Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens }
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        }
     }
 }
 
@@ -308,7 +339,11 @@ pub struct ChunkChoice {
 /// The text added by one chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Delta {
-    #[serde(default, deserialize_with = "de_opt_role", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_role",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub role: Option<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -337,7 +372,14 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     pub fn new(message: impl Into<String>, kind: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { message: message.into(), kind: kind.into(), param: None, code: None } }
+        Self {
+            error: ErrorDetail {
+                message: message.into(),
+                kind: kind.into(),
+                param: None,
+                code: None,
+            },
+        }
     }
     pub fn param(mut self, param: impl Into<String>) -> Self {
         self.error.param = Some(param.into());
@@ -464,7 +506,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
@@ -479,7 +525,8 @@ fn base64_encode(bytes: &[u8]) -> String {
 
 /// Converts an OpenAI `finish_reason` (absent means the turn simply ended).
 pub fn finish_reason(s: Option<&str>) -> FinishReason {
-    s.map(FinishReason::from_openai).unwrap_or(FinishReason::Stop)
+    s.map(FinishReason::from_openai)
+        .unwrap_or(FinishReason::Stop)
 }
 
 fn parse_role(s: &str) -> Option<Role> {
@@ -495,13 +542,17 @@ fn parse_role(s: &str) -> Option<Role> {
 fn de_role<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
     let s = String::deserialize(d)?;
     parse_role(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!("unknown role `{s}`; expected system, developer, user, assistant or tool"))
+        serde::de::Error::custom(format!(
+            "unknown role `{s}`; expected system, developer, user, assistant or tool"
+        ))
     })
 }
 
 fn de_opt_role<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Role>, D::Error> {
     Option::<String>::deserialize(d)?
-        .map(|s| parse_role(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown role `{s}`"))))
+        .map(|s| {
+            parse_role(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown role `{s}`")))
+        })
         .transpose()
 }
 
@@ -542,7 +593,9 @@ fn de_content<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
                 match (p.kind.as_str(), p.text) {
                     ("text", Some(t)) => out.push_str(&t),
                     ("text", None) => {
-                        return Err(serde::de::Error::custom("a `text` content part needs a `text` field"));
+                        return Err(serde::de::Error::custom(
+                            "a `text` content part needs a `text` field",
+                        ));
                     }
                     (other, _) => {
                         return Err(serde::de::Error::custom(format!(
@@ -601,10 +654,14 @@ mod tests {
     #[test]
     fn request_rejects_unknown_types() {
         let image = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}"#;
-        let err = serde_json::from_str::<ChatCompletionRequest>(image).unwrap_err().to_string();
+        let err = serde_json::from_str::<ChatCompletionRequest>(image)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("image_url"), "{err}");
         let role = r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#;
-        let err = serde_json::from_str::<ChatCompletionRequest>(role).unwrap_err().to_string();
+        let err = serde_json::from_str::<ChatCompletionRequest>(role)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("wizard"), "{err}");
         let temp = r#"{"model":"m","messages":[],"temperature":"hot"}"#;
         assert!(serde_json::from_str::<ChatCompletionRequest>(temp).is_err());
@@ -612,12 +669,15 @@ mod tests {
 
     #[test]
     fn unsupported_settings_are_named() {
-        let mut req = ChatCompletionRequest::from_generate("m", &GenerateRequest::prompt("x"), false);
+        let mut req =
+            ChatCompletionRequest::from_generate("m", &GenerateRequest::prompt("x"), false);
         assert_eq!(req.unsupported(), None);
         req.n = Some(2);
         assert_eq!(req.unsupported().unwrap().0, "n");
         req.n = None;
-        req.response_format = Some(ResponseFormat { kind: "json_object".into() });
+        req.response_format = Some(ResponseFormat {
+            kind: "json_object".into(),
+        });
         assert_eq!(req.unsupported().unwrap().0, "response_format");
     }
 
@@ -645,7 +705,10 @@ mod tests {
 
     #[test]
     fn error_body_serialises_nulls_like_openai() {
-        let json = serde_json::to_value(ErrorBody::new("bad", "invalid_request_error").param("temperature")).unwrap();
+        let json = serde_json::to_value(
+            ErrorBody::new("bad", "invalid_request_error").param("temperature"),
+        )
+        .unwrap();
         assert_eq!(
             json,
             serde_json::json!({"error":{"message":"bad","type":"invalid_request_error","param":"temperature","code":null}})
@@ -657,10 +720,13 @@ mod tests {
         let one: EmbeddingRequest = serde_json::from_str(r#"{"model":"e","input":"a"}"#).unwrap();
         assert_eq!(one.input, ["a"]);
         let many: EmbeddingRequest =
-            serde_json::from_str(r#"{"model":"e","input":["a","b"],"encoding_format":"base64"}"#).unwrap();
+            serde_json::from_str(r#"{"model":"e","input":["a","b"],"encoding_format":"base64"}"#)
+                .unwrap();
         assert_eq!(many.input, ["a", "b"]);
         assert_eq!(many.encoding_format, Some(EncodingFormat::Base64));
-        assert!(serde_json::from_str::<EmbeddingRequest>(r#"{"model":"e","input":[[1,2]]}"#).is_err());
+        assert!(
+            serde_json::from_str::<EmbeddingRequest>(r#"{"model":"e","input":[[1,2]]}"#).is_err()
+        );
     }
 
     #[test]
@@ -670,6 +736,9 @@ mod tests {
         assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
         // 1.0f32 little-endian is 00 00 80 3f.
-        assert_eq!(EmbeddingVector::encode(&[1.0], EncodingFormat::Base64), EmbeddingVector::Base64("AACAPw==".into()));
+        assert_eq!(
+            EmbeddingVector::encode(&[1.0], EncodingFormat::Base64),
+            EmbeddingVector::Base64("AACAPw==".into())
+        );
     }
 }

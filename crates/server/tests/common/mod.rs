@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use emmental_core::{
-    Embedder, FinishReason, GenerateRequest, Generation, GenerationStream, Model, ModelError, StreamEvent, Usage,
+    Embedder, FinishReason, GenerateRequest, Generation, GenerationStream, Model, ModelError,
+    StreamEvent, Usage,
 };
 use emmental_server::{ServeLimits, ServeState};
 
@@ -25,13 +26,19 @@ pub struct EchoModel {
 
 impl EchoModel {
     pub fn with_delay(delay: Duration) -> Arc<Self> {
-        Arc::new(Self { delay, ..Self::default() })
+        Arc::new(Self {
+            delay,
+            ..Self::default()
+        })
     }
 
     fn enter(self: &Arc<Self>) -> InFlight {
         let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(n, Ordering::SeqCst);
-        InFlight { model: self.clone(), finished: false }
+        InFlight {
+            model: self.clone(),
+            finished: false,
+        }
     }
 
     pub fn in_flight(&self) -> usize {
@@ -55,7 +62,11 @@ impl Drop for InFlight {
 
 /// The answer, its word pieces (each keeping its trailing space), and how it ended.
 pub fn answer(req: &GenerateRequest) -> (Vec<String>, FinishReason, Usage) {
-    let last = req.messages.last().map(|m| m.content.as_str()).unwrap_or_default();
+    let last = req
+        .messages
+        .last()
+        .map(|m| m.content.as_str())
+        .unwrap_or_default();
     let full = format!("You said: {last}");
     let mut words: Vec<String> = full.split_inclusive(' ').map(str::to_string).collect();
     let mut finish = FinishReason::Stop;
@@ -65,12 +76,26 @@ pub fn answer(req: &GenerateRequest) -> (Vec<String>, FinishReason, Usage) {
         words.truncate(n as usize);
         finish = FinishReason::Length;
     }
-    let prompt_tokens = req.messages.iter().map(|m| m.content.split_whitespace().count() as u32).sum();
-    (words.clone(), finish, Usage { prompt_tokens, completion_tokens: words.len() as u32 })
+    let prompt_tokens = req
+        .messages
+        .iter()
+        .map(|m| m.content.split_whitespace().count() as u32)
+        .sum();
+    (
+        words.clone(),
+        finish,
+        Usage {
+            prompt_tokens,
+            completion_tokens: words.len() as u32,
+        },
+    )
 }
 
 fn failure(msg: &str) -> ModelError {
-    ModelError::Inference { model: "test/echo".into(), message: msg.into() }
+    ModelError::Inference {
+        model: "test/echo".into(),
+        message: msg.into(),
+    }
 }
 
 /// A handle that lets the test keep its own `Arc<EchoModel>` while the server holds `Arc<dyn Model>`.
@@ -91,7 +116,13 @@ impl Model for Shared {
             return Err(failure("the echo model was told to fail"));
         }
         let (words, finish_reason, usage) = answer(req);
-        Ok(Generation { text: words.concat(), finish_reason, usage, latency: started.elapsed(), model: "echo".into() })
+        Ok(Generation {
+            text: words.concat(),
+            finish_reason,
+            usage,
+            latency: started.elapsed(),
+            model: "echo".into(),
+        })
     }
 
     async fn generate_stream(&self, req: &GenerateRequest) -> Result<GenerationStream, ModelError> {
@@ -103,24 +134,30 @@ impl Model for Shared {
         let guard = self.0.enter();
         let delay = self.0.delay;
         let n = words.len();
-        let stream = futures::stream::unfold((0usize, words, Some(guard)), move |(i, words, mut guard)| async move {
-            guard.as_ref()?;
-            if i > 0 {
-                tokio::time::sleep(delay).await;
-            }
-            let event = if breaks && i == 2 {
-                guard.as_mut().unwrap().finished = true;
-                guard = None;
-                Err(failure("the echo model broke mid-answer"))
-            } else if i < n {
-                Ok(StreamEvent::Delta(words[i].clone()))
-            } else {
-                guard.as_mut().unwrap().finished = true;
-                guard = None;
-                Ok(StreamEvent::Done { finish_reason, usage: Some(usage) })
-            };
-            Some((event, (i + 1, words, guard)))
-        });
+        let stream = futures::stream::unfold(
+            (0usize, words, Some(guard)),
+            move |(i, words, mut guard)| async move {
+                guard.as_ref()?;
+                if i > 0 {
+                    tokio::time::sleep(delay).await;
+                }
+                let event = if breaks && i == 2 {
+                    guard.as_mut().unwrap().finished = true;
+                    guard = None;
+                    Err(failure("the echo model broke mid-answer"))
+                } else if i < n {
+                    Ok(StreamEvent::Delta(words[i].clone()))
+                } else {
+                    guard.as_mut().unwrap().finished = true;
+                    guard = None;
+                    Ok(StreamEvent::Done {
+                        finish_reason,
+                        usage: Some(usage),
+                    })
+                };
+                Some((event, (i + 1, words, guard)))
+            },
+        );
         Ok(Box::pin(stream))
     }
 }
@@ -140,7 +177,11 @@ impl Embedder for ToyEmbedder {
         Ok(texts
             .iter()
             .map(|t| {
-                let v = [t.len() as f32, t.chars().filter(|c| "aeiou".contains(*c)).count() as f32, 1.0];
+                let v = [
+                    t.len() as f32,
+                    t.chars().filter(|c| "aeiou".contains(*c)).count() as f32,
+                    1.0,
+                ];
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 v.iter().map(|x| x / norm).collect()
             })
@@ -159,14 +200,24 @@ pub async fn start(model: Arc<EchoModel>, limits: ServeLimits, embed: bool) -> S
 }
 
 /// [`start`], also returning the state the server runs on (it shares the queue).
-pub async fn start_with_state(model: Arc<EchoModel>, limits: ServeLimits, embed: bool) -> (String, ServeState) {
+pub async fn start_with_state(
+    model: Arc<EchoModel>,
+    limits: ServeLimits,
+    embed: bool,
+) -> (String, ServeState) {
     install_provider();
-    let mut state = ServeState::new("echo", Arc::new(Shared(model))).with_limits(limits).unwrap();
+    let mut state = ServeState::new("echo", Arc::new(Shared(model)))
+        .with_limits(limits)
+        .unwrap();
     if embed {
         state = state.with_embedder("toy-encoder", Arc::new(ToyEmbedder));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(emmental_server::serve(listener, state.clone(), std::future::pending()));
+    tokio::spawn(emmental_server::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
     (format!("http://{addr}/v1"), state)
 }
