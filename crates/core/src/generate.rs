@@ -26,7 +26,10 @@ pub struct GenerateRequest {
 
 impl GenerateRequest {
     pub fn new(messages: Vec<Message>) -> Self {
-        Self { messages, ..Default::default() }
+        Self {
+            messages,
+            ..Default::default()
+        }
     }
     /// A single user turn.
     pub fn prompt(text: impl Into<String>) -> Self {
@@ -145,7 +148,10 @@ pub struct Generation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     Delta(String),
-    Done { finish_reason: FinishReason, usage: Option<Usage> },
+    Done {
+        finish_reason: FinishReason,
+        usage: Option<Usage>,
+    },
 }
 
 mod duration_ms {
@@ -159,7 +165,9 @@ mod duration_ms {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let ms = f64::deserialize(d)?;
         if !(ms.is_finite() && ms >= 0.0) {
-            return Err(serde::de::Error::custom("latency must be a non-negative number of ms"));
+            return Err(serde::de::Error::custom(
+                "latency must be a non-negative number of ms",
+            ));
         }
         Ok(Duration::from_secs_f64(ms / 1000.0))
     }
@@ -179,7 +187,14 @@ mod tests {
         assert!(ok.clone().top_p(0.0).validate().is_err());
         assert!(ok.clone().max_tokens(0).validate().is_err());
         assert!(ok.clone().stop("").validate().is_err());
-        assert!(ok.temperature(0.0).top_p(1.0).max_tokens(1).stop("\n").validate().is_ok());
+        assert!(
+            ok.temperature(0.0)
+                .top_p(1.0)
+                .max_tokens(1)
+                .stop("\n")
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -187,7 +202,10 @@ mod tests {
         let g = Generation {
             text: "Paris".into(),
             finish_reason: FinishReason::Stop,
-            usage: Usage { prompt_tokens: 10, completion_tokens: 2 },
+            usage: Usage {
+                prompt_tokens: 10,
+                completion_tokens: 2,
+            },
             latency: Duration::from_millis(1500),
             model: "m".into(),
         };
@@ -202,7 +220,10 @@ mod tests {
     fn finish_reason_parses_openai_spellings() {
         assert_eq!(FinishReason::from_openai("length"), FinishReason::Length);
         assert_eq!(FinishReason::from_openai("stop"), FinishReason::Stop);
-        assert_eq!(FinishReason::from_openai("tool_calls"), FinishReason::ToolCalls);
+        assert_eq!(
+            FinishReason::from_openai("tool_calls"),
+            FinishReason::ToolCalls
+        );
         assert_eq!(FinishReason::from_openai("weird"), FinishReason::Stop);
     }
 }

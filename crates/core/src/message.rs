@@ -41,7 +41,12 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into(), name: None, tool_call_id: None }
+        Self {
+            role,
+            content: content.into(),
+            name: None,
+            tool_call_id: None,
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new(Role::System, content)
@@ -53,6 +58,9 @@ impl Message {
         Self::new(Role::Assistant, content)
     }
     pub fn tool(content: impl Into<String>, tool_call_id: impl Into<String>) -> Self {
-        Self { tool_call_id: Some(tool_call_id.into()), ..Self::new(Role::Tool, content) }
+        Self {
+            tool_call_id: Some(tool_call_id.into()),
+            ..Self::new(Role::Tool, content)
+        }
     }
 }

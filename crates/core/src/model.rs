@@ -4,7 +4,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
-use crate::{FinishReason, GenerateRequest, Generation, ModelError, StreamEvent, Usage};
+use crate::{GenerateRequest, Generation, ModelError, StreamEvent};
 
 /// A stream of generation events: text deltas followed by one [`StreamEvent::Done`].
 pub type GenerationStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ModelError>> + Send>>;
@@ -27,7 +27,10 @@ pub trait Model: Send + Sync {
         let g = self.generate(req).await?;
         let events = vec![
             Ok(StreamEvent::Delta(g.text)),
-            Ok(StreamEvent::Done { finish_reason: g.finish_reason, usage: Some(g.usage) }),
+            Ok(StreamEvent::Done {
+                finish_reason: g.finish_reason,
+                usage: Some(g.usage),
+            }),
         ];
         Ok(Box::pin(futures::stream::iter(events)))
     }
@@ -44,7 +47,10 @@ pub async fn collect_stream(
     while let Some(event) = stream.next().await {
         match event? {
             StreamEvent::Delta(d) => text.push_str(&d),
-            StreamEvent::Done { finish_reason, usage } => {
+            StreamEvent::Done {
+                finish_reason,
+                usage,
+            } => {
                 return Ok(Generation {
                     text,
                     finish_reason,
@@ -67,6 +73,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::{FinishReason, Usage};
 
     struct Echo;
 
@@ -79,7 +86,10 @@ mod tests {
             Ok(Generation {
                 text: req.messages.last().unwrap().content.clone(),
                 finish_reason: FinishReason::Stop,
-                usage: Usage { prompt_tokens: 1, completion_tokens: 1 },
+                usage: Usage {
+                    prompt_tokens: 1,
+                    completion_tokens: 1,
+                },
                 latency: Duration::ZERO,
                 model: "echo".into(),
             })
@@ -97,9 +107,14 @@ mod tests {
 
     #[tokio::test]
     async fn stream_without_done_is_a_truncation_error() {
-        let s: GenerationStream = Box::pin(futures::stream::iter(vec![Ok(StreamEvent::Delta("par".into()))]));
+        let s: GenerationStream = Box::pin(futures::stream::iter(vec![Ok(StreamEvent::Delta(
+            "par".into(),
+        ))]));
         let err = collect_stream(s, Instant::now(), "m").await.unwrap_err();
-        assert!(matches!(err, ModelError::TruncatedStream { received: 3, .. }), "{err}");
+        assert!(
+            matches!(err, ModelError::TruncatedStream { received: 3, .. }),
+            "{err}"
+        );
     }
 }
 

@@ -82,7 +82,9 @@ pub fn section(id: &str) -> Option<&'static Section> {
 
 /// The direct subsections of `id`, in document order.
 pub fn children(id: &str) -> impl Iterator<Item = &'static Section> + '_ {
-    SECTIONS.iter().filter(move |s| s.id.rsplit_once('.').is_some_and(|(head, _)| head == id))
+    SECTIONS
+        .iter()
+        .filter(move |s| s.id.rsplit_once('.').is_some_and(|(head, _)| head == id))
 }
 
 #[cfg(test)]
@@ -103,9 +105,10 @@ mod tests {
 
     #[test]
     fn sections_named_in_the_design_exist() {
-        for id in ["2", "3", "4.1.1", "4.1.2", "4.1.3", "4.1.4", "4.2.1", "4.2.2", "4.2.3", "4.3.1", "4.3.2",
-            "4.3.3", "4.3.4", "4.3.5", "4.3.6", "5.1", "5.2", "5.3", "5.4", "5.5"]
-        {
+        for id in [
+            "2", "3", "4.1.1", "4.1.2", "4.1.3", "4.1.4", "4.2.1", "4.2.2", "4.2.3", "4.3.1",
+            "4.3.2", "4.3.3", "4.3.4", "4.3.5", "4.3.6", "5.1", "5.2", "5.3", "5.4", "5.5",
+        ] {
             assert!(section(id).is_some(), "missing {id}");
         }
         assert_eq!(section("§4.3.5").unwrap().title, "Risks to privacy");

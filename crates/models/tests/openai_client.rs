@@ -160,13 +160,8 @@ fn sse_response(pieces: Vec<String>, abort: bool) -> Response {
         .into_response()
 }
 
-fn install_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A client for the stub with fast backoff, no key needed (loopback).
 fn client(base_url: &str) -> OpenAiConfig {
-    install_provider();
     OpenAiConfig::new("stub-model")
         .base_url(base_url)
         .api_key_env("EMMENTAL_TEST_NO_SUCH_KEY_VARIABLE")

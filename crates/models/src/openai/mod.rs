@@ -258,23 +258,32 @@ impl OpenAiConfig {
     }
 }
 
-/// Builds the HTTP client. reqwest panics when no TLS crypto provider is installed (Emmental
-/// builds it with `rustls-no-provider`; the binary installs one at start-up): a library must not
-/// panic for that, so it becomes an error saying what to do.
 fn build_client(cfg: &OpenAiConfig) -> Result<reqwest::Client, String> {
-    let builder = reqwest::Client::builder()
+    // reqwest is built without a TLS provider of its own and panics without one.
+    crate::ensure_crypto_provider();
+    reqwest::Client::builder()
         .connect_timeout(cfg.connect_timeout)
         .read_timeout(cfg.timeout)
-        .pool_max_idle_per_host(cfg.max_concurrency);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.build())) {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(format!("cannot build the HTTP client: {}", error_chain(&e))),
-        Err(_) => Err(
-            "cannot build the HTTP client: no TLS crypto provider is installed \
-                       (install rustls's provider at start-up, as the emmental binary does)"
-                .into(),
-        ),
+        .pool_max_idle_per_host(cfg.max_concurrency)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
+}
+
+/// Builds the model for the spec `openai/<name>`, with an optional base URL and key variable
+/// (defaults: OpenAI's API, `OPENAI_API_KEY`) and every other setting at its default.
+pub fn from_spec(
+    name: &str,
+    base_url: Option<&str>,
+    key_env: Option<&str>,
+) -> Result<Arc<dyn Model>, crate::ModelsError> {
+    let mut cfg = OpenAiConfig::new(name);
+    if let Some(url) = base_url {
+        cfg.base_url = url.to_string();
     }
+    if let Some(var) = key_env {
+        cfg.api_key_env = var.to_string();
+    }
+    Ok(Arc::new(cfg.build()?))
 }
 
 /// The URL as errors show it: no user info, no query, no fragment.
@@ -850,11 +859,6 @@ pub mod duration {
 mod tests {
     use super::*;
 
-    /// reqwest needs a TLS provider to build a client, even for plain http.
-    fn install_provider() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-
     #[test]
     fn config_fills_defaults_and_parses_durations() {
         let cfg: OpenAiConfig = serde_json::from_str(
@@ -877,7 +881,6 @@ mod tests {
 
     #[test]
     fn missing_key_is_an_error_naming_the_variable_unless_local() {
-        install_provider();
         let var = "EMMENTAL_TEST_UNSET_KEY_5f3a";
         let err = OpenAiConfig::new("m")
             .api_key_env(var)
@@ -900,7 +903,6 @@ mod tests {
 
     #[test]
     fn url_gets_chat_completions_with_or_without_trailing_slash() {
-        install_provider();
         for base in [
             "http://127.0.0.1:1/v1",
             "http://127.0.0.1:1/v1/",
@@ -923,8 +925,23 @@ mod tests {
     }
 
     #[test]
+    fn spec_builds_a_model_with_the_given_url_and_key_variable() {
+        let m = from_spec(
+            "qwen",
+            Some("http://127.0.0.1:1/v1/"),
+            Some("EMMENTAL_TEST_UNSET_KEY_77d1"),
+        )
+        .unwrap();
+        assert_eq!(m.id(), "openai/qwen");
+        let err = from_spec("qwen", None, Some("EMMENTAL_TEST_UNSET_KEY_77d1"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("EMMENTAL_TEST_UNSET_KEY_77d1"), "{err}");
+    }
+
+    #[test]
     fn bad_base_url_is_a_load_error() {
-        install_provider();
         for bad in ["not a url", "ftp://127.0.0.1/v1"] {
             let err = OpenAiConfig::new("m").base_url(bad).build().unwrap_err();
             assert!(matches!(err, ModelError::Load { .. }), "{err}");

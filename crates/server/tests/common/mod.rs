@@ -189,8 +189,9 @@ impl Embedder for ToyEmbedder {
     }
 }
 
+/// Test clients are plain reqwest clients: they need the TLS provider the library installs.
 pub fn install_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    emmental_models::ensure_crypto_provider();
 }
 
 /// Serves `model` as `echo` (with the toy encoder as `toy-encoder` when `embed`) on 127.0.0.1;
