@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emmental_core::{GenerateRequest, Message, Model, StreamEvent};
 use emmental_models::catalog::{self, CATALOG, CatalogEntry};
 use emmental_models::fetch::{self, Fetcher};
 use emmental_models::{LoadOptions, load_embedder, load_model};
+use emmental_server::{ServeLimits, ServeState};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
@@ -128,7 +129,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
     /// Requests that may wait for a slot before new ones get 503.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     pub queue: usize,
 }
 
@@ -219,8 +220,78 @@ async fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let _ = args;
-    bail!("`emmental serve` is being integrated")
+    let addr: std::net::SocketAddr = args.addr.parse().with_context(|| {
+        format!(
+            "--addr `{}` is not HOST:PORT (e.g. 127.0.0.1:8080)",
+            args.addr
+        )
+    })?;
+    let model = args.model.load().await?;
+    // The name clients send in `model`: the spec without its provider, e.g. `smollm2-135m`.
+    let name = args
+        .model
+        .model
+        .split_once('/')
+        .map(|(_, n)| n)
+        .unwrap_or(&args.model.model)
+        .to_string();
+    let limits = ServeLimits {
+        concurrency: args.concurrency,
+        max_queue: args.queue,
+        ..ServeLimits::default()
+    };
+    let mut state = ServeState::new(name.clone(), model).with_limits(limits)?;
+    if args.embedder != "none" {
+        let mut opts = args.model.options();
+        opts.fetcher.explicit = None; // --model-path names the chat model's directory
+        let spinner = spinner(&format!("loading {}", args.embedder));
+        let encoder = load_embedder(&args.embedder, &opts).await;
+        spinner.finish_and_clear();
+        let encoder = encoder.with_context(|| {
+            format!(
+                "cannot load encoder `{}` (use --embedder none to serve without one)",
+                args.embedder
+            )
+        })?;
+        let enc_name = args
+            .embedder
+            .split_once('/')
+            .map(|(_, n)| n)
+            .unwrap_or(&args.embedder)
+            .to_string();
+        state = state.with_embedder(enc_name, encoder);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // On stdout, so scripts (and tests) can read the actual port when --addr ends in :0.
+    println!("emmental serve: model {name} on http://{local}/v1");
+    std::io::stdout().flush()?;
+    emmental_server::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }
 
 async fn embed(args: EmbedArgs) -> Result<()> {

@@ -28,9 +28,15 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let fetcher = Fetcher::from_env();
-    let reps = std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5usize);
+    let reps = std::env::var("BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5usize);
 
     // Baseline: f32 matmul 576x576 by 576x1536 (a SmolLM2 MLP projection for 576 tokens).
     let a = Tensor::randn(0f32, 1.0, (576, 576), &Device::Cpu).unwrap();
@@ -47,7 +53,8 @@ fn main() {
 
     let chat = catalog::lookup(catalog::DEFAULT_CHAT).unwrap();
     let dir = rt.block_on(fetcher.resolve(chat)).expect("fetch SmolLM2");
-    let (model, load) = time(|| LocalChatModel::load("local/smollm2-135m", &dir.file(chat.files[0].name)).unwrap());
+    let (model, load) =
+        time(|| LocalChatModel::load("local/smollm2-135m", &dir.file(chat.files[0].name)).unwrap());
     println!("smollm2   load + dequantize: {:.2} s", load.as_secs_f64());
 
     // Prompt processing: ~256 tokens in one forward pass.
@@ -57,25 +64,45 @@ fn main() {
         (0..reps)
             .map(|_| {
                 let mut cache = model.llama().new_cache();
-                let (_, d) = time(|| model.llama().forward(&tokens, &mut cache, false, None).unwrap());
+                let (_, d) = time(|| {
+                    model
+                        .llama()
+                        .forward(&tokens, &mut cache, false, None)
+                        .unwrap()
+                });
                 tokens.len() as f64 / d.as_secs_f64()
             })
             .collect(),
     );
-    println!("smollm2   prompt processing ({} tokens): {pp:.0} tokens/s ({:.2} tokens/s per GFLOP/s of baseline)", tokens.len(), pp / gflops);
+    println!(
+        "smollm2   prompt processing ({} tokens): {pp:.0} tokens/s ({:.2} tokens/s per GFLOP/s of baseline)",
+        tokens.len(),
+        pp / gflops
+    );
 
     // Generation: 64 tokens, greedy, with the KV cache; a fixed-length answer via max_tokens.
-    let req = GenerateRequest::prompt("Tell me a long story about a mouse who loved cheese.").temperature(0.0).max_tokens(64);
+    let req = GenerateRequest::prompt("Tell me a long story about a mouse who loved cheese.")
+        .temperature(0.0)
+        .max_tokens(64);
     let mut gen_rates = Vec::new();
     let mut pp_short = Vec::new();
     for _ in 0..reps {
-        let (_, t) = model.generate_blocking(&req, None, |_| ControlFlow::Continue(())).unwrap();
+        let (_, t) = model
+            .generate_blocking(&req, None, |_| ControlFlow::Continue(()))
+            .unwrap();
         gen_rates.push(t.generated_tokens as f64 / t.generation_time.as_secs_f64());
         pp_short.push(t.prompt_tokens as f64 / t.prompt_time.as_secs_f64());
     }
     let tg = median(gen_rates);
-    println!("smollm2   generation (64 tokens, KV cache): {tg:.1} tokens/s ({:.3} tokens/s per GFLOP/s of baseline)", tg / gflops);
-    println!("smollm2   chat prompt incl. template + tokenizer ({} tokens): {:.0} tokens/s", model.encode_chat(&req.messages).unwrap().len(), median(pp_short));
+    println!(
+        "smollm2   generation (64 tokens, KV cache): {tg:.1} tokens/s ({:.3} tokens/s per GFLOP/s of baseline)",
+        tg / gflops
+    );
+    println!(
+        "smollm2   chat prompt incl. template + tokenizer ({} tokens): {:.0} tokens/s",
+        model.encode_chat(&req.messages).unwrap().len(),
+        median(pp_short)
+    );
     drop(model);
 
     let enc = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
