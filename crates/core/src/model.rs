@@ -68,6 +68,17 @@ pub async fn collect_stream(
     })
 }
 
+/// A text encoder: sentences in, fixed-size vectors out (L2-normalised unless documented).
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// The model spec, e.g. `local/all-minilm-l6-v2`.
+    fn id(&self) -> &str;
+    /// The length of every vector this encoder returns.
+    fn dimension(&self) -> usize;
+    /// Encodes a batch; the output has one vector per input, in order.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError>;
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -116,15 +127,4 @@ mod tests {
             "{err}"
         );
     }
-}
-
-/// A text encoder: sentences in, fixed-size vectors out (L2-normalised unless documented).
-#[async_trait]
-pub trait Embedder: Send + Sync {
-    /// The model spec, e.g. `local/all-minilm-l6-v2`.
-    fn id(&self) -> &str;
-    /// The length of every vector this encoder returns.
-    fn dimension(&self) -> usize;
-    /// Encodes a batch; the output has one vector per input, in order.
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError>;
 }

@@ -125,7 +125,7 @@ impl GgufTokenizer {
                 id_bytes.push(bytes);
             }
         }
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        specials.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         let vocab: Vocab = tokens
             .into_iter()
             .enumerate()
