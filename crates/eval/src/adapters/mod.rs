@@ -1,0 +1,1 @@
+//! Adapters that read public evaluation sets in their upstream formats from a data directory.
