@@ -12,6 +12,7 @@ pub mod runner;
 pub mod scorer;
 pub mod solver;
 pub mod stats;
+pub mod suite;
 pub mod task;
 
 pub use dataset::{Dataset, FieldMap, Input, Sample, Target};

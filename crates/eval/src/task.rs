@@ -83,6 +83,8 @@ pub struct Task {
     pub metric_name: String,
     pub epochs: u32,
     pub reducer: EpochReducer,
+    /// Answer length cap used when the run sets none.
+    pub max_tokens: Option<u32>,
 }
 
 impl Task {
@@ -99,6 +101,7 @@ impl Task {
                 metric_name: "accuracy".into(),
                 epochs: 1,
                 reducer: EpochReducer::Mean,
+                max_tokens: None,
             },
         }
     }
@@ -127,6 +130,7 @@ impl Task {
             metric_name: self.metric_name.clone(),
             epochs: self.epochs,
             reducer: self.reducer,
+            max_tokens: self.max_tokens,
         }
     }
 
@@ -180,6 +184,10 @@ impl TaskBuilder {
         self.task.reducer = reducer;
         self
     }
+    pub fn max_tokens(mut self, n: u32) -> Self {
+        self.task.max_tokens = Some(n);
+        self
+    }
     pub fn build(mut self) -> Task {
         if self.task.title.is_empty() {
             self.task.title = self.task.id.clone();
@@ -213,6 +221,8 @@ pub struct TaskSpec {
     pub metric_name: String,
     pub epochs: u32,
     pub reducer: EpochReducer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
 }
 
 #[cfg(test)]
