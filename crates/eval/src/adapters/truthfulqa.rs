@@ -3,7 +3,7 @@
 //! `data/mc_task.json` (`question, mc1_targets {answer: 1|0}, …`) and, when present,
 //! `TruthfulQA.csv` for each question's type, category and source.
 //!
-//! Upstream lists the true answer first; the options are shuffled deterministically (seeded by
+//! Empty options (a few questions have one) are dropped. Upstream lists the true answer first; the options are shuffled deterministically (seeded by
 //! the question's index), so the correct letter is spread over the positions.
 
 use std::collections::HashMap;
@@ -81,7 +81,13 @@ pub(super) fn load(info: &AdapterInfo, dir: &Path) -> Result<Vec<Sample>, EvalEr
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let options = &item.mc1_targets.0;
+            // A few upstream questions carry an empty (incorrect) option; it is left out.
+            let options: Vec<&(String, Value)> = item
+                .mc1_targets
+                .0
+                .iter()
+                .filter(|(text, _)| !text.trim().is_empty())
+                .collect();
             let correct: Vec<usize> = options
                 .iter()
                 .enumerate()
