@@ -38,6 +38,13 @@ pub enum Command {
     Models(ModelsCommand),
     /// Print sentence embeddings as JSON.
     Embed(EmbedArgs),
+    /// Run evaluation tasks (the report suite, a task of it, a data set, or --dataset FILE).
+    Eval(crate::eval::EvalArgs),
+    /// The main job: assess a model on the report's risk areas and write report.json/report.md.
+    Assess(crate::assess::AssessArgs),
+    /// List, show and compare stored runs.
+    #[command(subcommand)]
+    Runs(crate::eval::RunsCommand),
 }
 
 /// Where a model lives: shared by every command that talks to one.
@@ -75,7 +82,7 @@ impl ModelArgs {
         }
     }
 
-    async fn load(&self) -> Result<Arc<dyn Model>> {
+    pub(crate) async fn load(&self) -> Result<Arc<dyn Model>> {
         let spinner = spinner(&format!("loading {}", self.model));
         let model = load_model(&self.model, &self.options()).await;
         spinner.finish_and_clear();
@@ -175,6 +182,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Models(cmd) => models(cmd).await,
         Command::Embed(args) => embed(args).await,
+        Command::Eval(args) => crate::eval::eval(args).await,
+        Command::Assess(args) => crate::assess::assess(args).await,
+        Command::Runs(cmd) => crate::eval::runs(cmd).await,
     }
 }
 

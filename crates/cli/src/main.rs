@@ -1,6 +1,8 @@
 //! `emmental`: assess and guard general-purpose AI systems. See `emmental --help`.
 
+mod assess;
 mod commands;
+mod eval;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,9 @@
 //! bound when nothing was seen, bootstrap intervals for means, paired tests for comparisons.
 
 pub mod adapters;
+pub mod cache;
 pub mod dataset;
+pub mod log;
 pub mod runner;
 pub mod scorer;
 pub mod solver;
@@ -43,6 +45,8 @@ pub enum EvalError {
     Scorer { scorer: String, message: String },
     #[error(transparent)]
     Model(#[from] emmental_core::ModelError),
+    #[error("cannot save results: {message}")]
+    Store { message: String },
 }
 
 impl EvalError {

@@ -185,9 +185,12 @@ pub async fn run(
         async move {
             let t0 = Instant::now();
             let state = TaskState::new(sample, epoch);
+            // The run's answer cap wins; a task's own cap applies when the run sets none.
+            let mut cfg = opts.generate.clone();
+            cfg.max_tokens = cfg.max_tokens.or(task.max_tokens);
             let outcome = tokio::time::timeout(
                 opts.sample_timeout,
-                solve_and_score(task, state, model.as_ref(), &opts.generate),
+                solve_and_score(task, state, model.as_ref(), &cfg),
             )
             .await;
             let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;

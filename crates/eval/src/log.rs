@@ -1,0 +1,210 @@
+//! The eval log: one JSON file per run, versioned, holding every component's id and arguments,
+//! the model, the seed, the package version, each sample's transcript, score and timing, and
+//! each task's estimate. A run can be re-created from its log alone.
+//!
+//! Format changes add fields with defaults; `tests/fixtures/eval_log_v1.json` must keep parsing.
+
+use std::path::{Path, PathBuf};
+
+use emmental_core::Usage;
+use serde::{Deserialize, Serialize};
+
+use crate::runner::{RunOptions, RunStatus, SampleRecord};
+use crate::{Estimate, EvalError, Task, TaskSpec};
+
+/// The log format version this build writes.
+pub const LOG_VERSION: u32 = 1;
+
+/// One task's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub spec: TaskSpec,
+    pub estimate: Estimate,
+    /// Samples (× epochs) that failed and are not in the estimate.
+    pub errors: usize,
+    pub usage: Usage,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalLog {
+    pub version: u32,
+    pub run_id: String,
+    pub status: RunStatus,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub finished_at: String,
+    /// The Emmental version that wrote the log.
+    pub emmental_version: String,
+    /// The model spec, e.g. `local/smollm2-135m`.
+    pub model: String,
+    pub options: RunOptions,
+    pub tasks: Vec<TaskResult>,
+    pub samples: Vec<SampleRecord>,
+    pub usage: Usage,
+    pub duration_ms: f64,
+}
+
+impl EvalLog {
+    /// Summarises `records` (every finished sample of the run, from this call and earlier ones).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        run_id: &str,
+        status: RunStatus,
+        created_at: String,
+        model: &str,
+        options: &RunOptions,
+        tasks: &[Task],
+        mut records: Vec<SampleRecord>,
+        duration_ms: f64,
+    ) -> Self {
+        records.sort_by(|a, b| (&a.task, &a.sample, a.epoch).cmp(&(&b.task, &b.sample, b.epoch)));
+        let results = tasks
+            .iter()
+            .map(|t| {
+                let mine: Vec<&SampleRecord> = records.iter().filter(|r| r.task == t.id).collect();
+                let estimate = t.summarise(
+                    mine.iter()
+                        .filter_map(|r| r.score.as_ref().map(|s| (r.sample.as_str(), r.epoch, s))),
+                );
+                TaskResult {
+                    spec: t.spec(),
+                    estimate,
+                    errors: mine.iter().filter(|r| r.error.is_some()).count(),
+                    usage: sum_usage(mine.iter().map(|r| r.usage)),
+                }
+            })
+            .collect();
+        Self {
+            version: LOG_VERSION,
+            run_id: run_id.into(),
+            status,
+            created_at,
+            finished_at: now_rfc3339(),
+            emmental_version: env!("CARGO_PKG_VERSION").into(),
+            model: model.into(),
+            options: options.clone(),
+            tasks: results,
+            usage: sum_usage(records.iter().map(|r| r.usage)),
+            samples: records,
+            duration_ms,
+        }
+    }
+
+    /// Writes `<dir>/<run_id>.json` (atomically: a temporary file renamed into place).
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, EvalError> {
+        std::fs::create_dir_all(dir).map_err(|e| EvalError::Io {
+            path: dir.into(),
+            source: e,
+        })?;
+        let path = dir.join(format!("{}.json", self.run_id));
+        let tmp = dir.join(format!(".{}.json.tmp", self.run_id));
+        let json = serde_json::to_vec_pretty(self).expect("logs serialise");
+        std::fs::write(&tmp, json).map_err(|e| EvalError::Io {
+            path: tmp.clone(),
+            source: e,
+        })?;
+        std::fs::rename(&tmp, &path).map_err(|e| EvalError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        Ok(path)
+    }
+
+    /// Reads a log, refusing versions newer than this build understands.
+    pub fn read(path: &Path) -> Result<Self, EvalError> {
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::Io {
+            path: path.into(),
+            source: e,
+        })?;
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| EvalError::Dataset {
+                source_name: path.display().to_string(),
+                message: format!("not a JSON eval log: {e}"),
+            })?;
+        let version = raw.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version == 0 || version > LOG_VERSION as u64 {
+            return Err(EvalError::Dataset {
+                source_name: path.display().to_string(),
+                message: format!(
+                    "eval log version {version} is not supported by this build (it reads versions 1 to {LOG_VERSION})"
+                ),
+            });
+        }
+        serde_json::from_value(raw).map_err(|e| EvalError::Dataset {
+            source_name: path.display().to_string(),
+            message: format!("malformed eval log: {e}"),
+        })
+    }
+}
+
+fn sum_usage(it: impl Iterator<Item = Usage>) -> Usage {
+    it.fold(Usage::default(), |a, u| Usage {
+        prompt_tokens: a.prompt_tokens + u.prompt_tokens,
+        completion_tokens: a.completion_tokens + u.completion_tokens,
+    })
+}
+
+/// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-23T23:59:01Z`.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Formats seconds since the Unix epoch (civil-from-days, Howard Hinnant's algorithm).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A fresh run id: UTC time plus random bits, sortable by creation time.
+pub fn new_run_id() -> String {
+    let t = now_rfc3339()
+        .replace(['-', ':'], "")
+        .trim_end_matches('Z')
+        .replace('T', "-");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let salt = crate::stats::Rng::new(nanos as u64 ^ std::process::id() as u64).next_u64();
+    format!("{t}-{:06x}", salt & 0xff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_476_741), "2026-11-23T23:32:21Z");
+    }
+
+    #[test]
+    fn run_ids_sort_by_time_and_differ() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_eq!(a.len(), "20261123-233221-abcdef".len());
+        assert_ne!(a, b);
+    }
+}
