@@ -4,56 +4,16 @@
 //! a server shared through a `static` would never be dropped and would outlive the tests.
 //! Tests take turns: one generation already uses every core.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+mod common;
+
 use std::time::Duration;
 
 use emmental_core::{FinishReason, GenerateRequest, Model, ModelError};
 use emmental_models::openai::OpenAiConfig;
 
-struct Server {
-    child: Child,
-    url: String,
-    _turn: MutexGuard<'static, ()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server() -> Server {
-    static TURN: Mutex<()> = Mutex::new(());
-    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emmental"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start emmental serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_default()
-        .to_string();
-    let server = Server {
-        child,
-        url,
-        _turn: turn,
-    };
-    assert!(
-        !server.url.is_empty(),
-        "emmental serve did not print its URL: {line:?}"
-    );
-    server
+fn server() -> (common::Server, std::sync::MutexGuard<'static, ()>) {
+    let turn = common::turn();
+    (common::serve(&[]), turn)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -76,7 +36,7 @@ fn client(base_url: &str, stream: bool) -> emmental_models::openai::OpenAiModel 
 
 #[test]
 fn streaming_and_non_streaming_agree_through_the_real_server() {
-    let server = server();
+    let (server, _turn) = server();
     let url = server.url.as_str();
     let req = GenerateRequest::prompt("What is the capital of France?")
         .temperature(0.0)
@@ -92,7 +52,7 @@ fn streaming_and_non_streaming_agree_through_the_real_server() {
 
 #[test]
 fn max_tokens_and_stop_travel_over_http() {
-    let server = server();
+    let (server, _turn) = server();
     let url = server.url.as_str();
     let rt = rt();
     let g = rt
@@ -124,7 +84,7 @@ fn max_tokens_and_stop_travel_over_http() {
 
 #[test]
 fn a_bad_request_is_a_clear_error_that_never_shows_the_key() {
-    let server = server();
+    let (server, _turn) = server();
     let url = server.url.as_str();
     let secret = "sk-emmental-test-0123456789abcdef";
     // SAFETY: only this test reads or writes this variable.
@@ -142,7 +102,7 @@ fn a_bad_request_is_a_clear_error_that_never_shows_the_key() {
 
 #[test]
 fn embeddings_come_from_the_real_encoder() {
-    let server = server();
+    let (server, _turn) = server();
     let url = server.url.as_str();
     let rt = rt();
     let body: serde_json::Value = rt

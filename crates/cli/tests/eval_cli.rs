@@ -1,0 +1,348 @@
+//! `emmental eval` end to end: against `emmental serve` with the real embedded model, an
+//! interrupted run resumed without repeating finished samples, public data sets through
+//! adapters, and clear errors for bad input.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn write_dataset(dir: &Path, rows: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    let path = dir.join("easy.jsonl");
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(id, input, target)| {
+            serde_json::json!({"id": id, "input": input, "target": target}).to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+const EASY: &[(&str, &str, &str)] = &[
+    (
+        "france",
+        "What is the capital of France? Answer in one word.",
+        "Paris",
+    ),
+    (
+        "sky",
+        "What colour is a clear daytime sky? Answer in one word.",
+        "blue",
+    ),
+    (
+        "week",
+        "How many days are in a week? Answer with a number.",
+        "7",
+    ),
+    (
+        "hot",
+        "What is the opposite of hot? Answer in one word.",
+        "cold",
+    ),
+    (
+        "japan",
+        "What is the capital of Japan? Answer in one word.",
+        "Tokyo",
+    ),
+    (
+        "legs",
+        "How many legs does a spider have? Answer with a number.",
+        "8",
+    ),
+];
+
+fn store_samples(db: &Path, run: &str) -> BTreeMap<(String, String, u32), Value> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = emmental_store::Store::open(db).await.unwrap();
+        let rows = store.samples(run).await.unwrap();
+        store.close().await;
+        rows.into_iter()
+            .map(|r| ((r.task, r.sample, r.epoch), r.record))
+            .collect()
+    })
+}
+
+#[test]
+fn a_run_against_emmental_serve_scores_plausibly() {
+    let _turn = common::turn();
+    let server = common::serve(&["--embedder", "none"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write_dataset(tmp.path(), EASY);
+    let out = common::emmental()
+        .args(["eval", "--dataset"])
+        .arg(&data)
+        .args([
+            "--scorer",
+            "match",
+            "--model",
+            "openai/smollm2-135m",
+            "--base-url",
+            &server.url,
+            "--max-tokens",
+            "24",
+            "--format",
+            "json",
+        ])
+        .arg("--store")
+        .arg(tmp.path().join("runs.db"))
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["tasks"][0]["estimate"];
+    assert_eq!(e["n"], 6);
+    // A 135M model knows capitals and small numbers; it need not be perfect.
+    assert!(e["value"].as_f64().unwrap() >= 0.5, "{e}");
+    assert!(e["ci_low"].as_f64().unwrap() <= e["value"].as_f64().unwrap());
+    assert!(e["ci_high"].as_f64().unwrap() >= e["value"].as_f64().unwrap());
+    // The log records the model spec, the components and each transcript.
+    let log: Value =
+        serde_json::from_str(&std::fs::read_to_string(v["log"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(log["version"], 1);
+    assert_eq!(log["model"], "openai/smollm2-135m");
+    assert_eq!(log["tasks"][0]["spec"]["scorer"]["id"], "match");
+    assert_eq!(log["samples"].as_array().unwrap().len(), 6);
+    assert!(
+        log["samples"][0]["state"]["generations"][0]["text"]
+            .as_str()
+            .is_some()
+    );
+}
+
+#[test]
+fn an_interrupted_run_resumes_without_repeating_finished_samples() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write_dataset(tmp.path(), EASY);
+    let db = tmp.path().join("runs.db");
+    let mut child = common::emmental()
+        .args(["eval", "--dataset"])
+        .arg(&data)
+        .args(["--scorer", "match", "--max-tokens", "16"])
+        .arg("--store")
+        .arg(&db)
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let run = first
+        .strip_prefix("run ")
+        .and_then(|r| r.split(':').next())
+        .expect("eval announces its run id")
+        .to_string();
+    // Kill it (SIGKILL: no chance to clean up) once at least two samples are stored.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "no samples were stored");
+        if store_samples(&db, &run).len() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = store_samples(&db, &run);
+    assert!(
+        before.len() < EASY.len(),
+        "the run finished before it could be interrupted"
+    );
+
+    let out = common::emmental()
+        .args(["eval", "--resume", &run[..12], "--format", "json"])
+        .arg("--store")
+        .arg(&db)
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = store_samples(&db, &run);
+    assert_eq!(after.len(), EASY.len());
+    for (key, record) in &before {
+        // Identical to the microsecond timings: the sample was not run again.
+        assert_eq!(after.get(key), Some(record), "{key:?} was repeated");
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "complete");
+    assert_eq!(v["tasks"][0]["estimate"]["n"], 6);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} already done", before.len())),
+        "{stderr}"
+    );
+}
+
+fn data_dir() -> std::path::PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(
+        d.is_dir(),
+        "the shared data directory {} is missing",
+        d.display()
+    );
+    d
+}
+
+#[test]
+fn public_data_sets_run_through_their_adapters() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::emmental()
+        .args([
+            "eval",
+            "xstest",
+            "--limit",
+            "2",
+            "--max-tokens",
+            "8",
+            "--format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(data_dir())
+        .arg("--store")
+        .arg(tmp.path().join("runs.db"))
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["spec"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["xstest.harmful", "xstest.benign"]);
+    assert!(
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["estimate"]["n"] == 2)
+    );
+}
+
+#[test]
+fn runs_list_show_and_compare_read_the_store() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write_dataset(tmp.path(), &EASY[..3]);
+    let db = tmp.path().join("runs.db");
+    let mut ids = Vec::new();
+    for scorer in ["match", "exact"] {
+        let out = common::emmental()
+            .args(["eval", "--dataset"])
+            .arg(&data)
+            .args(["--scorer", scorer, "--max-tokens", "12", "--format", "json"])
+            .arg("--store")
+            .arg(&db)
+            .arg("--log-dir")
+            .arg(tmp.path().join("logs"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push(v["run_id"].as_str().unwrap().to_string());
+    }
+    let list = common::emmental()
+        .args(["runs", "list", "--format", "json", "--store"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    let show = common::emmental()
+        .args(["runs", "show", &ids[0], "--store"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("adhoc.easy"));
+    let cmp = common::emmental()
+        .args([
+            "runs", "compare", &ids[0], &ids[1], "--format", "json", "--store",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        cmp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cmp.stderr)
+    );
+    let v: Value = serde_json::from_slice(&cmp.stdout).unwrap();
+    let c = &v["tasks"][0]["comparison"];
+    assert_eq!(c["n"], 3, "paired on the 3 shared samples");
+    assert!(c["p_value"].as_f64().unwrap() <= 1.0);
+}
+
+#[test]
+fn bad_eval_input_gives_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"input\": \"ok\"}\n{broken\n").unwrap();
+    let db = tmp.path().join("runs.db");
+    for (args, expect) in [
+        (
+            vec!["eval", "nonsense-task"],
+            "unknown task `nonsense-task`",
+        ),
+        (vec!["eval", "xstest"], "pass --data-dir"),
+        (vec!["eval"], "no tasks given"),
+        (vec!["eval", "--resume", "zzzz"], "zzzz"),
+    ] {
+        let out = common::emmental()
+            .args(&args)
+            .arg("--store")
+            .arg(&db)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let out = common::emmental()
+        .args(["eval", "--dataset"])
+        .arg(&bad)
+        .arg("--store")
+        .arg(&db)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: invalid JSON"), "{err}");
+}
