@@ -143,8 +143,10 @@ pub fn build_tasks(plan: &RunPlan) -> Result<Vec<(Task, Option<TaskDef>)>> {
             None => d,
         };
         let scorer = scorer_by_id(&plan.scorer).map_err(anyhow::Error::msg)?;
+        // A user's own test set is a benchmark in the report's sense (§3.2.2).
         let mut b = Task::builder(format!("adhoc.{}", d.name), d)
             .title(path.display().to_string())
+            .section("3.2.2")
             .scorer_arc(scorer);
         if matches!(plan.scorer.as_str(), "choice" | "biased_choice") {
             b = b.solver(MultipleChoice);
