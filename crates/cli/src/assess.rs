@@ -195,25 +195,15 @@ pub fn report_text(report: &Value) -> String {
         report["run_id"].as_str().unwrap_or("?")
     );
     s += &format!(
-        "{:<7} {:<44} {:<32} {:>7} {:>17} {:>4}\n",
+        "{:<7} {:<40} {:<32} {:>7} {:>17} {:>4}\n",
         "section", "area", "metric", "value", "95% interval", "n"
     );
     for r in rows(report) {
         s += &format!(
-            "{:<7} {:<44} {:<32} {:>7} {:>17} {:>4}\n        {}\n",
+            "{:<7} {:<40} {:<32} {:>7} {:>17} {:>4}\n        {}\n",
             r["section"].as_str().unwrap_or(""),
-            r["title"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(44)
-                .collect::<String>(),
-            r["metric"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(32)
-                .collect::<String>(),
+            clip(r["title"].as_str().unwrap_or(""), 40),
+            clip(r["metric"].as_str().unwrap_or(""), 32),
             fmt_pct(&r["value"]),
             format!("{} – {}", fmt_pct(&r["ci_low"]), fmt_pct(&r["ci_high"])),
             r["n"],
@@ -222,6 +212,15 @@ pub fn report_text(report: &Value) -> String {
     }
     s += &format!("\n{}\n", report["caveat"].as_str().unwrap_or(""));
     s
+}
+
+/// At most `n` characters, ending in "…" when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }
 
 /// The Markdown report.
