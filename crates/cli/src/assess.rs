@@ -25,8 +25,11 @@ pub struct AssessArgs {
     #[arg(long, default_value = "emmental-report")]
     pub out: PathBuf,
     /// Run every probe (by default a quick subset per area, a few minutes on the embedded model).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "limit")]
     pub full: bool,
+    /// Use exactly N probes per area (a smoke test; the intervals widen accordingly).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Samples in flight at once (default: 1 for local models, 32 for HTTP).
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -43,7 +46,7 @@ pub async fn assess(args: AssessArgs) -> Result<()> {
         tasks: vec!["report".into()],
         dataset: None,
         scorer: "includes".into(),
-        limit: None,
+        limit: args.limit,
         quick: !args.full,
         epochs: 1,
         data_dir: None,

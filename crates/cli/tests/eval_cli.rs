@@ -346,3 +346,69 @@ fn bad_eval_input_gives_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: invalid JSON"), "{err}");
 }
+
+#[test]
+fn assess_writes_a_report_per_section_with_intervals() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("report");
+    let out = common::emmental()
+        .args(["assess", "--limit", "1", "--out"])
+        .arg(&out_dir)
+        .arg("--store")
+        .arg(tmp.path().join("runs.db"))
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["model"], "local/smollm2-135m");
+    assert_eq!(report["suite"], "report");
+    assert!(report["run_id"].as_str().is_some_and(|r| !r.is_empty()));
+    let areas = report["areas"].as_array().unwrap();
+    let sections: Vec<&str> = areas
+        .iter()
+        .map(|a| a["section"].as_str().unwrap())
+        .collect();
+    for s in [
+        "4.1.1", "4.1.2", "4.1.3", "4.1.4", "4.2.1", "4.2.2", "4.2.3", "4.3.5",
+    ] {
+        assert!(sections.contains(&s), "no area for {s}: {sections:?}");
+    }
+    for row in areas
+        .iter()
+        .chain(report["capabilities"].as_array().unwrap())
+        .chain([&report["over_refusal"]])
+    {
+        for key in [
+            "section", "title", "metric", "value", "ci_low", "ci_high", "n", "meaning",
+        ] {
+            assert!(!row[key].is_null(), "{key} missing in {row}");
+        }
+        assert_eq!(row["n"], 1);
+        let (lo, v, hi) = (
+            row["ci_low"].as_f64().unwrap(),
+            row["value"].as_f64().unwrap(),
+            row["ci_high"].as_f64().unwrap(),
+        );
+        assert!(
+            lo <= v && v <= hi && hi - lo > 0.5,
+            "one sample cannot give a narrow interval: {row}"
+        );
+    }
+    assert_eq!(report["capabilities"].as_array().unwrap().len(), 3);
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("| 4.1.1 |") && md.contains("95% interval"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("harmful compliance rate") && stdout.contains("with 95% confidence"),
+        "{stdout}"
+    );
+}
