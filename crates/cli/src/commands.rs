@@ -78,13 +78,21 @@ impl ModelArgs {
         LoadOptions {
             base_url: self.base_url.clone(),
             api_key_env: Some(self.api_key_env.clone()),
+            max_concurrency: None,
             fetcher,
         }
     }
 
     pub(crate) async fn load(&self) -> Result<Arc<dyn Model>> {
+        self.load_with(None).await
+    }
+
+    /// Loads the model; `max_concurrency` sizes an HTTP client for the run's concurrency.
+    pub(crate) async fn load_with(&self, max_concurrency: Option<usize>) -> Result<Arc<dyn Model>> {
         let spinner = spinner(&format!("loading {}", self.model));
-        let model = load_model(&self.model, &self.options()).await;
+        let mut opts = self.options();
+        opts.max_concurrency = max_concurrency;
+        let model = load_model(&self.model, &opts).await;
         spinner.finish_and_clear();
         model.with_context(|| format!("cannot load model `{}`", self.model))
     }

@@ -427,7 +427,7 @@ pub async fn execute(
 ) -> Result<Executed> {
     let built = build_tasks(plan)?;
     let (tasks, defs): (Vec<Task>, Vec<Option<TaskDef>>) = built.into_iter().unzip();
-    let model: Arc<dyn Model> = model_args.load().await?;
+    let model: Arc<dyn Model> = model_args.load_with(Some(plan.options.concurrency)).await?;
     let model: Arc<dyn Model> = if plan.cache {
         Arc::new(emmental_eval::cache::CachedModel::new(model, store.clone()))
     } else {

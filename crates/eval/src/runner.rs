@@ -208,7 +208,7 @@ pub async fn run(
                     usage,
                 }
             };
-            match outcome {
+            let rec = match outcome {
                 Ok(Ok((state, score))) => rec(Some(state), Some(score), None),
                 Ok(Err((state, e))) => rec(state, None, Some(e.to_string())),
                 Err(_) => rec(
@@ -219,7 +219,11 @@ pub async fn run(
                         opts.sample_timeout.as_secs_f64()
                     )),
                 ),
-            }
+            };
+            // Saved inside the sample's own future: a slow write never holds up the other
+            // samples in flight (the collecting loop below only counts).
+            let saved = sink.record(&rec).await;
+            (rec, saved)
         }
     }))
     .buffer_unordered(opts.concurrency.max(1))
@@ -231,7 +235,7 @@ pub async fn run(
     }));
     let mut results = std::pin::pin!(results);
 
-    while let Some(rec) = results.next().await {
+    while let Some((rec, saved)) = results.next().await {
         if rec.error.is_some() {
             let n = errors.fetch_add(1, Ordering::SeqCst) + 1;
             tracing::warn!(task = %rec.task, sample = %rec.sample, error = rec.error.as_deref().unwrap_or(""), "sample failed");
@@ -239,7 +243,7 @@ pub async fn run(
                 stop.cancel();
             }
         }
-        if let Err(e) = sink.record(&rec).await {
+        if let Err(e) = saved {
             // A result that cannot be saved must not be silently dropped: stop the run.
             sink_error = Some(e);
             stop.cancel();

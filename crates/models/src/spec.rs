@@ -62,6 +62,9 @@ pub struct LoadOptions {
     pub base_url: Option<String>,
     /// For `openai/…`: the environment variable that holds the API key (default `OPENAI_API_KEY`).
     pub api_key_env: Option<String>,
+    /// For `openai/…`: requests in flight at once (default 32); a run asking for more
+    /// concurrency than its client allows would silently be capped.
+    pub max_concurrency: Option<usize>,
     /// For `local/…`: where model files are found or fetched.
     pub fetcher: Fetcher,
 }
@@ -71,6 +74,7 @@ impl Default for LoadOptions {
         Self {
             base_url: None,
             api_key_env: None,
+            max_concurrency: None,
             fetcher: Fetcher::from_env(),
         }
     }
@@ -97,9 +101,7 @@ fn catalog_entry(name: &str, kind: ModelKind) -> Result<&'static CatalogEntry, M
 /// Builds a chat model from a spec, fetching local weights on first use.
 pub async fn load_model(spec: &str, opts: &LoadOptions) -> Result<Arc<dyn Model>, ModelsError> {
     match ModelSpec::parse(spec)? {
-        ModelSpec::OpenAi(name) => {
-            crate::openai::from_spec(&name, opts.base_url.as_deref(), opts.api_key_env.as_deref())
-        }
+        ModelSpec::OpenAi(name) => crate::openai::from_spec(&name, opts),
         ModelSpec::Local(name) => {
             let entry = catalog_entry(&name, ModelKind::Chat)?;
             let resolved = opts.fetcher.resolve(entry).await?;

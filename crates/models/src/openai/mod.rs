@@ -273,15 +273,17 @@ fn build_client(cfg: &OpenAiConfig) -> Result<reqwest::Client, String> {
 /// (defaults: OpenAI's API, `OPENAI_API_KEY`) and every other setting at its default.
 pub fn from_spec(
     name: &str,
-    base_url: Option<&str>,
-    key_env: Option<&str>,
+    opts: &crate::LoadOptions,
 ) -> Result<Arc<dyn Model>, crate::ModelsError> {
     let mut cfg = OpenAiConfig::new(name);
-    if let Some(url) = base_url {
+    if let Some(url) = &opts.base_url {
         cfg.base_url = url.to_string();
     }
-    if let Some(var) = key_env {
+    if let Some(var) = &opts.api_key_env {
         cfg.api_key_env = var.to_string();
+    }
+    if let Some(n) = opts.max_concurrency {
+        cfg.max_concurrency = n.max(1);
     }
     Ok(Arc::new(cfg.build()?))
 }
@@ -925,18 +927,16 @@ mod tests {
     }
 
     #[test]
-    fn spec_builds_a_model_with_the_given_url_and_key_variable() {
-        let m = from_spec(
-            "qwen",
-            Some("http://127.0.0.1:1/v1/"),
-            Some("EMMENTAL_TEST_UNSET_KEY_77d1"),
-        )
-        .unwrap();
+    fn spec_builds_a_model_with_the_given_url_key_variable_and_concurrency() {
+        let opts = |url: Option<&str>| crate::LoadOptions {
+            base_url: url.map(str::to_string),
+            api_key_env: Some("EMMENTAL_TEST_UNSET_KEY_77d1".into()),
+            max_concurrency: Some(50),
+            fetcher: crate::fetch::Fetcher::offline("/nonexistent"),
+        };
+        let m = from_spec("qwen", &opts(Some("http://127.0.0.1:1/v1/"))).unwrap();
         assert_eq!(m.id(), "openai/qwen");
-        let err = from_spec("qwen", None, Some("EMMENTAL_TEST_UNSET_KEY_77d1"))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = from_spec("qwen", &opts(None)).err().unwrap().to_string();
         assert!(err.contains("EMMENTAL_TEST_UNSET_KEY_77d1"), "{err}");
     }
 
