@@ -20,6 +20,7 @@ mod error;
 mod generate;
 mod message;
 mod model;
+pub mod rng;
 pub mod taxonomy;
 
 pub use error::ModelError;

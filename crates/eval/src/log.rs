@@ -145,60 +145,32 @@ fn sum_usage(it: impl Iterator<Item = Usage>) -> Usage {
     })
 }
 
-/// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-23T23:59:01Z`.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
-}
+/// Timestamps in logs are the store's: RFC 3339 UTC, fixed width, strictly increasing.
+pub use emmental_store::now_rfc3339;
 
-/// Formats seconds since the Unix epoch (civil-from-days, Howard Hinnant's algorithm).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// A fresh run id: UTC time plus random bits, sortable by creation time.
+/// A fresh run id: UTC time to the second plus random bits, sortable by creation time,
+/// e.g. `20261123-233221-a1b2c3`.
 pub fn new_run_id() -> String {
-    let t = now_rfc3339()
-        .replace(['-', ':'], "")
-        .trim_end_matches('Z')
-        .replace('T', "-");
+    let now = now_rfc3339(); // 2026-11-23T23:32:21.123456Z
+    let digits: String = now.chars().filter(char::is_ascii_digit).collect();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let salt = crate::stats::Rng::new(nanos as u64 ^ std::process::id() as u64).next_u64();
-    format!("{t}-{:06x}", salt & 0xff_ffff)
+    let salt =
+        emmental_core::rng::SplitMix64::new(u64::from(nanos) ^ u64::from(std::process::id()))
+            .next_u64();
+    format!(
+        "{}-{}-{:06x}",
+        &digits[..8],
+        &digits[8..14],
+        salt & 0xff_ffff
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_476_741), "2026-11-23T23:32:21Z");
-    }
 
     #[test]
     fn run_ids_sort_by_time_and_differ() {

@@ -13,7 +13,7 @@ static LAST_MICROS: AtomicU64 = AtomicU64::new(0);
 ///
 /// Strictly increasing so that two runs created in the same microsecond (or across a backwards
 /// clock step) still list in the order they were created.
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))

@@ -62,6 +62,7 @@ mod sql;
 mod sqlite;
 mod store;
 
+pub use clock::now_rfc3339;
 pub use error::StoreError;
 pub use rows::{NewRun, ParseRunStatusError, RunRow, RunStatus, SampleRow};
 pub use sqlite::SCHEMA_VERSION;
