@@ -412,3 +412,67 @@ fn assess_writes_a_report_per_section_with_intervals() {
         "{stdout}"
     );
 }
+
+#[test]
+fn ctrl_c_leaves_a_cancelled_run_that_resume_finishes() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write_dataset(tmp.path(), EASY);
+    let db = tmp.path().join("runs.db");
+    let mut child = common::emmental()
+        .args(["eval", "--dataset"])
+        .arg(&data)
+        .args(["--scorer", "match", "--max-tokens", "16"])
+        .arg("--store")
+        .arg(&db)
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let run = first
+        .strip_prefix("run ")
+        .and_then(|r| r.split(':').next())
+        .expect("eval announces its run id")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while store_samples(&db, &run).is_empty() {
+        assert!(Instant::now() < deadline, "no samples were stored");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "an interrupted run exits cleanly: {rest}");
+    assert!(
+        rest.contains("interrupted") && rest.contains(&format!("--resume {run}")),
+        "{rest}"
+    );
+    let done = store_samples(&db, &run).len();
+    assert!(done < EASY.len(), "the run finished before the interrupt");
+
+    let out = common::emmental()
+        .args(["eval", "--resume", &run, "--format", "json", "--store"])
+        .arg(&db)
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "complete");
+    assert_eq!(store_samples(&db, &run).len(), EASY.len());
+}
