@@ -13,7 +13,7 @@ use emmental_store::Store;
 use serde_json::{Value, json};
 
 use crate::commands::ModelArgs;
-use crate::eval::{RunPlan, StoreArgs, execute, sentence};
+use crate::eval::{RunPlan, StoreArgs, execute};
 
 #[derive(Debug, Args)]
 pub struct AssessArgs {
@@ -128,7 +128,7 @@ fn row(r: &TaskResult, def: &TaskDef) -> Value {
         "n": e.n,
         "errors": r.errors,
         "interval": e.method,
-        "meaning": sentence(&def.meaning, e),
+        "meaning": e.sentence(&def.meaning),
     })
 }
 

@@ -13,7 +13,7 @@ use emmental_eval::dataset::FieldMap;
 use emmental_eval::log::{EvalLog, TaskResult, new_run_id, now_rfc3339};
 use emmental_eval::runner::{self, Cancel, ErrorBudget, RunOptions, RunStatus, SampleRecord};
 use emmental_eval::solver::{Generate, GenerateConfig, MultipleChoice};
-use emmental_eval::stats::{Estimate, IntervalMethod, paired_comparison};
+use emmental_eval::stats::paired_comparison;
 use emmental_eval::suite::{Suite, TaskDef, TaskKind, scorer_by_id};
 use emmental_eval::{Dataset, Metric, Task, adapters};
 use emmental_store::{NewRun, Store};
@@ -530,35 +530,6 @@ fn finish_message(e: &Executed) {
     }
 }
 
-/// One plain sentence about an estimate.
-pub fn sentence(meaning: &str, e: &Estimate) -> String {
-    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
-    match e.method {
-        IntervalMethod::None => format!("{meaning}: no sample was scored, so nothing can be said"),
-        IntervalMethod::ClopperPearsonUpper => {
-            format!(
-                "{meaning}: none of {} samples; below {} with 95% confidence",
-                e.n,
-                pct(e.ci_high)
-            )
-        }
-        IntervalMethod::ClopperPearsonLower => {
-            format!(
-                "{meaning}: all {} samples; above {} with 95% confidence",
-                e.n,
-                pct(e.ci_low)
-            )
-        }
-        _ => format!(
-            "{meaning}: {} of {} samples; between {} and {} with 95% confidence",
-            pct(e.value),
-            e.n,
-            pct(e.ci_low),
-            pct(e.ci_high)
-        ),
-    }
-}
-
 fn print_results(e: &Executed, format: Format) -> Result<()> {
     match format {
         Format::Json => println!(
@@ -601,7 +572,7 @@ fn print_table(results: &[TaskResult], defs: &[Option<TaskDef>]) {
             .unwrap_or(&r.spec.metric_name);
         println!(
             "        {}{}",
-            sentence(meaning, e),
+            e.sentence(meaning),
             if r.errors > 0 {
                 format!(" ({} failed samples left out)", r.errors)
             } else {

@@ -88,24 +88,35 @@ impl Estimate {
         }
     }
 
-    /// One plain sentence saying what the interval means.
-    pub fn describe_rate(&self, what: &str) -> String {
+    /// One plain sentence saying what the estimate means, e.g. "harmful compliance rate: none of
+    /// 300 samples; below 1.0% with 95% confidence".
+    pub fn sentence(&self, meaning: &str) -> String {
         let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+        let conf = format!("{:.0}%", 100.0 * self.confidence);
         match self.method {
-            IntervalMethod::None => format!("no samples, so nothing is known about {what}"),
-            IntervalMethod::ClopperPearsonUpper => format!(
-                "{what}: none seen in {} samples, so the rate is below {} with {:.0}% confidence",
-                self.n,
-                pct(self.ci_high),
-                100.0 * self.confidence
-            ),
+            IntervalMethod::None => {
+                format!("{meaning}: no sample was scored, so nothing can be said")
+            }
+            IntervalMethod::ClopperPearsonUpper => {
+                format!(
+                    "{meaning}: none of {} samples; below {} with {conf} confidence",
+                    self.n,
+                    pct(self.ci_high)
+                )
+            }
+            IntervalMethod::ClopperPearsonLower => {
+                format!(
+                    "{meaning}: all {} samples; above {} with {conf} confidence",
+                    self.n,
+                    pct(self.ci_low)
+                )
+            }
             _ => format!(
-                "{what}: {} of samples (n = {}); the true rate is between {} and {} with {:.0}% confidence",
+                "{meaning}: {} of {} samples; between {} and {} with {conf} confidence",
                 pct(self.value),
                 self.n,
                 pct(self.ci_low),
-                pct(self.ci_high),
-                100.0 * self.confidence
+                pct(self.ci_high)
             ),
         }
     }
@@ -570,9 +581,9 @@ mod tests {
         let e = Estimate::proportion(0, 300);
         assert_eq!(e.method, IntervalMethod::ClopperPearsonUpper);
         assert_eq!((e.value, e.ci_low), (0.0, 0.0));
-        assert!(
-            e.describe_rate("harmful answers")
-                .contains("below 1.0% with 95% confidence")
+        assert_eq!(
+            e.sentence("harmful answers"),
+            "harmful answers: none of 300 samples; below 1.0% with 95% confidence"
         );
         let all = Estimate::proportion(50, 50);
         assert_eq!(all.ci_high, 1.0);
