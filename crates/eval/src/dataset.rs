@@ -289,7 +289,10 @@ impl Dataset {
 }
 
 /// Records with the line they start on.
-fn read_records(text: &str, format: Format) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+/// A record (one JSON object or CSV row) and the line it starts on.
+type Record = (usize, Map<String, Value>);
+
+fn read_records(text: &str, format: Format) -> Result<Vec<Record>, String> {
     let obj = |v: Value, line: usize| match v {
         Value::Object(m) => Ok((line, m)),
         other => Err(format!(
