@@ -40,5 +40,5 @@ wall, user, sys_, rss, limit = map(float, sys.argv[1:6]); n, c, d = sys.argv[6:9
 acc = json.load(open(sys.argv[9]))["tasks"][0]["estimate"]
 print(f"{n} samples, concurrency {c}, {d} ms upstream: wall {wall:.2f} s ({wall/limit:.2f}x the {limit:.2f} s physical limit), "
       f"CPU {user+sys_:.2f} s (user {user:.2f} + sys {sys_:.2f}), peak RSS {rss/1024:.1f} MiB; "
-      f"scored {acc['n']} samples, accuracy {acc['value']:.3f}")
+      f"scored {acc['n']} samples, accuracy {acc['value'] if acc['value'] is not None else float('nan'):.3f}")
 PY
