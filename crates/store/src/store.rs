@@ -186,24 +186,38 @@ impl Store {
     /// sample that failed and is retried on resume overwrites its failure. The run must exist
     /// ([`StoreError::UnknownRun`] otherwise).
     pub async fn put_sample(&self, s: &SampleRow) -> Result<(), StoreError> {
-        const OP: &str = "put_sample";
-        sqlx::query(sql::UPSERT_SAMPLE)
-            .bind(&s.run_id)
-            .bind(&s.task)
-            .bind(&s.sample)
-            .bind(i64::from(s.epoch))
-            .bind(s.record.to_string())
-            .bind(s.score)
-            .bind(s.error.as_deref())
-            .bind(now_rfc3339())
-            .execute(self.writer())
+        self.put_samples(std::slice::from_ref(s)).await
+    }
+
+    /// Writes several samples in one transaction: all of them land, or none does. One commit
+    /// for many rows is what keeps a fast evaluation from spending its time in SQLite.
+    pub async fn put_samples(&self, rows: &[SampleRow]) -> Result<(), StoreError> {
+        const OP: &str = "put_samples";
+        let mut tx = self
+            .writer()
+            .begin()
             .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    self.unknown_run(&s.run_id)
-                }
-                _ => self.query_error(OP, e),
-            })?;
+            .map_err(|e| self.query_error(OP, e))?;
+        for s in rows {
+            sqlx::query(sql::UPSERT_SAMPLE)
+                .bind(&s.run_id)
+                .bind(&s.task)
+                .bind(&s.sample)
+                .bind(i64::from(s.epoch))
+                .bind(s.record.to_string())
+                .bind(s.score)
+                .bind(s.error.as_deref())
+                .bind(now_rfc3339())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        self.unknown_run(&s.run_id)
+                    }
+                    _ => self.query_error(OP, e),
+                })?;
+        }
+        tx.commit().await.map_err(|e| self.query_error(OP, e))?;
         Ok(())
     }
 

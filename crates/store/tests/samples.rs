@@ -127,3 +127,25 @@ async fn two_hundred_concurrent_writers_all_land() {
     assert_eq!(store.samples("r1").await.unwrap().len(), 200);
     assert_eq!(store.finished_keys("r1").await.unwrap().len(), 200);
 }
+
+#[tokio::test]
+async fn a_batch_of_samples_lands_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store.db")).await.unwrap();
+    store.create_run(&new_run("r1")).await.unwrap();
+
+    let batch: Vec<_> = (0..50)
+        .map(|i| ok_sample("r1", "t", &format!("s{i:02}"), 0))
+        .collect();
+    store.put_samples(&batch).await.unwrap();
+    assert_eq!(store.samples("r1").await.unwrap(), batch);
+
+    // One row of a batch names a run that does not exist: nothing of that batch is written.
+    let mut bad: Vec<_> = (50..60)
+        .map(|i| ok_sample("r1", "t", &format!("s{i:02}"), 0))
+        .collect();
+    bad.push(ok_sample("nope", "t", "x", 0));
+    let err = store.put_samples(&bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::UnknownRun { .. }), "{err}");
+    assert_eq!(store.samples("r1").await.unwrap().len(), 50);
+}
