@@ -72,6 +72,40 @@ fn store_samples(db: &Path, run: &str) -> BTreeMap<(String, String, u32), Value>
     })
 }
 
+/// Starts `emmental eval` on `data` in the background; returns the process, its stderr (past
+/// the first line) and the run id that first line announces.
+fn start_eval(
+    data: &Path,
+    db: &Path,
+    tmp: &Path,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    String,
+) {
+    let mut child = common::emmental()
+        .args(["eval", "--dataset"])
+        .arg(data)
+        .args(["--scorer", "match", "--max-tokens", "16"])
+        .arg("--store")
+        .arg(db)
+        .arg("--log-dir")
+        .arg(tmp.join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let run = first
+        .strip_prefix("run ")
+        .and_then(|r| r.split(':').next())
+        .expect("eval announces its run id")
+        .to_string();
+    (child, stderr, run)
+}
+
 #[test]
 fn a_run_against_emmental_serve_scores_plausibly() {
     let _turn = common::turn();
@@ -132,27 +166,7 @@ fn an_interrupted_run_resumes_without_repeating_finished_samples() {
     let tmp = tempfile::tempdir().unwrap();
     let data = write_dataset(tmp.path(), EASY);
     let db = tmp.path().join("runs.db");
-    let mut child = common::emmental()
-        .args(["eval", "--dataset"])
-        .arg(&data)
-        .args(["--scorer", "match", "--max-tokens", "16"])
-        .arg("--store")
-        .arg(&db)
-        .arg("--log-dir")
-        .arg(tmp.path().join("logs"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let run = first
-        .strip_prefix("run ")
-        .and_then(|r| r.split(':').next())
-        .expect("eval announces its run id")
-        .to_string();
+    let (mut child, _stderr, run) = start_eval(&data, &db, tmp.path());
     // Kill it (SIGKILL: no chance to clean up) once at least two samples are stored.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -419,26 +433,7 @@ fn ctrl_c_leaves_a_cancelled_run_that_resume_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = write_dataset(tmp.path(), EASY);
     let db = tmp.path().join("runs.db");
-    let mut child = common::emmental()
-        .args(["eval", "--dataset"])
-        .arg(&data)
-        .args(["--scorer", "match", "--max-tokens", "16"])
-        .arg("--store")
-        .arg(&db)
-        .arg("--log-dir")
-        .arg(tmp.path().join("logs"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let run = first
-        .strip_prefix("run ")
-        .and_then(|r| r.split(':').next())
-        .expect("eval announces its run id")
-        .to_string();
+    let (mut child, mut stderr, run) = start_eval(&data, &db, tmp.path());
     let deadline = Instant::now() + Duration::from_secs(300);
     while store_samples(&db, &run).is_empty() {
         assert!(Instant::now() < deadline, "no samples were stored");
