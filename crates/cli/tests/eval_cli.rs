@@ -72,6 +72,24 @@ fn store_samples(db: &Path, run: &str) -> BTreeMap<(String, String, u32), Value>
     })
 }
 
+/// `emmental eval --format json` with its store (`runs.db`) and logs in `tmp`.
+fn eval_cmd(tmp: &Path) -> std::process::Command {
+    let mut cmd = common::emmental();
+    cmd.args(["eval", "--format", "json", "--store"])
+        .arg(tmp.join("runs.db"))
+        .arg("--log-dir")
+        .arg(tmp.join("logs"));
+    cmd
+}
+
+/// Runs a command that must succeed; returns the JSON it printed and its stderr.
+fn succeeded(cmd: &mut std::process::Command) -> (Value, String) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
 /// Starts `emmental eval` on `data` in the background; returns the process, its stderr (past
 /// the first line) and the run id that first line announces.
 fn start_eval(
@@ -112,33 +130,16 @@ fn a_run_against_emmental_serve_scores_plausibly() {
     let server = common::serve(&["--embedder", "none"]);
     let tmp = tempfile::tempdir().unwrap();
     let data = write_dataset(tmp.path(), EASY);
-    let out = common::emmental()
-        .args(["eval", "--dataset"])
-        .arg(&data)
-        .args([
-            "--scorer",
-            "match",
-            "--model",
-            "openai/smollm2-135m",
-            "--base-url",
-            &server.url,
-            "--max-tokens",
-            "24",
-            "--format",
-            "json",
-        ])
-        .arg("--store")
-        .arg(tmp.path().join("runs.db"))
-        .arg("--log-dir")
-        .arg(tmp.path().join("logs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (v, _) = succeeded(eval_cmd(tmp.path()).arg("--dataset").arg(&data).args([
+        "--scorer",
+        "match",
+        "--model",
+        "openai/smollm2-135m",
+        "--base-url",
+        &server.url,
+        "--max-tokens",
+        "24",
+    ]));
     let e = &v["tasks"][0]["estimate"];
     assert_eq!(e["n"], 6);
     // A 135M model knows capitals and small numbers; it need not be perfect.
@@ -184,29 +185,15 @@ fn an_interrupted_run_resumes_without_repeating_finished_samples() {
         "the run finished before it could be interrupted"
     );
 
-    let out = common::emmental()
-        .args(["eval", "--resume", &run[..12], "--format", "json"])
-        .arg("--store")
-        .arg(&db)
-        .arg("--log-dir")
-        .arg(tmp.path().join("logs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (v, stderr) = succeeded(eval_cmd(tmp.path()).args(["--resume", &run[..12]]));
     let after = store_samples(&db, &run);
     assert_eq!(after.len(), EASY.len());
     for (key, record) in &before {
         // Identical to the microsecond timings: the sample was not run again.
         assert_eq!(after.get(key), Some(record), "{key:?} was repeated");
     }
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "complete");
     assert_eq!(v["tasks"][0]["estimate"]["n"], 6);
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("{} already done", before.len())),
         "{stderr}"
@@ -227,31 +214,11 @@ fn data_dir() -> std::path::PathBuf {
 fn public_data_sets_run_through_their_adapters() {
     let _turn = common::turn();
     let tmp = tempfile::tempdir().unwrap();
-    let out = common::emmental()
-        .args([
-            "eval",
-            "xstest",
-            "--limit",
-            "2",
-            "--max-tokens",
-            "8",
-            "--format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir())
-        .arg("--store")
-        .arg(tmp.path().join("runs.db"))
-        .arg("--log-dir")
-        .arg(tmp.path().join("logs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (v, _) = succeeded(
+        eval_cmd(tmp.path())
+            .args(["xstest", "--limit", "2", "--max-tokens", "8", "--data-dir"])
+            .arg(data_dir()),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<&str> = v["tasks"]
         .as_array()
         .unwrap()
@@ -276,22 +243,12 @@ fn runs_list_show_and_compare_read_the_store() {
     let db = tmp.path().join("runs.db");
     let mut ids = Vec::new();
     for scorer in ["match", "exact"] {
-        let out = common::emmental()
-            .args(["eval", "--dataset"])
-            .arg(&data)
-            .args(["--scorer", scorer, "--max-tokens", "12", "--format", "json"])
-            .arg("--store")
-            .arg(&db)
-            .arg("--log-dir")
-            .arg(tmp.path().join("logs"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (v, _) = succeeded(eval_cmd(tmp.path()).arg("--dataset").arg(&data).args([
+            "--scorer",
+            scorer,
+            "--max-tokens",
+            "12",
+        ]));
         ids.push(v["run_id"].as_str().unwrap().to_string());
     }
     let list = common::emmental()
@@ -455,19 +412,7 @@ fn ctrl_c_leaves_a_cancelled_run_that_resume_finishes() {
     let done = store_samples(&db, &run).len();
     assert!(done < EASY.len(), "the run finished before the interrupt");
 
-    let out = common::emmental()
-        .args(["eval", "--resume", &run, "--format", "json", "--store"])
-        .arg(&db)
-        .arg("--log-dir")
-        .arg(tmp.path().join("logs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (v, _) = succeeded(eval_cmd(tmp.path()).args(["--resume", &run]));
     assert_eq!(v["status"], "complete");
     assert_eq!(store_samples(&db, &run).len(), EASY.len());
 }
