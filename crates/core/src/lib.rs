@@ -21,10 +21,12 @@ mod generate;
 mod message;
 mod model;
 pub mod rng;
+pub mod stats;
 pub mod taxonomy;
 
 pub use error::ModelError;
 pub use generate::{FinishReason, GenerateRequest, Generation, StreamEvent, Usage};
 pub use message::{Message, Role};
 pub use model::{Embedder, GenerationStream, Model, collect_stream};
+pub use stats::Estimate;
 pub use taxonomy::Section;

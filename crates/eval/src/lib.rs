@@ -13,7 +13,7 @@ pub mod log;
 pub mod runner;
 pub mod scorer;
 pub mod solver;
-pub mod stats;
+pub use emmental_core::stats;
 pub mod suite;
 pub mod task;
 

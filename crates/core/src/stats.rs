@@ -350,7 +350,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 }
 
 /// The resampling generator: SplitMix64, so bootstrap intervals are reproducible.
-pub use emmental_core::rng::SplitMix64 as Rng;
+pub use crate::rng::SplitMix64 as Rng;
 
 /// Mean with a percentile-bootstrap interval (`resamples` draws, seeded).
 pub fn bootstrap_mean(values: &[f64], confidence: f64, resamples: usize, seed: u64) -> Estimate {
