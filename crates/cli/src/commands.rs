@@ -45,6 +45,9 @@ pub enum Command {
     /// List, show and compare stored runs.
     #[command(subcommand)]
     Runs(crate::eval::RunsCommand),
+    /// Run, validate and train the detectors (refusal, harm, injection, PII, secrets, Unicode).
+    #[command(subcommand)]
+    Detectors(crate::detectors::DetectorsCommand),
 }
 
 /// Where a model lives: shared by every command that talks to one.
@@ -193,6 +196,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => crate::eval::eval(args).await,
         Command::Assess(args) => crate::assess::assess(args).await,
         Command::Runs(cmd) => crate::eval::runs(cmd).await,
+        Command::Detectors(cmd) => crate::detectors::detectors(cmd).await,
     }
 }
 

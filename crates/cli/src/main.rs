@@ -2,6 +2,7 @@
 
 mod assess;
 mod commands;
+mod detectors;
 mod eval;
 
 use std::process::ExitCode;

@@ -23,8 +23,13 @@ mod detection;
 mod error;
 pub mod data;
 pub mod metrics;
+mod recognizer;
+mod resources;
 pub mod registry;
+pub mod train;
 pub mod unicode;
 
 pub use detection::{Calibration, Detection, Detector, DetectorInfo, DetectorKind, Input, Span};
 pub use error::DetectorError;
+pub use recognizer::Recognizer;
+pub use resources::Resources;

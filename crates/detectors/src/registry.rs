@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use emmental_models::local::LocalEncoder;
-
 use crate::unicode::{HiddenText, Normalizing};
-use crate::{Calibration, Detector, DetectorError, DetectorInfo};
+use crate::{Calibration, Detector, DetectorError, DetectorInfo, Resources};
 
 /// One registered detector.
 pub struct Entry {
@@ -66,19 +64,12 @@ pub fn info(id: &str) -> Result<DetectorInfo, DetectorError> {
 
 /// Builds a detector. Encoder-based detectors need `encoder`; every detector but `unicode`
 /// sees Unicode-normalised text.
-pub fn build(
-    id: &str,
-    encoder: Option<Arc<LocalEncoder>>,
-) -> Result<Arc<dyn Detector>, DetectorError> {
+pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorError> {
     let e = entry(id)?;
     let info = info(id)?;
-    if e.needs_encoder && encoder.is_none() {
-        return Err(DetectorError::Load {
-            detector: id.to_string(),
-            message: "needs the encoder local/all-minilm-l6-v2".into(),
-        });
+    if e.needs_encoder {
+        res.encoder(id)?;
     }
-    let _ = &encoder;
     Ok(match id {
         "unicode" => Arc::new(HiddenText::new(info)),
         _ => unreachable!("every registry entry has a builder"),
@@ -87,7 +78,7 @@ pub fn build(
 
 /// Builds a detector that needs no model (errors for encoder-based ones).
 pub fn build_rule_based(id: &str) -> Result<Arc<dyn Detector>, DetectorError> {
-    build(id, None)
+    build(id, &Resources::default())
 }
 
 #[allow(dead_code)]

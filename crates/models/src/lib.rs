@@ -11,7 +11,7 @@ pub mod local;
 pub mod openai;
 pub mod spec;
 
-pub use spec::{LoadOptions, ModelSpec, load_embedder, load_model};
+pub use spec::{LoadOptions, ModelSpec, load_embedder, load_local_encoder, load_model};
 
 /// Errors of this crate: resolving, fetching and loading models.
 #[derive(Debug, thiserror::Error)]

@@ -147,6 +147,20 @@ pub async fn load_embedder(
     }
 }
 
+/// Loads the embedded encoder as its concrete type, for callers that need more than sentence
+/// vectors (token states for span detectors, blocking calls from worker threads).
+pub async fn load_local_encoder(
+    name: &str,
+    opts: &LoadOptions,
+) -> Result<Arc<LocalEncoder>, ModelsError> {
+    let entry = catalog_entry(name, ModelKind::Encoder)?;
+    let resolved = opts.fetcher.resolve(entry).await?;
+    let id = format!("local/{}", entry.name);
+    Ok(Arc::new(
+        load_blocking(move || LocalEncoder::load(id, &resolved.dir)).await?,
+    ))
+}
+
 async fn load_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, emmental_core::ModelError> + Send + 'static,
 ) -> Result<T, ModelsError> {

@@ -1,0 +1,361 @@
+//! `emmental detectors list|run|validate|train`: the detector set as a product feature.
+
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use emmental_core::Estimate;
+use emmental_detectors::metrics::{ClassificationReport, SpanReport};
+use emmental_detectors::train::{TrainOptions, train};
+use emmental_detectors::{Detector, DetectorKind, Input, Resources, data, registry};
+use emmental_models::catalog::DEFAULT_ENCODER;
+use emmental_models::fetch::Fetcher;
+use emmental_models::{LoadOptions, load_local_encoder};
+use serde::Deserialize;
+
+use crate::commands::Format;
+
+#[derive(Debug, Subcommand)]
+pub enum DetectorsCommand {
+    /// List the detectors with their report sections and shipped calibration figures.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run a detector on each line of a JSONL file (`{"text": …, "prompt": …}`; `-` reads stdin)
+    /// and print one JSON result per line, in order.
+    Run {
+        name: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        common: DetectorArgs,
+    },
+    /// Measure a detector against labelled data: accuracy, precision, recall, F1 with 95%
+    /// intervals and a confusion matrix. Reads generic JSONL, XSTest completion CSVs and
+    /// Presidio's synth_dataset_v2.json.
+    Validate {
+        name: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        common: DetectorArgs,
+    },
+    /// Train a model-based detector from the public data sets (seeded, reproducible) and write
+    /// its weights and a record of how they were made.
+    Train {
+        name: String,
+        /// The public data sets (the layout of ../shared/data).
+        #[arg(long, env = "EMMENTAL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Where to write `<name>.json` and `<name>.record.json`.
+        #[arg(long, default_value = "detector-weights")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0x5eed)]
+        seed: u64,
+        #[command(flatten)]
+        common: DetectorArgs,
+    },
+}
+
+/// Options shared by the commands that build a detector.
+#[derive(Debug, Args)]
+pub struct DetectorArgs {
+    /// Use trained weights from this directory instead of the shipped ones.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// A directory holding the encoder's files (checked against their SHA-256).
+    #[arg(long, env = "EMMENTAL_MODEL_PATH")]
+    model_path: Option<PathBuf>,
+}
+
+impl DetectorArgs {
+    async fn resources(&self, needs_encoder: bool) -> Result<Resources> {
+        let mut res = Resources {
+            encoder: None,
+            weights_dir: self.weights.clone(),
+        };
+        if needs_encoder {
+            let mut fetcher = Fetcher::from_env();
+            fetcher.explicit = self.model_path.clone();
+            fetcher.progress = std::io::stderr().is_terminal();
+            let opts = LoadOptions {
+                fetcher,
+                ..LoadOptions::default()
+            };
+            let enc = load_local_encoder(DEFAULT_ENCODER, &opts)
+                .await
+                .with_context(|| format!("cannot load the encoder local/{DEFAULT_ENCODER}"))?;
+            res.encoder = Some(enc);
+        }
+        Ok(res)
+    }
+
+    async fn build(&self, name: &str) -> Result<Arc<dyn Detector>> {
+        let entry = registry::entry(name)?;
+        let res = self.resources(entry.needs_encoder).await?;
+        Ok(registry::build(name, &res)?)
+    }
+}
+
+pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
+    match cmd {
+        DetectorsCommand::List { format } => list(format),
+        DetectorsCommand::Run { name, data, common } => {
+            let d = common.build(&name).await?;
+            tokio::task::spawn_blocking(move || run(d.as_ref(), &data)).await?
+        }
+        DetectorsCommand::Validate {
+            name,
+            data,
+            format,
+            common,
+        } => {
+            let d = common.build(&name).await?;
+            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, format)).await?
+        }
+        DetectorsCommand::Train {
+            name,
+            data_dir,
+            out,
+            seed,
+            common,
+        } => {
+            if !data_dir.is_dir() {
+                bail!(
+                    "data directory {} does not exist; point --data-dir at the public data sets",
+                    data_dir.display()
+                );
+            }
+            let needs = registry::entry(&name)?.needs_encoder;
+            let res = common.resources(needs).await?;
+            let opts = TrainOptions {
+                data_dir,
+                out_dir: out,
+                seed,
+            };
+            let report = tokio::task::spawn_blocking(move || train(&name, &opts, &res)).await??;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    }
+}
+
+fn pct(e: &Estimate) -> String {
+    if e.n == 0 {
+        return "—".into();
+    }
+    format!(
+        "{:5.1}% ({:.1}–{:.1}%)",
+        100.0 * e.value,
+        100.0 * e.ci_low,
+        100.0 * e.ci_high
+    )
+}
+
+fn list(format: Format) -> Result<()> {
+    let infos = registry::DETECTORS
+        .iter()
+        .map(|e| registry::info(e.id))
+        .collect::<Result<Vec<_>, _>>()?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&infos)?),
+        Format::Text => {
+            for i in infos {
+                let kind = match &i.kind {
+                    DetectorKind::Classifier { labels, .. } => labels.join("/"),
+                    DetectorKind::Spans { types } => format!("spans: {}", types.join(", ")),
+                };
+                println!("{:<10} §{:<12} {}", i.id, i.sections.join(" §"), i.description);
+                println!("{:<10} {kind}", "");
+                match &i.calibration {
+                    Some(c) => {
+                        let figs = [("accuracy", &c.accuracy), ("precision", &c.precision), ("recall", &c.recall), ("F1", &c.f1)]
+                            .iter()
+                            .filter_map(|(n, e)| e.as_ref().map(|e| format!("{n} {}", pct(e))))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        println!("{:<10} measured on {} (n={}): {figs}", "", c.data, c.n);
+                    }
+                    None => println!("{:<10} no calibration figures shipped", ""),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct RunLine {
+    text: String,
+    #[serde(default)]
+    prompt: Option<String>,
+}
+
+/// Inputs are judged in batches so encoder-based detectors batch their forward passes.
+const RUN_BATCH: usize = 32;
+
+fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ))
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut batch: Vec<RunLine> = Vec::new();
+    let flush = |batch: &mut Vec<RunLine>, out: &mut BufWriter<_>| -> Result<()> {
+        let inputs: Vec<Input<'_>> = batch
+            .iter()
+            .map(|l| Input {
+                text: &l.text,
+                prompt: l.prompt.as_deref(),
+            })
+            .collect();
+        for det in d.detect_batch(&inputs)? {
+            let spans: Vec<_> = det
+                .spans
+                .iter()
+                .map(|s| serde_json::json!({"start": s.start, "end": s.end, "type": s.kind, "score": s.score}))
+                .collect();
+            let line = serde_json::json!({"label": det.label, "score": det.score, "spans": spans});
+            writeln!(out, "{line}")?;
+        }
+        batch.clear();
+        out.flush()?;
+        Ok(())
+    };
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: RunLine = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: expected a JSON object with a \"text\" string (and optionally \"prompt\")",
+                path.display(),
+                i + 1
+            )
+        })?;
+        batch.push(parsed);
+        if batch.len() == RUN_BATCH {
+            flush(&mut batch, &mut out)?;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, &mut out)?;
+    }
+    Ok(())
+}
+
+fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
+    let info = d.info().clone();
+    match &info.kind {
+        DetectorKind::Classifier { positive, labels } => {
+            let rows = data::load_labeled(path)?;
+            if rows.is_empty() {
+                bail!("{} holds no labelled rows", path.display());
+            }
+            if let Some(bad) = rows.iter().find(|r| !labels.contains(&r.label)) {
+                bail!(
+                    "{}: label `{}` is not one of {} for detector {}",
+                    bad.source,
+                    bad.label,
+                    labels.join(", "),
+                    info.id
+                );
+            }
+            let mut predicted = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(RUN_BATCH) {
+                let inputs: Vec<Input<'_>> = chunk
+                    .iter()
+                    .map(|r| Input {
+                        text: &r.text,
+                        prompt: r.prompt.as_deref(),
+                    })
+                    .collect();
+                predicted.extend(d.detect_batch(&inputs)?.into_iter().map(|x| x.label));
+            }
+            let gold: Vec<String> = rows.into_iter().map(|r| r.label).collect();
+            let report = ClassificationReport::compute(&gold, &predicted, Some(positive));
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json(info.id))?),
+                Format::Text => print_classification(info.id, &report),
+            }
+        }
+        DetectorKind::Spans { types } => {
+            let docs = data::load_spans(path)?;
+            let mut predicted = Vec::with_capacity(docs.len());
+            for chunk in docs.chunks(RUN_BATCH) {
+                let inputs: Vec<Input<'_>> = chunk.iter().map(|d| Input::text(&d.text)).collect();
+                predicted.extend(d.detect_batch(&inputs)?.into_iter().map(|x| x.spans));
+            }
+            let report = SpanReport::compute(&docs, &predicted, Some(types));
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json(info.id))?),
+                Format::Text => print_spans(info.id, &report),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_classification(id: &str, r: &ClassificationReport) {
+    println!("detector {id}: {} texts", r.n);
+    println!("accuracy  {}", pct(&r.accuracy));
+    println!();
+    println!("{:<14} {:>24} {:>24} {:>24} {:>8}", "class", "precision", "recall", "F1", "support");
+    for (c, p) in &r.classes {
+        println!(
+            "{:<14} {:>24} {:>24} {:>24} {:>8}",
+            c,
+            pct(&p.precision),
+            pct(&p.recall),
+            pct(&p.f1),
+            p.support
+        );
+    }
+    println!();
+    let labels: Vec<&String> = r.classes.keys().collect();
+    print!("{:<14}", "gold \\ pred");
+    for l in &labels {
+        print!(" {:>12}", l);
+    }
+    println!();
+    for g in &labels {
+        print!("{:<14}", g);
+        for p in &labels {
+            let n = r.confusion.get(*g).and_then(|m| m.get(*p)).copied().unwrap_or(0);
+            print!(" {:>12}", n);
+        }
+        println!();
+    }
+}
+
+fn print_spans(id: &str, r: &SpanReport) {
+    println!("detector {id}: {} documents, {} gold spans", r.documents, r.overall.support);
+    println!("{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}", "type", "precision", "recall", "F1", "gold", "found");
+    let row = |name: &str, p: &emmental_detectors::metrics::Prf| {
+        println!(
+            "{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}",
+            name,
+            pct(&p.precision),
+            pct(&p.recall),
+            pct(&p.f1),
+            p.support,
+            p.predicted
+        );
+    };
+    for (t, p) in &r.types {
+        row(t, p);
+    }
+    row("overall", &r.overall);
+    if let Some(s) = &r.supported {
+        row("supported types", s);
+    }
+}
