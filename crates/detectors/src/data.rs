@@ -223,6 +223,14 @@ pub fn split_bucket(key: &str, buckets: u64) -> u64 {
     u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) % buckets
 }
 
+/// Whether a row belongs to the project's standard held-out split (30%): every detector trains
+/// only on rows outside it, and every shipped calibration figure is measured on rows inside it.
+/// `key` is what must not cross splits: the prompt for answers to the same prompt (XSTest's
+/// three models answer each prompt), else the text itself.
+pub fn is_heldout(key: &str) -> bool {
+    split_bucket(key, 10) < 3
+}
+
 /// The default data directory (`EMMENTAL_DATA_DIR`, else `../shared/data` when it exists).
 pub fn default_data_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("EMMENTAL_DATA_DIR") {
