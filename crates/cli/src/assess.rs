@@ -69,6 +69,7 @@ pub async fn assess(args: AssessArgs) -> Result<()> {
             ..RunOptions::default()
         },
         cache: true,
+        judge: None,
     };
     let run_id = new_run_id();
     let done = execute(

@@ -170,15 +170,25 @@ fn list(format: Format) -> Result<()> {
                     DetectorKind::Classifier { labels, .. } => labels.join("/"),
                     DetectorKind::Spans { types } => format!("spans: {}", types.join(", ")),
                 };
-                println!("{:<10} §{:<12} {}", i.id, i.sections.join(" §"), i.description);
+                println!(
+                    "{:<10} §{:<12} {}",
+                    i.id,
+                    i.sections.join(" §"),
+                    i.description
+                );
                 println!("{:<10} {kind}", "");
                 match &i.calibration {
                     Some(c) => {
-                        let figs = [("accuracy", &c.accuracy), ("precision", &c.precision), ("recall", &c.recall), ("F1", &c.f1)]
-                            .iter()
-                            .filter_map(|(n, e)| e.as_ref().map(|e| format!("{n} {}", pct(e))))
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let figs = [
+                            ("accuracy", &c.accuracy),
+                            ("precision", &c.precision),
+                            ("recall", &c.recall),
+                            ("F1", &c.f1),
+                        ]
+                        .iter()
+                        .filter_map(|(n, e)| e.as_ref().map(|e| format!("{n} {}", pct(e))))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                         println!("{:<10} measured on {} (n={}): {figs}", "", c.data, c.n);
                     }
                     None => println!("{:<10} no calibration figures shipped", ""),
@@ -231,7 +241,8 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
         Ok(())
     };
     for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
+        let line =
+            line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -284,7 +295,10 @@ fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
             let gold: Vec<String> = rows.into_iter().map(|r| r.label).collect();
             let report = ClassificationReport::compute(&gold, &predicted, Some(positive));
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json(info.id))?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json(info.id))?
+                ),
                 Format::Text => print_classification(info.id, &report),
             }
         }
@@ -297,7 +311,10 @@ fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
             }
             let report = SpanReport::compute(&docs, &predicted, Some(types));
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json(info.id))?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json(info.id))?
+                ),
                 Format::Text => print_spans(info.id, &report),
             }
         }
@@ -309,7 +326,10 @@ fn print_classification(id: &str, r: &ClassificationReport) {
     println!("detector {id}: {} texts", r.n);
     println!("accuracy  {}", pct(&r.accuracy));
     println!();
-    println!("{:<14} {:>24} {:>24} {:>24} {:>8}", "class", "precision", "recall", "F1", "support");
+    println!(
+        "{:<14} {:>24} {:>24} {:>24} {:>8}",
+        "class", "precision", "recall", "F1", "support"
+    );
     for (c, p) in &r.classes {
         println!(
             "{:<14} {:>24} {:>24} {:>24} {:>8}",
@@ -330,7 +350,12 @@ fn print_classification(id: &str, r: &ClassificationReport) {
     for g in &labels {
         print!("{:<14}", g);
         for p in &labels {
-            let n = r.confusion.get(*g).and_then(|m| m.get(*p)).copied().unwrap_or(0);
+            let n = r
+                .confusion
+                .get(*g)
+                .and_then(|m| m.get(*p))
+                .copied()
+                .unwrap_or(0);
             print!(" {:>12}", n);
         }
         println!();
@@ -338,8 +363,14 @@ fn print_classification(id: &str, r: &ClassificationReport) {
 }
 
 fn print_spans(id: &str, r: &SpanReport) {
-    println!("detector {id}: {} documents, {} gold spans", r.documents, r.overall.support);
-    println!("{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}", "type", "precision", "recall", "F1", "gold", "found");
+    println!(
+        "detector {id}: {} documents, {} gold spans",
+        r.documents, r.overall.support
+    );
+    println!(
+        "{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}",
+        "type", "precision", "recall", "F1", "gold", "found"
+    );
     let row = |name: &str, p: &emmental_detectors::metrics::Prf| {
         println!(
             "{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}",

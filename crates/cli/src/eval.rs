@@ -12,6 +12,7 @@ use emmental_core::Model;
 use emmental_eval::dataset::FieldMap;
 use emmental_eval::log::{EvalLog, TaskResult, new_run_id, now_rfc3339};
 use emmental_eval::runner::{self, Cancel, ErrorBudget, RunOptions, RunStatus, SampleRecord};
+use emmental_eval::scorer::{ModelGraded, Scorer};
 use emmental_eval::solver::{Generate, GenerateConfig, MultipleChoice};
 use emmental_eval::stats::paired_comparison;
 use emmental_eval::suite::{Suite, TaskDef, TaskKind, scorer_by_id};
@@ -42,9 +43,24 @@ pub struct EvalArgs {
     /// An ad-hoc JSONL/JSON/CSV dataset: each record `{"id", "input", "target"}`.
     #[arg(long, conflicts_with = "resume")]
     pub dataset: Option<PathBuf>,
-    /// Scorer for --dataset: includes, exact, regex, match, choice, numeric, refusal.
+    /// Scorer for --dataset: includes, exact, regex, match, choice, numeric, refusal, or
+    /// model_graded (a judge model grades each answer against --rubric; needs --judge).
     #[arg(long, default_value = "includes", requires = "dataset")]
     pub scorer: String,
+    /// Judge model for `--scorer model_graded`: any model spec (`openai/<m>` with
+    /// --judge-base-url, or `local/…`).
+    #[arg(long, requires = "rubric")]
+    pub judge: Option<String>,
+    /// Base URL of the judge's OpenAI-compatible server.
+    #[arg(long, requires = "judge")]
+    pub judge_base_url: Option<String>,
+    /// Environment variable holding the judge's API key.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub judge_api_key_env: String,
+    /// What a good answer does, for the judge; `{target}` is replaced by the sample's target,
+    /// e.g. "The answer gives the same final result as {target}".
+    #[arg(long, requires = "judge")]
+    pub rubric: Option<String>,
     /// Use only the first N samples of each task.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -101,6 +117,18 @@ pub struct RunPlan {
     pub api_key_env: String,
     pub options: RunOptions,
     pub cache: bool,
+    /// The judge for `model_graded` (absent in runs recorded before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgePlan>,
+}
+
+/// A judge model and its rubric, recorded with the run so `--resume` grades the same way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JudgePlan {
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key_env: String,
+    pub rubric: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,7 +162,10 @@ pub enum RunsCommand {
 }
 
 /// Tasks named on the command line, resolved.
-pub fn build_tasks(plan: &RunPlan) -> Result<Vec<(Task, Option<TaskDef>)>> {
+pub fn build_tasks(
+    plan: &RunPlan,
+    judge: Option<Arc<dyn Model>>,
+) -> Result<Vec<(Task, Option<TaskDef>)>> {
     let mut out = Vec::new();
     if let Some(path) = &plan.dataset {
         let d = Dataset::load(path, &FieldMap::default())?;
@@ -142,7 +173,17 @@ pub fn build_tasks(plan: &RunPlan) -> Result<Vec<(Task, Option<TaskDef>)>> {
             Some(n) => d.limit(n),
             None => d,
         };
-        let scorer = scorer_by_id(&plan.scorer).map_err(anyhow::Error::msg)?;
+        let scorer: Arc<dyn Scorer> = if plan.scorer == "model_graded" {
+            let (judge, jp) = judge
+                .zip(plan.judge.as_ref())
+                .context("--scorer model_graded needs a judge: pass --judge SPEC --rubric TEXT")?;
+            Arc::new(ModelGraded {
+                judge,
+                rubric: jp.rubric.clone(),
+            })
+        } else {
+            scorer_by_id(&plan.scorer).map_err(anyhow::Error::msg)?
+        };
         // A user's own test set is a benchmark in the report's sense (§3.2.2).
         let mut b = Task::builder(format!("adhoc.{}", d.name), d)
             .title(path.display().to_string())
@@ -382,7 +423,18 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                     progress: false,
                 },
                 cache: !args.no_cache,
+                judge: args.judge.as_ref().map(|m| JudgePlan {
+                    model: m.clone(),
+                    base_url: args.judge_base_url.clone(),
+                    api_key_env: args.judge_api_key_env.clone(),
+                    rubric: args.rubric.clone().unwrap_or_default(),
+                }),
             };
+            if (plan.scorer == "model_graded") != plan.judge.is_some() {
+                bail!(
+                    "--judge and --rubric go with --scorer model_graded (and model_graded needs them)"
+                );
+            }
             (new_run_id(), plan, now_rfc3339(), false)
         }
     };
@@ -425,7 +477,21 @@ pub async fn execute(
     model_args: &ModelArgs,
     log_dir: &Path,
 ) -> Result<Executed> {
-    let built = build_tasks(plan)?;
+    let judge = match &plan.judge {
+        Some(j) => Some(
+            ModelArgs {
+                model: j.model.clone(),
+                base_url: j.base_url.clone(),
+                api_key_env: j.api_key_env.clone(),
+                model_path: model_args.model_path.clone(),
+            }
+            .load_with(Some(plan.options.concurrency))
+            .await
+            .context("cannot load the judge model")?,
+        ),
+        None => None,
+    };
+    let built = build_tasks(plan, judge)?;
     let (tasks, defs): (Vec<Task>, Vec<Option<TaskDef>>) = built.into_iter().unzip();
     let model: Arc<dyn Model> = model_args.load_with(Some(plan.options.concurrency)).await?;
     let model: Arc<dyn Model> = if plan.cache {

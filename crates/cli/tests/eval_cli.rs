@@ -416,3 +416,166 @@ fn ctrl_c_leaves_a_cancelled_run_that_resume_finishes() {
     assert_eq!(v["status"], "complete");
     assert_eq!(store_samples(&db, &run).len(), EASY.len());
 }
+
+/// A scripted judge: an OpenAI-compatible endpoint that grades `C` when the answer it is shown
+/// contains the word the rubric names, `I` otherwise, and remembers every prompt it was sent.
+struct ScriptedJudge {
+    url: String,
+    prompts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn scripted_judge() -> ScriptedJudge {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let prompts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = prompts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then exactly Content-Length bytes of body.
+            let (head_end, len) = loop {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break (None, 0);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (Some(i + 4), len);
+                }
+            };
+            let Some(start) = head_end else { continue };
+            while buf.len() < start + len {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body: Value = serde_json::from_slice(&buf[start..]).unwrap_or(Value::Null);
+            let prompt = body["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let answer = prompt
+                .split("[Answer]")
+                .nth(1)
+                .and_then(|r| r.split("[Criterion]").next())
+                .unwrap_or_default()
+                .to_lowercase();
+            let wanted = prompt
+                .split("mentions ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("\u{0}")
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            let grade = if answer.contains(&wanted) { "C" } else { "I" };
+            seen.lock().unwrap().push(prompt);
+            let reply = serde_json::json!({
+                "id": "judge-1", "object": "chat.completion", "created": 0, "model": "judge",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": format!("Checked.\nGRADE: {grade}")}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+            })
+            .to_string();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    ScriptedJudge { url, prompts }
+}
+
+#[test]
+fn model_graded_scorer_sends_each_answer_and_rubric_to_the_judge() {
+    let _turn = common::turn();
+    let server = common::serve(&["--embedder", "none"]);
+    let judge = scripted_judge();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write_dataset(tmp.path(), &EASY[..3]);
+    let run = |scorer: &str, extra: &[&str]| {
+        succeeded(
+            eval_cmd(tmp.path())
+                .arg("--dataset")
+                .arg(&data)
+                .args([
+                    "--scorer",
+                    scorer,
+                    "--max-tokens",
+                    "16",
+                    "--model",
+                    "openai/smollm2-135m",
+                    "--base-url",
+                    &server.url,
+                ])
+                .args(extra),
+        )
+        .0
+    };
+    let graded = run(
+        "model_graded",
+        &[
+            "--judge",
+            "openai/judge",
+            "--judge-base-url",
+            &judge.url,
+            "--rubric",
+            "The answer mentions {target} as the answer.",
+        ],
+    );
+    let plain = run("includes", &[]);
+    // The judge saw every answer with the target put into the rubric, and its grades are the
+    // scores: here the judge checks what `includes` checks, so the two runs must agree.
+    let prompts = judge.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 3, "one judge call per sample");
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.contains("The answer mentions Paris as the answer."))
+    );
+    assert!(
+        prompts
+            .iter()
+            .all(|p| p.contains("[Question]") && !p.contains("{target}"))
+    );
+    let (g, p) = (
+        &graded["tasks"][0]["estimate"],
+        &plain["tasks"][0]["estimate"],
+    );
+    assert_eq!(g["n"], 3);
+    assert_eq!(g["value"], p["value"], "judge grades {g} vs includes {p}");
+    let log: Value =
+        serde_json::from_str(&std::fs::read_to_string(graded["log"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let scorer = &log["tasks"][0]["spec"]["scorer"];
+    assert_eq!(scorer["id"], "model_graded");
+    assert_eq!(scorer["args"]["judge"], "openai/judge");
+    // The judge's reasoning is kept with each score.
+    assert!(
+        log["samples"][0]["score"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("GRADE")
+    );
+
+    // Wrong combinations are refused before anything runs.
+    let out = eval_cmd(tmp.path())
+        .arg("--dataset")
+        .arg(&data)
+        .args(["--scorer", "model_graded"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--judge"));
+}
