@@ -1,0 +1,466 @@
+//! `guard.toml`: the policy. Every field is documented in [`DEFAULT_POLICY`], which
+//! `emmental guard init` prints; unknown fields are errors, so a typo never silently disables a
+//! safeguard.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::GuardError;
+
+/// What a layer does when its scanner's score reaches the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Record the finding only.
+    Allow,
+    /// Let the text through, mark the exchange (audit, metrics, anomaly monitor).
+    Flag,
+    /// Replace the found spans with typed placeholders (`<EMAIL_ADDRESS>`).
+    Redact,
+    /// Stop the exchange with an error naming the layer.
+    Block,
+    /// Send the exchange to human review.
+    Escalate,
+    /// Replace the text by its Unicode-normalised form (the `unicode` layer only).
+    Normalize,
+}
+
+/// What a layer does when its scanner fails (a fault, not a finding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Treat the text as if the layer had found nothing (and audit the failure).
+    FailOpen,
+    /// Block the exchange.
+    #[default]
+    FailClosed,
+}
+
+/// One layer as written in the config: a scanner, its parameters, a threshold and an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerConfig {
+    /// Stable id used in audit records, metrics and error bodies (default: the scanner name).
+    pub id: String,
+    /// A detector id (`pii`, `pii.rules`, `secrets`, `injection`, `harm`, `refusal`, `unicode`)
+    /// or a built-in scanner (`ban_substrings`, `ban_regex`, `topics`, `size`, `canary`,
+    /// `exfiltration`, `code`).
+    pub scanner: String,
+    pub action: Action,
+    /// Score at or above which the action applies (default 0.5).
+    pub threshold: f32,
+    pub on_error: OnError,
+    /// Scanner-specific parameters (checked by the scanner's own config type).
+    pub params: toml::Table,
+}
+
+const LAYER_KEYS: &[&str] = &["id", "scanner", "action", "threshold", "on_error"];
+
+impl<'de> Deserialize<'de> for LayerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut t = toml::Table::deserialize(d)?;
+        let scanner = match t.remove("scanner") {
+            Some(toml::Value::String(s)) => s,
+            Some(_) => return Err(D::Error::custom("`scanner` must be a string")),
+            None => return Err(D::Error::custom("a layer needs `scanner = \"…\"`")),
+        };
+        let id = match t.remove("id") {
+            Some(toml::Value::String(s)) => s,
+            Some(_) => return Err(D::Error::custom("`id` must be a string")),
+            None => scanner.clone(),
+        };
+        let action: Action = t
+            .remove("action")
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "layer `{id}` needs `action` (allow, flag, redact, block, escalate, normalize)"
+                ))
+            })?
+            .try_into()
+            .map_err(|e| D::Error::custom(format!("layer `{id}`: action: {e}")))?;
+        let threshold = match t.remove("threshold") {
+            Some(toml::Value::Float(f)) => f as f32,
+            Some(toml::Value::Integer(i)) => i as f32,
+            Some(_) => {
+                return Err(D::Error::custom(format!(
+                    "layer `{id}`: threshold must be a number"
+                )));
+            }
+            None => 0.5,
+        };
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(D::Error::custom(format!(
+                "layer `{id}`: threshold {threshold} is outside 0..1"
+            )));
+        }
+        let on_error: OnError = match t.remove("on_error") {
+            Some(v) => v
+                .try_into()
+                .map_err(|e| D::Error::custom(format!("layer `{id}`: on_error: {e}")))?,
+            None => OnError::default(),
+        };
+        debug_assert!(LAYER_KEYS.iter().all(|k| !t.contains_key(*k)));
+        Ok(LayerConfig {
+            id,
+            scanner,
+            action,
+            threshold,
+            on_error,
+            params: t,
+        })
+    }
+}
+
+impl Serialize for LayerConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = self.params.clone();
+        t.insert("id".into(), self.id.clone().into());
+        t.insert("scanner".into(), self.scanner.clone().into());
+        t.insert(
+            "action".into(),
+            toml::Value::try_from(self.action).map_err(serde::ser::Error::custom)?,
+        );
+        t.insert("threshold".into(), (self.threshold as f64).into());
+        t.insert(
+            "on_error".into(),
+            toml::Value::try_from(self.on_error).map_err(serde::ser::Error::custom)?,
+        );
+        t.serialize(s)
+    }
+}
+
+/// The upstream model server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the OpenAI-compatible API, e.g. `http://127.0.0.1:8080/v1`.
+    pub url: String,
+    /// Environment variable holding the upstream's API key (sent as a bearer token). Clients'
+    /// own keys are never forwarded.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds to wait for the upstream's answer (whole answer, or between stream chunks).
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_s: f64,
+}
+
+fn default_upstream_timeout() -> f64 {
+    120.0
+}
+
+/// How the proxy listens and where it keeps its records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_addr")]
+    pub addr: String,
+    /// SQLite store for the audit chain and the review queue.
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// Environment variable holding the admin token for `/emmental/review/…` (the endpoints
+    /// are off when it is unset).
+    #[serde(default = "default_admin_env")]
+    pub admin_token_env: String,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_addr() -> String {
+    "127.0.0.1:8787".into()
+}
+fn default_store() -> PathBuf {
+    PathBuf::from("emmental.db")
+}
+fn default_admin_env() -> String {
+    "EMMENTAL_ADMIN_TOKEN".into()
+}
+fn default_body() -> usize {
+    1 << 20
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: default_addr(),
+            store: default_store(),
+            admin_token_env: default_admin_env(),
+            max_body_bytes: default_body(),
+        }
+    }
+}
+
+/// Per-key request limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests per minute per API key (0 = unlimited). Requests without a key share one bucket.
+    #[serde(default)]
+    pub requests_per_minute: u32,
+    /// Requests a key may make at once above the steady rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    20
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 0,
+            burst: default_burst(),
+        }
+    }
+}
+
+/// What an escalated exchange does while a human decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewMode {
+    /// Hold the request up to `hold_s` seconds for a decision; past that, answer the holding
+    /// message.
+    Hold,
+    /// Answer the holding message at once; the decision is recorded for later.
+    #[default]
+    Message,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    #[serde(default)]
+    pub mode: ReviewMode,
+    #[serde(default = "default_hold")]
+    pub hold_s: f64,
+    /// The answer given while an exchange awaits review (or after a rejection).
+    #[serde(default = "default_holding_message")]
+    pub message: String,
+}
+
+fn default_hold() -> f64 {
+    30.0
+}
+fn default_holding_message() -> String {
+    "This request needs a human review before it can be answered. Please try again later.".into()
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            mode: ReviewMode::default(),
+            hold_s: default_hold(),
+            message: default_holding_message(),
+        }
+    }
+}
+
+/// The anomaly monitor: per API key and layer, the share of requests that trip the layer,
+/// compared with that key's own baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Requests over which the baseline forgets half of its past (EWMA half-life).
+    #[serde(default = "default_half_life")]
+    pub baseline_half_life: f64,
+    /// Requests over which the recent rate is averaged.
+    #[serde(default = "default_recent")]
+    pub recent_half_life: f64,
+    /// Requests a key must have made before it can raise an alert.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    /// Alert when the recent trip rate exceeds the baseline by this many baseline standard
+    /// deviations (binomial, with a floor of 1% on the baseline rate).
+    #[serde(default = "default_sigmas")]
+    pub sigmas: f64,
+    /// URL that receives each alert as a JSON POST (optional).
+    #[serde(default)]
+    pub webhook: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_half_life() -> f64 {
+    500.0
+}
+fn default_recent() -> f64 {
+    20.0
+}
+fn default_min_requests() -> u64 {
+    50
+}
+fn default_sigmas() -> f64 {
+    5.0
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            baseline_half_life: default_half_life(),
+            recent_half_life: default_recent(),
+            min_requests: default_min_requests(),
+            sigmas: default_sigmas(),
+            webhook: None,
+        }
+    }
+}
+
+/// How streamed answers are scanned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Characters held back before release: any entity up to this long is seen whole by the
+    /// output layers before any of it reaches the client.
+    #[serde(default = "default_window")]
+    pub window_chars: usize,
+}
+
+fn default_window() -> usize {
+    128
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            window_chars: default_window(),
+        }
+    }
+}
+
+/// The whole policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub review: ReviewConfig,
+    #[serde(default)]
+    pub anomaly: AnomalyConfig,
+    #[serde(default)]
+    pub stream: StreamConfig,
+    /// Message roles whose content the input layers scan (default: user and tool).
+    #[serde(default = "default_roles")]
+    pub scan_roles: Vec<String>,
+    /// Layers applied to requests, before the upstream is called.
+    #[serde(default)]
+    pub input: Vec<LayerConfig>,
+    /// Layers applied to answers, before they reach the client.
+    #[serde(default)]
+    pub output: Vec<LayerConfig>,
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["user".into(), "tool".into()]
+}
+
+impl GuardConfig {
+    /// Parses a policy; `origin` names it in errors.
+    pub fn parse(origin: &str, text: &str) -> Result<Self, GuardError> {
+        let cfg: GuardConfig =
+            toml::from_str(text).map_err(|e| GuardError::config(origin, e.to_string()))?;
+        cfg.check(origin)?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, GuardError> {
+        let text = std::fs::read_to_string(path).map_err(|e| GuardError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    fn check(&self, origin: &str) -> Result<(), GuardError> {
+        let mut seen = std::collections::HashSet::new();
+        for (side, layers) in [("input", &self.input), ("output", &self.output)] {
+            for l in layers.iter() {
+                if !seen.insert((side, l.id.as_str())) {
+                    return Err(GuardError::config(
+                        origin,
+                        format!(
+                            "two {side} layers have the id `{}`; give each its own `id`",
+                            l.id
+                        ),
+                    ));
+                }
+            }
+        }
+        for r in &self.scan_roles {
+            if !matches!(
+                r.as_str(),
+                "system" | "user" | "assistant" | "tool" | "developer"
+            ) {
+                return Err(GuardError::config(
+                    origin,
+                    format!("scan_roles: unknown role `{r}`"),
+                ));
+            }
+        }
+        if self.upstream.timeout_s <= 0.0 {
+            return Err(GuardError::config(
+                origin,
+                "upstream.timeout_s must be positive",
+            ));
+        }
+        if self.stream.window_chars == 0 {
+            return Err(GuardError::config(
+                origin,
+                "stream.window_chars must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The documented default policy.
+    pub fn default_policy() -> Self {
+        Self::parse("the default policy", DEFAULT_POLICY).expect("the default policy parses")
+    }
+}
+
+/// The policy `emmental guard init` prints: every field, documented.
+pub const DEFAULT_POLICY: &str = include_str!("default_guard.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_parses_and_has_layers_on_both_sides() {
+        let cfg = GuardConfig::default_policy();
+        assert!(!cfg.input.is_empty() && !cfg.output.is_empty());
+        assert_eq!(cfg.input[0].scanner, "unicode", "normalisation comes first");
+        // Round trip through TOML keeps every layer.
+        let text = toml::to_string(&cfg).unwrap();
+        assert_eq!(GuardConfig::parse("rt", &text).unwrap(), cfg);
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let bad = "[upstream]\nurl = \"http://x/v1\"\ntimeout = 3\n";
+        let err = GuardConfig::parse("g.toml", bad).unwrap_err().to_string();
+        assert!(err.contains("timeout"), "{err}");
+        let bad =
+            "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"pii\"\naction = \"shout\"\n";
+        let err = GuardConfig::parse("g.toml", bad).unwrap_err().to_string();
+        assert!(err.contains("shout") || err.contains("action"), "{err}");
+        let bad = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"pii\"\naction = \"block\"\nthreshold = 2.0\n";
+        assert!(GuardConfig::parse("g.toml", bad).is_err());
+    }
+
+    #[test]
+    fn duplicate_layer_ids_are_errors() {
+        let bad = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"pii\"\naction = \"block\"\n[[input]]\nscanner = \"pii\"\naction = \"redact\"\n";
+        let err = GuardConfig::parse("g.toml", bad).unwrap_err().to_string();
+        assert!(err.contains("id"), "{err}");
+    }
+}
