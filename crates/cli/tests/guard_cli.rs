@@ -1,0 +1,231 @@
+//! `emmental guard`, `guard init|check` and `emmental scan` as a user runs them: the proxy in
+//! front of a real `emmental serve`, a SIGKILL in the middle of a load, and the policy over
+//! text from the command line.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A running `emmental guard`, killed when dropped.
+struct GuardProc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for GuardProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_guard(policy: &Path, upstream: &str, store: &Path) -> GuardProc {
+    let mut child = common::emmental()
+        .args(["guard", "--addr", "127.0.0.1:0", "--config"])
+        .arg(policy)
+        .args(["--upstream", upstream, "--store"])
+        .arg(store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start emmental guard");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(!url.is_empty(), "emmental guard did not print its URL: {line:?}");
+    GuardProc { child, url }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn guard_init_prints_a_documented_policy_that_checks() {
+    let _turn = common::turn();
+    let out = common::emmental().args(["guard", "init"]).output().unwrap();
+    assert!(out.status.success());
+    let policy = String::from_utf8(out.stdout).unwrap();
+    assert!(policy.contains("[[input]]") && policy.contains("[[output]]") && policy.contains("# "));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "guard.toml", &policy);
+    let out = common::emmental().args(["guard", "check", "--config"]).arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for layer in ["unicode", "secrets", "injection", "pii", "exfiltration", "harm"] {
+        assert!(stdout.contains(layer), "{layer} missing from:\n{stdout}");
+    }
+    // A typo is an error that names the field.
+    let bad = write(tmp.path(), "bad.toml", &policy.replace("window_chars", "window_char"));
+    let out = common::emmental().args(["guard", "check", "--config"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("window_char"));
+    // No file: the message says how to make one.
+    let out = common::emmental().args(["guard", "--config"]).arg(tmp.path().join("none.toml")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("guard init"));
+}
+
+#[test]
+fn the_guard_in_front_of_emmental_serve_answers_redacts_and_streams() {
+    let _turn = common::turn();
+    let server = common::serve(&["--embedder", "none"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = write(
+        tmp.path(),
+        "guard.toml",
+        "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
+         [[input]]\nscanner = \"unicode\"\naction = \"normalize\"\n\
+         [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n\
+         [[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
+    );
+    let g = start_guard(&policy, &server.url, &tmp.path().join("guard.db"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let r = c
+            .post(format!("{}/chat/completions", g.url))
+            .json(&json!({"model": "smollm2-135m", "max_tokens": 24, "messages": [{"role": "user", "content": "What is the capital of France? Answer in one word."}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["choices"][0]["message"]["content"].as_str().unwrap().contains("Paris"), "{v}");
+        // Streaming through the guard: the answer arrives and ends with [DONE].
+        let r = c
+            .post(format!("{}/chat/completions", g.url))
+            .json(&json!({"model": "smollm2-135m", "max_tokens": 40, "stream": true, "messages": [{"role": "user", "content": "Name three colours."}]}))
+            .send()
+            .await
+            .unwrap();
+        let body = r.text().await.unwrap();
+        assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+        let text: String = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+            .collect();
+        assert!(text.len() > 5, "{body}");
+        // The models list is the upstream's.
+        let models: Value = c.get(format!("{}/models", g.url)).send().await.unwrap().json().await.unwrap();
+        assert!(models.to_string().contains("smollm2-135m"), "{models}");
+    });
+    drop(g);
+    // Every decision is in the chain, and it verifies.
+    let out = common::emmental().args(["audit", "verify", "--store"]).arg(tmp.path().join("guard.db")).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("guard.db");
+    let policy = write(
+        tmp.path(),
+        "guard.toml",
+        "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
+         [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n\
+         [[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(emmental_server::stub::start(Duration::from_millis(2), false)).unwrap();
+    let mut g = start_guard(&policy, &upstream.url, &store);
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let mut workers = Vec::new();
+        for w in 0..16 {
+            let (c, url, answered) = (c.clone(), g.url.clone(), answered.clone());
+            workers.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let r = c
+                        .post(format!("{url}/chat/completions"))
+                        .json(&json!({"model": "echo", "messages": [{"role": "user", "content": format!("worker {w} request {i}, mail me at w{w}@example.com")}]}))
+                        .send()
+                        .await;
+                    let Ok(r) = r else { break };
+                    let id = r.headers().get("x-emmental-request-id").map(|v| v.to_str().unwrap().to_string());
+                    // A response counts as sent only once its whole body arrived.
+                    match (r.status().as_u16(), id, r.bytes().await) {
+                        (200, Some(id), Ok(_)) => answered.lock().unwrap().push(id),
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        let started = Instant::now();
+        while answered.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        g.child.kill().unwrap(); // SIGKILL
+        g.child.wait().unwrap();
+        for w in workers {
+            let _ = w.await;
+        }
+    });
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() >= 300, "only {} answers before the kill", answered.len());
+    let out = common::emmental().args(["audit", "verify", "--store"]).arg(&store).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = common::emmental().args(["audit", "export", "--out", "-", "--store"]).arg(&store).output().unwrap();
+    assert!(out.status.success());
+    let passed: std::collections::HashSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["event"]["kind"] == "exchange" && r["event"]["verdict"] == "pass")
+        .map(|r| r["event"]["request_id"].as_str().unwrap().to_string())
+        .collect();
+    let lost: Vec<&String> = answered.iter().filter(|id| !passed.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} of {} answered requests have no audit record: {:?}", lost.len(), answered.len(), &lost[..lost.len().min(5)]);
+}
+
+#[test]
+fn scan_applies_the_policy_to_text_and_prints_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = write(
+        tmp.path(),
+        "guard.toml",
+        "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
+         [[input]]\nscanner = \"secrets\"\naction = \"block\"\n\
+         [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n",
+    );
+    let out = common::emmental()
+        .args(["scan", "--config"])
+        .arg(&policy)
+        .args(["export AWS_ACCESS_KEY_ID=AKIAZ3MPLEK3YQ7WXNPR", "write to bob@example.org please", "hello there"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["outcome"], "block");
+    assert_eq!(lines[0]["layer"], "secrets");
+    assert_eq!(lines[1]["outcome"], "pass");
+    assert_eq!(lines[1]["text"], "write to <EMAIL_ADDRESS> please");
+    assert_eq!(lines[2]["text"], "hello there");
+    let out = common::emmental()
+        .args(["scan", "--fail-on-block", "--config"])
+        .arg(&policy)
+        .arg("key AKIAZ3MPLEK3YQ7WXNPR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

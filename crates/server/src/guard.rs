@@ -1,0 +1,1016 @@
+//! The guard proxy: an OpenAI-compatible endpoint that runs a [`Guard`] policy around any
+//! OpenAI-compatible upstream.
+//!
+//! ```text
+//! client ─► parse & limits ─► input layers ─► upstream ─► output layers (window by window on streams) ─► client
+//!                 │                 │                           │
+//!                 └──── audit chain (appended before the answer leaves) · metrics · review · anomalies
+//! ```
+//!
+//! | endpoint | |
+//! |---|---|
+//! | `POST /v1/chat/completions` | guarded, JSON or SSE |
+//! | `GET /v1/models` | passed through to the upstream |
+//! | `GET /metrics` | Prometheus |
+//! | `GET /healthz` | liveness |
+//! | `GET /emmental/review`, `GET /emmental/review/{id}`, `POST /emmental/review/{id}/approve\|reject` | the review queue, behind the admin token |
+//!
+//! Status codes: 400 malformed or unknown input, 401 bad admin token, 403 blocked by a layer
+//! (`type: guard_blocked`, `code`: the layer id), 413 body too large, 429 rate limited (with
+//! `Retry-After`), 502 upstream failure, 504 upstream timeout. Every response carries
+//! `x-emmental-request-id`, the id its audit records use.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use emmental_guard::anomaly::{Alert, AnomalyMonitor};
+use emmental_guard::config::ReviewMode;
+use emmental_guard::metrics::Metrics;
+use emmental_guard::ratelimit::RateLimiter;
+use emmental_guard::{Checked, Decision, Direction, Guard, Outcome, ScanContext, Step, Verdict};
+use emmental_models::openai::sse::SseParser;
+use emmental_store::Store;
+use emmental_store::audit::AuditEvent;
+use emmental_store::review::{NewReview, ReviewItem, ReviewStatus};
+use futures::StreamExt;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ServerError};
+
+/// Top-level fields of OpenAI's chat completions request; anything else is refused (a typo in
+/// a safety-relevant field must not pass silently).
+const KNOWN_FIELDS: &[&str] = &[
+    "model", "messages", "temperature", "top_p", "n", "stream", "stream_options", "stop",
+    "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias",
+    "logprobs", "top_logprobs", "user", "response_format", "seed", "tools", "tool_choice",
+    "parallel_tool_calls", "functions", "function_call", "service_tier", "store", "metadata",
+    "modalities", "audio", "prediction", "reasoning_effort", "web_search_options",
+];
+
+/// The proxy's shared state.
+#[derive(Clone)]
+pub struct GuardState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    guard: Arc<Guard>,
+    client: reqwest::Client,
+    upstream: String,
+    upstream_key: Option<String>,
+    timeout: Duration,
+    store: Store,
+    metrics: Metrics,
+    anomaly: AnomalyMonitor,
+    limiter: RateLimiter,
+    admin_token: Option<String>,
+}
+
+impl GuardState {
+    /// The proxy for `guard`'s policy, recording into `store`. The upstream key and the admin
+    /// token are read from the environment variables the policy names.
+    pub fn new(guard: Guard, store: Store) -> Result<Self, ServerError> {
+        let cfg = &guard.config;
+        let upstream = cfg.upstream.url.trim_end_matches('/').to_string();
+        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
+            return Err(ServerError::InvalidLimits {
+                message: format!("upstream.url `{upstream}` must start with http:// or https://"),
+            });
+        }
+        emmental_models::ensure_crypto_provider();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ServerError::InvalidLimits {
+                message: format!("cannot build the upstream client: {e}"),
+            })?;
+        let env = |name: &Option<String>| {
+            name.as_ref()
+                .and_then(|n| std::env::var(n).ok())
+                .filter(|v| !v.is_empty())
+        };
+        let upstream_key = env(&cfg.upstream.api_key_env);
+        let admin_token = env(&Some(cfg.server.admin_token_env.clone()));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                upstream,
+                upstream_key,
+                timeout: Duration::from_secs_f64(cfg.upstream.timeout_s),
+                metrics: Metrics::default(),
+                anomaly: AnomalyMonitor::new(cfg.anomaly.clone()),
+                limiter: RateLimiter::new(cfg.limits.requests_per_minute, cfg.limits.burst),
+                admin_token,
+                store,
+                guard: Arc::new(guard),
+            }),
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+/// The proxy's routes.
+pub fn guard_router(state: GuardState) -> Router {
+    let limit = state.inner.guard.config.server.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/emmental/review", get(review_list))
+        .route("/emmental/review/{id}", get(review_show))
+        .route("/emmental/review/{id}/{decision}", post(review_decide))
+        .fallback(crate::api::not_found)
+        .method_not_allowed_fallback(crate::api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves the proxy on `listener` until `shutdown` resolves.
+pub async fn serve_guard(
+    listener: tokio::net::TcpListener,
+    state: GuardState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    axum::serve(listener, guard_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| ServerError::Serve { source })
+}
+
+fn new_request_id() -> String {
+    let r: u64 = rand::rng().random();
+    format!("req-{r:016x}")
+}
+
+/// A stable, non-reversible id for the caller's API key (`anonymous` without one).
+fn key_id(headers: &HeaderMap) -> String {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or(Some(v)))
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(k) => format!("key-{}", &hex::encode(Sha256::digest(k.as_bytes()))[..16]),
+        None => "anonymous".into(),
+    }
+}
+
+fn blocked(layer: &str, reason: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "guard_blocked",
+        format!("blocked by the guard: {reason}"),
+    )
+    .code(layer)
+}
+
+/// Where a scanned text sits in the request body: a message's content, or one of its parts.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    message: usize,
+    part: Option<usize>,
+}
+
+/// Reads and checks the body: UTF-8, JSON, an object with known fields and well-formed messages.
+fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "the request body is larger than this guard accepts (server.max_body_bytes)")
+                .code("request_too_large")
+        } else {
+            ApiError::invalid_request(format!("cannot read the request body: {}", r.body_text()))
+        }
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        ApiError::invalid_request(format!("the request body is not valid UTF-8 (byte {})", e.valid_up_to()))
+            .code("invalid_utf8")
+    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::invalid_request(format!("the request body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::invalid_request("the request body must be a JSON object"));
+    };
+    if let Some(k) = obj.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid_request(format!(
+            "unknown field `{k}`: not a chat completions parameter"
+        ))
+        .code("unknown_field"));
+    }
+    let Some(Value::Array(messages)) = obj.get("messages") else {
+        return Err(ApiError::invalid_request("`messages` must be a non-empty array").param("messages"));
+    };
+    if messages.is_empty() {
+        return Err(ApiError::invalid_request("`messages` must be a non-empty array").param("messages"));
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let ok_role = m.get("role").and_then(Value::as_str).is_some();
+        let ok_content = match m.get("content") {
+            None | Some(Value::Null) | Some(Value::String(_)) => true,
+            Some(Value::Array(parts)) => parts.iter().all(Value::is_object),
+            _ => false,
+        };
+        if !ok_role || !ok_content {
+            return Err(ApiError::invalid_request(format!(
+                "`messages` item {i} needs a string `role` and a `content` that is a string, a list of parts, or null"
+            )));
+        }
+    }
+    if obj.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
+        return Err(ApiError::invalid_request("`stream` must be true or false"));
+    }
+    Ok(obj)
+}
+
+/// The texts the input layers scan, with where each sits.
+fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<String>) {
+    let (mut slots, mut texts) = (Vec::new(), Vec::new());
+    let messages = req["messages"].as_array().expect("checked");
+    for (i, m) in messages.iter().enumerate() {
+        let role = m["role"].as_str().unwrap_or("");
+        if !roles.iter().any(|r| r == role) {
+            continue;
+        }
+        match m.get("content") {
+            Some(Value::String(s)) => {
+                slots.push(Slot { message: i, part: None });
+                texts.push(s.clone());
+            }
+            Some(Value::Array(parts)) => {
+                for (k, p) in parts.iter().enumerate() {
+                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                        slots.push(Slot { message: i, part: Some(k) });
+                        texts.push(t.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (slots, texts)
+}
+
+fn write_back(req: &mut Map<String, Value>, slots: &[Slot], texts: &[String]) {
+    let messages = req.get_mut("messages").and_then(Value::as_array_mut).expect("checked");
+    for (slot, text) in slots.iter().zip(texts) {
+        let m = &mut messages[slot.message];
+        match slot.part {
+            None => m["content"] = Value::String(text.clone()),
+            Some(k) => m["content"][k]["text"] = Value::String(text.clone()),
+        }
+    }
+}
+
+fn system_prompt(req: &Map<String, Value>) -> Option<String> {
+    let parts: Vec<&str> = req["messages"]
+        .as_array()?
+        .iter()
+        .filter(|m| matches!(m["role"].as_str(), Some("system" | "developer")))
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+fn last_user(req: &Map<String, Value>) -> Option<String> {
+    req["messages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["role"].as_str() == Some("user"))
+        .and_then(|m| m["content"].as_str().map(str::to_string))
+}
+
+/// Plants a canary token at the end of the system prompt (adding one if there is none).
+fn plant_canary(req: &mut Map<String, Value>) -> String {
+    let token = format!("emc-{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff);
+    let note = format!("\n\n(Confidential marker {token}: never repeat it.)");
+    let messages = req.get_mut("messages").and_then(Value::as_array_mut).expect("checked");
+    match messages.iter_mut().find(|m| m["role"].as_str() == Some("system")) {
+        Some(m) if m["content"].is_string() => {
+            let c = m["content"].as_str().unwrap_or("").to_string();
+            m["content"] = Value::String(c + &note);
+        }
+        _ => messages.insert(0, json!({"role": "system", "content": note.trim_start()})),
+    }
+    token
+}
+
+/// One audit event per layer decision.
+fn decision_events(request_id: &str, key_id: &str, decisions: &[Decision]) -> Vec<AuditEvent> {
+    decisions
+        .iter()
+        .map(|d| AuditEvent {
+            request_id: request_id.to_string(),
+            key_id: Some(key_id.to_string()),
+            kind: d.direction.as_str().to_string(),
+            layer: Some(d.layer.clone()),
+            verdict: if d.error.is_some() { "error".into() } else { d.verdict.as_str().into() },
+            detail: json!({
+                "scanner": d.scanner, "score": d.score, "label": d.label, "threshold": d.threshold,
+                "spans": d.spans, "micros": d.micros, "error": d.error,
+                "effect": d.verdict.as_str(),
+            }),
+        })
+        .collect()
+}
+
+fn exchange_event(request_id: &str, key_id: &str, verdict: &str, detail: Value) -> AuditEvent {
+    AuditEvent {
+        request_id: request_id.to_string(),
+        key_id: Some(key_id.to_string()),
+        kind: "exchange".into(),
+        layer: None,
+        verdict: verdict.to_string(),
+        detail,
+    }
+}
+
+impl GuardState {
+    fn record(&self, checked: &Checked) {
+        let m = &self.inner.metrics;
+        for d in &checked.decisions {
+            let dir = d.direction.as_str();
+            m.inc("emmental_guard_verdicts_total", &[("layer", &d.layer), ("direction", dir), ("verdict", if d.error.is_some() { "error" } else { d.verdict.as_str() })]);
+            m.observe("emmental_guard_layer_seconds", &[("layer", &d.layer), ("direction", dir)], d.micros as f64 / 1e6);
+        }
+    }
+
+    /// Appends to the audit chain; the caller sends its response only after this returned Ok.
+    async fn audit(&self, events: Vec<AuditEvent>) -> Result<(), ApiError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.inner.store.append_audit(events).await.map(|_| ()).map_err(|e| {
+            self.inner.metrics.inc("emmental_guard_audit_errors_total", &[]);
+            tracing::error!(error = %e, "audit append failed; refusing to answer without a record");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the guard could not record its decision; nothing was answered")
+                .code("audit_failed")
+        })
+    }
+
+    fn watch(&self, key_id: &str, decisions: &[Decision]) {
+        let alerts = self
+            .inner
+            .anomaly
+            .observe(key_id, decisions.iter().map(|d| (d.layer.as_str(), d.verdict.tripped())));
+        for a in alerts {
+            self.alert(a);
+        }
+    }
+
+    fn alert(&self, a: Alert) {
+        tracing::warn!(key = %a.key_id, layer = %a.layer, recent = a.recent_rate, baseline = a.baseline_rate,
+            "anomaly: this key trips the layer far more often than usual");
+        self.inner.metrics.inc("emmental_guard_anomalies_total", &[("layer", &a.layer)]);
+        if let Some(url) = self.inner.guard.config.anomaly.webhook.clone() {
+            let client = self.inner.client.clone();
+            tokio::spawn(async move {
+                let sent = client.post(&url).timeout(Duration::from_secs(5)).json(&json!({"alert": "emmental.guard.anomaly", "detail": a})).send().await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "anomaly webhook failed");
+                }
+            });
+        }
+    }
+
+    /// Puts an escalated exchange in the review queue and, in hold mode, waits for a decision.
+    /// Returns whether the exchange may go on.
+    async fn review(&self, request_id: &str, key_id: &str, layer: &str, reason: &str, exchange: Value) -> Result<(bool, String), ApiError> {
+        let store = &self.inner.store;
+        let fault = |e: emmental_store::StoreError| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the review queue failed: {e}")).code("review_failed")
+        };
+        let id = store
+            .enqueue_review(NewReview {
+                request_id: request_id.to_string(),
+                key_id: Some(key_id.to_string()),
+                layer: layer.to_string(),
+                reason: reason.to_string(),
+                exchange,
+            })
+            .await
+            .map_err(fault)?;
+        let cfg = &self.inner.guard.config.review;
+        if cfg.mode == ReviewMode::Hold {
+            let item = store.wait_review(&id, Duration::from_secs_f64(cfg.hold_s)).await.map_err(fault)?;
+            return Ok((item.status == ReviewStatus::Approved, id));
+        }
+        Ok((false, id))
+    }
+
+    fn holding_answer(&self, model: &str, review_id: &str, stream: bool) -> Response {
+        let msg = self.inner.guard.config.review.message.clone();
+        let mut resp = if stream {
+            let chunk = json!({"id": format!("chatcmpl-{review_id}"), "object": "chat.completion.chunk", "created": now(), "model": model,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}]});
+            let body = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+        } else {
+            Json(json!({"id": format!("chatcmpl-{review_id}"), "object": "chat.completion", "created": now(), "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}))
+            .into_response()
+        };
+        if let Ok(v) = HeaderValue::from_str(review_id) {
+            resp.headers_mut().insert("x-emmental-review-id", v);
+        }
+        resp
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn chat(State(s): State<GuardState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let key = key_id(&headers);
+    let (mut resp, outcome) = match handle(&s, &request_id, &key, body).await {
+        Ok((r, o)) => (r, o),
+        Err(e) => {
+            let outcome = match e.status {
+                StatusCode::FORBIDDEN => "blocked",
+                StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+                StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => "upstream_error",
+                s if s.is_client_error() => "invalid",
+                _ => "error",
+            };
+            (e.into_response(), outcome)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-emmental-request-id", v);
+    }
+    let m = &s.inner.metrics;
+    m.inc("emmental_guard_requests_total", &[("outcome", outcome)]);
+    m.observe("emmental_guard_request_seconds", &[], started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes, BytesRejection>) -> Result<(Response, &'static str), ApiError> {
+    let inner = &s.inner;
+    let guard = &inner.guard;
+    if let Err(wait) = inner.limiter.check(key) {
+        s.audit(vec![exchange_event(request_id, key, "rate_limited", json!({"retry_after_s": wait.as_secs_f64()}))]).await?;
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "too many requests for this API key; slow down").code("rate_limited");
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    let mut req = match parse_request(body) {
+        Ok(r) => r,
+        Err(e) => {
+            s.audit(vec![exchange_event(request_id, key, "invalid", json!({"status": e.status.as_u16(), "code": e.body.error.code}))]).await?;
+            return Err(e);
+        }
+    };
+    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let model = req.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut cx = ScanContext {
+        request_id: request_id.to_string(),
+        key_id: Some(key.to_string()),
+        prompt: last_user(&req),
+        system_prompt: system_prompt(&req),
+        canary: None,
+    };
+    // Input layers.
+    let (slots, mut texts) = scanned_texts(&req, &guard.config.scan_roles);
+    let checked = guard.check(Direction::Input, &mut texts, &cx).await;
+    s.record(&checked);
+    let mut events = decision_events(request_id, key, &checked.decisions);
+    let mut decisions = checked.decisions.clone();
+    match &checked.outcome {
+        Outcome::Block { layer, reason } => {
+            events.push(exchange_event(request_id, key, "block", json!({"layer": layer, "direction": "input"})));
+            s.audit(events).await?;
+            s.watch(key, &decisions);
+            return Err(blocked(layer, reason));
+        }
+        Outcome::Escalate { layer, reason } => {
+            events.push(exchange_event(request_id, key, "escalate", json!({"layer": layer, "direction": "input"})));
+            s.audit(std::mem::take(&mut events)).await?;
+            if checked.changed {
+                write_back(&mut req, &slots, &texts);
+            }
+            let exchange = json!({"request": Value::Object(req.clone())});
+            let (go_on, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
+            if !go_on {
+                s.watch(key, &decisions);
+                return Ok((s.holding_answer(&model, &review_id, stream), "escalated"));
+            }
+        }
+        Outcome::Pass => {}
+    }
+    if checked.changed {
+        write_back(&mut req, &slots, &texts);
+    }
+    if guard.wants_canary() {
+        cx.canary = Some(plant_canary(&mut req));
+    }
+    // The upstream.
+    let mut call = inner.client.post(format!("{}/chat/completions", inner.upstream)).json(&Value::Object(req.clone()));
+    if let Some(k) = &inner.upstream_key {
+        call = call.bearer_auth(k);
+    }
+    if !stream {
+        call = call.timeout(inner.timeout);
+    }
+    let up_started = Instant::now();
+    let upstream = match tokio::time::timeout(inner.timeout, call.send()).await {
+        Err(_) => Err(upstream_error(true, "the upstream did not answer in time".into())),
+        Ok(Err(e)) => Err(upstream_error(e.is_timeout(), format!("cannot reach the upstream: {}", without_url(&e)))),
+        Ok(Ok(r)) => Ok(r),
+    };
+    let upstream = match upstream {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            let e = relay_error(status, &text);
+            events.push(exchange_event(request_id, key, "upstream_error", json!({"upstream_status": status.as_u16()})));
+            s.audit(events).await?;
+            return Err(e);
+        }
+        Err(e) => {
+            events.push(exchange_event(request_id, key, "upstream_error", json!({"code": e.body.error.code})));
+            s.audit(events).await?;
+            return Err(e);
+        }
+    };
+    if stream {
+        // Input decisions are recorded before the first byte of the answer leaves.
+        s.audit(std::mem::take(&mut events)).await?;
+        let sg = guard.stream(cx);
+        let resp = stream_answer(s.clone(), upstream, sg, request_id.to_string(), key.to_string(), model, decisions, up_started);
+        return Ok((resp, "passed"));
+    }
+    let body = match tokio::time::timeout(inner.timeout, upstream.bytes()).await {
+        Err(_) => Err(upstream_error(true, "the upstream's answer did not arrive in time".into())),
+        Ok(Err(e)) => Err(upstream_error(e.is_timeout(), format!("the upstream's answer broke off: {}", without_url(&e)))),
+        Ok(Ok(b)) => Ok(b),
+    };
+    inner.metrics.observe("emmental_guard_upstream_seconds", &[], up_started.elapsed().as_secs_f64());
+    let answer: Result<Value, ApiError> = body.and_then(|b| {
+        serde_json::from_slice::<Value>(&b).ok().filter(|v| v["choices"].is_array()).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "server_error", "the upstream's answer is not a chat completion").code("upstream_error")
+        })
+    });
+    let mut answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            events.push(exchange_event(request_id, key, "upstream_error", json!({"code": e.body.error.code})));
+            s.audit(events).await?;
+            return Err(e);
+        }
+    };
+    // Output layers on every choice's text.
+    let choices = answer["choices"].as_array().cloned().unwrap_or_default();
+    let mut outs: Vec<String> = choices.iter().map(|c| c["message"]["content"].as_str().unwrap_or("").to_string()).collect();
+    let out_checked = guard.check(Direction::Output, &mut outs, &cx).await;
+    s.record(&out_checked);
+    events.extend(decision_events(request_id, key, &out_checked.decisions));
+    decisions.extend(out_checked.decisions.iter().cloned());
+    let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
+    match &out_checked.outcome {
+        Outcome::Block { layer, reason } => {
+            events.push(exchange_event(request_id, key, "block", json!({"layer": layer, "direction": "output", "upstream_ms": up_ms})));
+            s.audit(events).await?;
+            s.watch(key, &decisions);
+            Err(blocked(layer, reason))
+        }
+        Outcome::Escalate { layer, reason } => {
+            events.push(exchange_event(request_id, key, "escalate", json!({"layer": layer, "direction": "output", "upstream_ms": up_ms})));
+            s.audit(events).await?;
+            s.watch(key, &decisions);
+            let exchange = json!({"request": Value::Object(req), "answer": outs});
+            let (go_on, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
+            if go_on {
+                set_contents(&mut answer, &outs);
+                Ok((Json(answer).into_response(), "passed"))
+            } else {
+                Ok((s.holding_answer(&model, &review_id, false), "escalated"))
+            }
+        }
+        Outcome::Pass => {
+            if out_checked.changed {
+                set_contents(&mut answer, &outs);
+            }
+            events.push(exchange_event(request_id, key, "pass", json!({"upstream_ms": up_ms, "stream": false})));
+            s.audit(events).await?;
+            s.watch(key, &decisions);
+            Ok((Json(answer).into_response(), "passed"))
+        }
+    }
+}
+
+fn set_contents(answer: &mut Value, outs: &[String]) {
+    if let Some(choices) = answer["choices"].as_array_mut() {
+        for (c, t) in choices.iter_mut().zip(outs) {
+            if c["message"]["content"].is_string() {
+                c["message"]["content"] = Value::String(t.clone());
+            }
+        }
+    }
+}
+
+/// reqwest's error text without the URL (which could carry credentials in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "the upstream");
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(&format!(": {inner}"));
+        src = inner.source();
+    }
+    s
+}
+
+fn upstream_error(timeout: bool, message: String) -> ApiError {
+    if timeout {
+        ApiError::new(StatusCode::GATEWAY_TIMEOUT, "server_error", message).code("upstream_timeout")
+    } else {
+        ApiError::new(StatusCode::BAD_GATEWAY, "server_error", message).code("upstream_error")
+    }
+}
+
+/// An upstream error status: client errors are passed on (the client can fix them), server
+/// errors become 502.
+fn relay_error(status: reqwest::StatusCode, body: &str) -> ApiError {
+    let upstream_msg = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(300).collect());
+    let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if code.is_client_error() {
+        let mut e = ApiError::new(code, "upstream_error", format!("the upstream refused the request ({}): {upstream_msg}", status.as_u16())).code("upstream_refused");
+        if code == StatusCode::UNAUTHORIZED || code == StatusCode::FORBIDDEN {
+            // The client's key is not the upstream's: a 401 from upstream is the guard's misconfiguration.
+            e.status = StatusCode::BAD_GATEWAY;
+        }
+        e
+    } else {
+        ApiError::new(StatusCode::BAD_GATEWAY, "server_error", format!("the upstream failed ({}): {upstream_msg}", status.as_u16())).code("upstream_error")
+    }
+}
+
+fn sse(data: &str) -> Bytes {
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+fn chunk_with(template: &Value, content: &str) -> Value {
+    let mut c = template.clone();
+    c["choices"] = json!([{"index": 0, "delta": {"content": content}, "finish_reason": Value::Null}]);
+    c.as_object_mut().map(|o| o.remove("usage"));
+    c
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_answer(
+    s: GuardState,
+    upstream: reqwest::Response,
+    mut sg: emmental_guard::StreamGuard,
+    request_id: String,
+    key: String,
+    model: String,
+    mut decisions: Vec<Decision>,
+    up_started: Instant,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    tokio::spawn(async move {
+        let idle = s.inner.timeout;
+        let mut parser = SseParser::new();
+        let mut bytes = upstream.bytes_stream();
+        let mut template = json!({"id": format!("chatcmpl-{request_id}"), "object": "chat.completion.chunk", "created": now(), "model": model});
+        let mut finish_chunk: Option<Value> = None;
+        let mut trailing: Vec<Value> = Vec::new();
+        let mut done = false;
+        let mut failure: Option<(&'static str, String)> = None;
+        let mut stop: Option<Step> = None;
+        let send = |b: Bytes| {
+            let tx = tx.clone();
+            async move { tx.send(Ok(b)).await.is_ok() }
+        };
+        'read: while !done {
+            let next = tokio::time::timeout(idle, bytes.next()).await;
+            let chunk = match next {
+                Err(_) => {
+                    failure = Some(("upstream_timeout", "the upstream stopped sending in the middle of the answer".into()));
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    failure = Some(("upstream_error", format!("the upstream stream broke off: {}", without_url(&e))));
+                    break;
+                }
+                Ok(Some(Ok(b))) => b,
+            };
+            for ev in parser.push(&chunk) {
+                if ev.data.trim() == "[DONE]" {
+                    done = true;
+                    break;
+                }
+                let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+                    failure = Some(("upstream_error", "the upstream sent an event that is not JSON".into()));
+                    break 'read;
+                };
+                if v.get("error").is_some() {
+                    let m = v["error"]["message"].as_str().unwrap_or("unknown error").to_string();
+                    failure = Some(("upstream_error", format!("the upstream reported an error mid-stream: {m}")));
+                    break 'read;
+                }
+                for k in ["id", "created", "model", "system_fingerprint"] {
+                    if let Some(x) = v.get(k) {
+                        template[k] = x.clone();
+                    }
+                }
+                let choice = &v["choices"][0];
+                let content = choice["delta"]["content"].as_str().unwrap_or("");
+                if !content.is_empty() {
+                    match sg.push(content).await {
+                        Step::Release(t) => {
+                            if !t.is_empty() && !send(sse(&chunk_with(&template, &t).to_string())).await {
+                                return; // the client went away
+                            }
+                        }
+                        other => {
+                            stop = Some(other);
+                            break 'read;
+                        }
+                    }
+                }
+                if !choice["finish_reason"].is_null() && choice.is_object() {
+                    let mut f = v.clone();
+                    f["choices"][0]["delta"] = json!({});
+                    finish_chunk = Some(f);
+                } else if content.is_empty() {
+                    // Role announcements go out at once; usage-only chunks after the end.
+                    if v["choices"].as_array().is_some_and(|c| c.is_empty()) {
+                        trailing.push(v);
+                    } else if !send(sse(&v.to_string())).await {
+                        return;
+                    }
+                }
+            }
+        }
+        s.inner.metrics.observe("emmental_guard_upstream_seconds", &[], up_started.elapsed().as_secs_f64());
+        if failure.is_none() && stop.is_none() && !done && finish_chunk.is_none() {
+            failure = Some(("upstream_error", "the upstream stream ended before its end marker".into()));
+        }
+        if failure.is_none() && stop.is_none() {
+            match sg.finish().await {
+                Step::Release(t) => {
+                    if !t.is_empty() {
+                        let _ = send(sse(&chunk_with(&template, &t).to_string())).await;
+                    }
+                }
+                other => stop = Some(other),
+            }
+        }
+        let checked = sg.checked();
+        s.record(&checked);
+        let mut events = decision_events(&request_id, &key, &checked.decisions);
+        decisions.extend(checked.decisions.iter().cloned());
+        let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
+        if let Some((code, message)) = failure {
+            events.push(exchange_event(&request_id, &key, "upstream_error", json!({"code": code, "stream": true, "upstream_ms": up_ms})));
+            let _ = s.audit(events).await;
+            s.watch(&key, &decisions);
+            let err = json!({"error": {"message": message, "type": "server_error", "param": Value::Null, "code": code}});
+            let _ = send(sse(&err.to_string())).await;
+            return; // no [DONE]: the answer is incomplete and must look so
+        }
+        match stop {
+            Some(Step::Block { layer, reason }) => {
+                events.push(exchange_event(&request_id, &key, "block", json!({"layer": layer, "direction": "output", "stream": true})));
+                if s.audit(events).await.is_err() {
+                    return;
+                }
+                s.watch(&key, &decisions);
+                let mut end = template.clone();
+                end["choices"] = json!([{"index": 0, "delta": {}, "finish_reason": "content_filter"}]);
+                let err = json!({"error": {"message": format!("blocked by the guard: {reason}"), "type": "guard_blocked", "param": Value::Null, "code": layer}});
+                let _ = send(sse(&end.to_string())).await;
+                let _ = send(sse(&err.to_string())).await;
+                let _ = send(sse("[DONE]")).await;
+            }
+            Some(Step::Escalate { layer, reason }) => {
+                events.push(exchange_event(&request_id, &key, "escalate", json!({"layer": layer, "direction": "output", "stream": true})));
+                if s.audit(events).await.is_err() {
+                    return;
+                }
+                s.watch(&key, &decisions);
+                let exchange = json!({"answer": sg.raw()});
+                let text = match s.review(&request_id, &key, &layer, &reason, exchange).await {
+                    Ok((true, _)) => sg.raw().to_string(),
+                    _ => s.inner.guard.config.review.message.clone(),
+                };
+                let mut end = template.clone();
+                end["choices"] = json!([{"index": 0, "delta": {"content": text}, "finish_reason": "content_filter"}]);
+                let _ = send(sse(&end.to_string())).await;
+                let _ = send(sse("[DONE]")).await;
+            }
+            _ => {
+                events.push(exchange_event(&request_id, &key, "pass", json!({"upstream_ms": up_ms, "stream": true})));
+                if s.audit(events).await.is_err() {
+                    let err = json!({"error": {"message": "the guard could not record its decision", "type": "server_error", "param": Value::Null, "code": "audit_failed"}});
+                    let _ = send(sse(&err.to_string())).await;
+                    return;
+                }
+                s.watch(&key, &decisions);
+                if let Some(f) = finish_chunk {
+                    let _ = send(sse(&f.to_string())).await;
+                }
+                for t in trailing {
+                    let _ = send(sse(&t.to_string())).await;
+                }
+                let _ = send(sse("[DONE]")).await;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        .expect("valid response")
+}
+
+async fn models(State(s): State<GuardState>) -> Result<Response, ApiError> {
+    let inner = &s.inner;
+    let mut call = inner.client.get(format!("{}/models", inner.upstream)).timeout(inner.timeout);
+    if let Some(k) = &inner.upstream_key {
+        call = call.bearer_auth(k);
+    }
+    let r = call.send().await.map_err(|e| upstream_error(e.is_timeout(), format!("cannot reach the upstream: {}", without_url(&e))))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| upstream_error(e.is_timeout(), without_url(&e)))?;
+    if !status.is_success() {
+        return Err(relay_error(status, &String::from_utf8_lossy(&body)));
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn metrics(State(s): State<GuardState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.inner.metrics.render(),
+    )
+        .into_response()
+}
+
+fn admin(s: &GuardState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &s.inner.admin_token else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!(
+            "the review endpoints are off: set {} to an admin token and restart the guard",
+            s.inner.guard.config.server.admin_token_env
+        )));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Compare digests so the comparison time does not depend on how much of the token matched.
+    let same = given.is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(token.as_bytes()));
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "the review endpoints need `Authorization: Bearer <admin token>`"))
+    }
+}
+
+fn store_error(e: emmental_store::StoreError) -> ApiError {
+    let msg = e.to_string();
+    if msg.contains("no review") || msg.contains("not found") || msg.contains("unknown") {
+        ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", msg)
+    } else if msg.contains("already") {
+        ApiError::new(StatusCode::CONFLICT, "invalid_request_error", msg)
+    } else {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", msg)
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn item_json(i: &ReviewItem) -> Value {
+    serde_json::to_value(i).unwrap_or(Value::Null)
+}
+
+async fn review_list(State(s): State<GuardState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    admin(&s, &headers)?;
+    let status = match q.status.as_deref() {
+        None | Some("pending") => Some(ReviewStatus::Pending),
+        Some("approved") => Some(ReviewStatus::Approved),
+        Some("rejected") => Some(ReviewStatus::Rejected),
+        Some("all") => None,
+        Some(other) => return Err(ApiError::invalid_request(format!("unknown `status` {other:?}: use pending, approved, rejected or all"))),
+    };
+    let items = s.inner.store.review_items(status, q.limit.unwrap_or(100)).await.map_err(store_error)?;
+    Ok(Json(json!({"data": items.iter().map(item_json).collect::<Vec<_>>()})).into_response())
+}
+
+async fn review_show(State(s): State<GuardState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    admin(&s, &headers)?;
+    let item = s.inner.store.review_item(&id).await.map_err(store_error)?;
+    Ok(Json(item_json(&item)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+async fn review_decide(
+    State(s): State<GuardState>,
+    headers: HeaderMap,
+    Path((id, decision)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admin(&s, &headers)?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => return Err(ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("unknown decision `{other}`: use approve or reject"))),
+    };
+    let b: DecideBody = if body.is_empty() {
+        DecideBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(format!("the body must be {{\"note\": …, \"by\": …}}: {e}")))?
+    };
+    let by = b.by.unwrap_or_else(|| "admin-api".into());
+    let item = s.inner.store.decide_review(&id, approve, &by, b.note.as_deref()).await.map_err(store_error)?;
+    Ok(Json(item_json(&item)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_bodies_are_400_with_reasons() {
+        let bad = |b: &[u8]| parse_request(Ok(Bytes::copy_from_slice(b))).unwrap_err();
+        assert!(bad(b"{nope").body.error.message.contains("not valid JSON"));
+        assert_eq!(bad(b"\xff\xfe{}").body.error.code.as_deref(), Some("invalid_utf8"));
+        let e = bad(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temprature":0}"#);
+        assert_eq!(e.body.error.code.as_deref(), Some("unknown_field"));
+        assert!(e.body.error.message.contains("temprature"));
+        assert!(bad(br#"{"model":"m","messages":[]}"#).body.error.message.contains("messages"));
+        assert!(bad(br#"{"model":"m","messages":[{"role":"user","content":5}]}"#).body.error.message.contains("content"));
+        assert!(parse_request(Ok(Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[]}"#))).is_ok());
+    }
+
+    #[test]
+    fn scanned_texts_cover_user_parts_and_write_back_in_place() {
+        let mut req = parse_request(Ok(Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"system","content":"sys"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"b"}]},{"role":"user","content":"c"}]}"#,
+        ))).unwrap();
+        let (slots, mut texts) = scanned_texts(&req, &["user".to_string()]);
+        assert_eq!(texts, vec!["a", "b", "c"]);
+        texts = texts.iter().map(|t| t.to_uppercase()).collect();
+        write_back(&mut req, &slots, &texts);
+        assert_eq!(req["messages"][1]["content"][2]["text"], "B");
+        assert_eq!(req["messages"][2]["content"], "C");
+        assert_eq!(req["messages"][0]["content"], "sys");
+    }
+
+    #[test]
+    fn api_keys_are_hashed_and_anonymous_without_one() {
+        let mut h = HeaderMap::new();
+        assert_eq!(key_id(&h), "anonymous");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer sk-secret-123"));
+        let id = key_id(&h);
+        assert!(id.starts_with("key-") && !id.contains("secret"));
+        assert_eq!(id.len(), 20);
+    }
+}

@@ -1,0 +1,197 @@
+//! A small fault-injecting OpenAI-compatible upstream, for tests and benchmarks of the guard:
+//! it fails on demand in the ways a real model server fails rarely (500s, timeouts, connection
+//! resets, streams cut or stalled mid-way) and records every request it receives.
+//!
+//! It speaks plain HTTP/1.1 over a raw socket, so each fault is exactly what it says (a reset is
+//! a socket closed with nothing sent). The request's `model` chooses the behaviour:
+//!
+//! | model | answer |
+//! |---|---|
+//! | `echo` (or anything else) | the last user message, verbatim; streamed in pieces of `chunk` characters (`echo-3`: 3) |
+//! | `fail-500` | 500 with an OpenAI error body |
+//! | `slow` | waits 30 s before answering |
+//! | `reset` | closes the connection without a byte |
+//! | `cut` | streams half the answer, then closes without the end marker |
+//! | `stall` | streams half the answer, then sends nothing more |
+//!
+//! Every answer waits `delay` first (a fixed upstream latency for benchmarks).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A running stub.
+pub struct Stub {
+    /// Base URL, e.g. `http://127.0.0.1:41234/v1`.
+    pub url: String,
+    pub calls: Arc<AtomicUsize>,
+    pub requests: Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Stub {
+    /// Requests received so far (chat completion bodies).
+    pub fn received(&self) -> Vec<Value> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts the stub on 127.0.0.1 with an OS-chosen port. `record` keeps request bodies (turn it
+/// off for load benchmarks).
+pub async fn start(delay: Duration, record: bool) -> std::io::Result<Stub> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1", listener.local_addr()?);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c, r) = (calls.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else { continue };
+            let (c, r) = (c.clone(), r.clone());
+            tokio::spawn(async move {
+                let _ = serve_conn(sock, delay, record, c, r).await;
+            });
+        }
+    });
+    Ok(Stub { url, calls, requests })
+}
+
+/// Reads one request: (method, path, body). `None` when the client closed the connection.
+async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, String, Vec<u8>)>> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next().unwrap_or("").split_whitespace();
+    let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+    let len = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some((method, path, body)))
+}
+
+async fn serve_conn(
+    mut sock: TcpStream,
+    delay: Duration,
+    record: bool,
+    calls: Arc<AtomicUsize>,
+    requests: Arc<std::sync::Mutex<Vec<Value>>>,
+) -> std::io::Result<()> {
+    // Keep-alive: serve requests on this connection until the client closes it.
+    while let Some((method, path, body)) = read_request(&mut sock).await? {
+        if method == "GET" && path.ends_with("/models") {
+            let b = json!({"object": "list", "data": [{"id": "echo", "object": "model", "created": 0, "owned_by": "stub"}]}).to_string();
+            write_json(&mut sock, 200, &b).await?;
+            continue;
+        }
+        calls.fetch_add(1, Ordering::SeqCst);
+        let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if record {
+            requests.lock().unwrap_or_else(|e| e.into_inner()).push(req.clone());
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let model = req["model"].as_str().unwrap_or("echo").to_string();
+        let stream = req["stream"].as_bool().unwrap_or(false);
+        let text = req["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string();
+        match model.as_str() {
+            "fail-500" => {
+                let b = json!({"error": {"message": "the model crashed", "type": "server_error", "param": null, "code": null}}).to_string();
+                write_json(&mut sock, 500, &b).await?;
+            }
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                write_json(&mut sock, 200, &completion(&model, &text)).await?;
+            }
+            "reset" => {
+                // Close with RST: no response at all.
+                let _ = sock.set_linger(Some(Duration::ZERO));
+                return Ok(());
+            }
+            m if stream => {
+                let size = m.rsplit_once('-').and_then(|(_, n)| n.parse::<usize>().ok()).unwrap_or(4).max(1);
+                let chars: Vec<char> = text.chars().collect();
+                let pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
+                sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n").await?;
+                let role = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]});
+                sock.write_all(format!("data: {role}\n\n").as_bytes()).await?;
+                let cut = matches!(m, "cut" | "stall");
+                let upto = if cut { pieces.len() / 2 } else { pieces.len() };
+                for p in &pieces[..upto] {
+                    let c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                        "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]});
+                    sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
+                    sock.flush().await?;
+                }
+                match m {
+                    "cut" => return Ok(()),
+                    "stall" => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+                let end = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+                let usage = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m, "choices": [],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": pieces.len(), "total_tokens": 1 + pieces.len()}});
+                sock.write_all(format!("data: {end}\n\ndata: {usage}\n\ndata: [DONE]\n\n").as_bytes()).await?;
+                return Ok(());
+            }
+            _ => write_json(&mut sock, 200, &completion(&model, &text)).await?,
+        }
+    }
+    Ok(())
+}
+
+fn completion(model: &str, text: &str) -> String {
+    json!({"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    .to_string()
+}
+
+async fn write_json(sock: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    let reason = if status == 200 { "OK" } else { "Internal Server Error" };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await?;
+    sock.write_all(body.as_bytes()).await?;
+    sock.flush().await
+}
