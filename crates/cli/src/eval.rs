@@ -195,17 +195,19 @@ pub fn build_tasks(
         b = b.solver(Generate).epochs(plan.epochs, Default::default());
         out.push((b.build(), None));
     }
-    let report = Suite::report();
+    // The report suite is parsed only when a task needs it.
+    let report = std::cell::OnceCell::new();
+    let report = || report.get_or_init(Suite::report);
     for name in &plan.tasks {
         if name == "report" {
-            out.extend(suite_tasks(&report, None, plan)?);
-        } else if let Some(def) = report
+            out.extend(suite_tasks(report(), None, plan)?);
+        } else if let Some(def) = report()
             .def
             .tasks
             .iter()
             .find(|t| t.id == *name || t.id.strip_prefix("report.") == Some(name.as_str()))
         {
-            out.extend(suite_tasks(&report, Some(&def.id), plan)?);
+            out.extend(suite_tasks(report(), Some(&def.id), plan)?);
         } else if let Some(info) = adapters::find(name) {
             let dir = plan.data_dir.as_deref().context(
                 "adapters read public data sets: pass --data-dir DIR (e.g. ../shared/data)",
@@ -215,7 +217,7 @@ pub fn build_tasks(
             let suite = Suite::load(Path::new(name))?;
             out.extend(suite_tasks(&suite, None, plan)?);
         } else {
-            let known: Vec<&str> = report
+            let known: Vec<&str> = report()
                 .def
                 .tasks
                 .iter()
@@ -378,11 +380,14 @@ fn default_concurrency(spec: &str) -> usize {
 }
 
 pub async fn eval(args: EvalArgs) -> Result<()> {
-    let store = Store::open(&args.store.store)
-        .await
-        .with_context(|| format!("cannot open the store {}", args.store.store.display()))?;
-    let (run_id, plan, created_at, resumed) = match &args.resume {
+    let open_store = || async {
+        Store::open(&args.store.store)
+            .await
+            .with_context(|| format!("cannot open the store {}", args.store.store.display()))
+    };
+    let (store, run_id, plan, created_at, resumed) = match &args.resume {
         Some(prefix) => {
+            let store = open_store().await?;
             let run = store.find_run(prefix).await?;
             let plan: RunPlan = serde_json::from_value(run.config.clone()).with_context(|| {
                 format!(
@@ -390,7 +395,7 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                     run.id
                 )
             })?;
-            (run.id, plan, run.created_at, true)
+            (Some(store), run.id, plan, run.created_at, true)
         }
         None => {
             let plan = RunPlan {
@@ -435,7 +440,7 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
                     "--judge and --rubric go with --scorer model_graded (and model_graded needs them)"
                 );
             }
-            (new_run_id(), plan, now_rfc3339(), false)
+            (None, new_run_id(), plan, now_rfc3339(), false)
         }
     };
     let model_args = ModelArgs {
@@ -444,13 +449,18 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
         api_key_env: plan.api_key_env.clone(),
         model_path: args.model.model_path.clone(),
     };
-    let outcome = execute(
+    // A fresh run opens (and migrates) its store while its tasks and model are prepared.
+    let (store, prepared) = match store {
+        Some(store) => (store, prepare(&plan, &model_args).await?),
+        None => tokio::try_join!(open_store(), prepare(&plan, &model_args))?,
+    };
+    let outcome = execute_prepared(
         &store,
         &run_id,
         &plan,
         &created_at,
         resumed,
-        &model_args,
+        prepared,
         &args.log_dir,
     )
     .await?;
@@ -477,6 +487,19 @@ pub async fn execute(
     model_args: &ModelArgs,
     log_dir: &Path,
 ) -> Result<Executed> {
+    let prepared = prepare(plan, model_args).await?;
+    execute_prepared(store, run_id, plan, created_at, resumed, prepared, log_dir).await
+}
+
+/// A plan's tasks and model: everything a run needs besides the store, so a fresh run can
+/// prepare them while the store opens.
+pub struct Prepared {
+    tasks: Vec<Task>,
+    defs: Vec<Option<TaskDef>>,
+    model: Arc<dyn Model>,
+}
+
+pub async fn prepare(plan: &RunPlan, model_args: &ModelArgs) -> Result<Prepared> {
     let judge = match &plan.judge {
         Some(j) => Some(
             ModelArgs {
@@ -494,6 +517,20 @@ pub async fn execute(
     let built = build_tasks(plan, judge)?;
     let (tasks, defs): (Vec<Task>, Vec<Option<TaskDef>>) = built.into_iter().unzip();
     let model: Arc<dyn Model> = model_args.load_with(Some(plan.options.concurrency)).await?;
+    Ok(Prepared { tasks, defs, model })
+}
+
+/// Runs (or resumes) a planned run with its prepared tasks and model.
+pub async fn execute_prepared(
+    store: &Store,
+    run_id: &str,
+    plan: &RunPlan,
+    created_at: &str,
+    resumed: bool,
+    prepared: Prepared,
+    log_dir: &Path,
+) -> Result<Executed> {
+    let Prepared { tasks, defs, model } = prepared;
     let model: Arc<dyn Model> = if plan.cache {
         Arc::new(emmental_eval::cache::CachedModel::new(model, store.clone()))
     } else {
@@ -529,7 +566,10 @@ pub async fn execute(
         },
         plan.model
     );
-    let sink = emmental_eval::cache::StoreSink::new(store.clone(), run_id);
+    let sink = KeepingSink {
+        inner: emmental_eval::cache::StoreSink::new(store.clone(), run_id),
+        kept: Default::default(),
+    };
     let cancel = Cancel::default();
     let on_ctrl_c = {
         let cancel = cancel.clone();
@@ -546,13 +586,18 @@ pub async fn execute(
     let outcome = runner::run(&tasks, model, &options, &done, &sink, &cancel).await;
     on_ctrl_c.abort();
     let outcome = outcome?;
-    let records: Vec<SampleRecord> = store
-        .samples(run_id)
-        .await?
-        .into_iter()
-        .map(|row| serde_json::from_value(row.record))
-        .collect::<Result<_, _>>()
-        .context("a stored sample record does not parse")?;
+    // A fresh run's records are all in memory; a resumed one also has earlier ones in the store.
+    let records: Vec<SampleRecord> = if done.is_empty() {
+        std::mem::take(&mut *sink.kept.lock().unwrap_or_else(|e| e.into_inner()))
+    } else {
+        store
+            .samples(run_id)
+            .await?
+            .into_iter()
+            .map(|row| serde_json::from_value(row.record))
+            .collect::<Result<_, _>>()
+            .context("a stored sample record does not parse")?
+    };
     let log = EvalLog::build(
         run_id,
         outcome.status,
@@ -577,6 +622,24 @@ pub async fn execute(
         defs,
         store_path: store.path().to_path_buf(),
     })
+}
+
+/// Stores each record (acknowledging it only once committed) and keeps a copy for the log.
+struct KeepingSink {
+    inner: emmental_eval::cache::StoreSink,
+    kept: std::sync::Mutex<Vec<SampleRecord>>,
+}
+
+#[async_trait::async_trait]
+impl runner::RunSink for KeepingSink {
+    async fn record(&self, rec: &SampleRecord) -> Result<(), emmental_eval::EvalError> {
+        self.inner.record(rec).await?;
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(rec.clone());
+        Ok(())
+    }
 }
 
 fn finish_message(e: &Executed) {

@@ -37,13 +37,18 @@ fn start_guard(policy: &Path, upstream: &str, store: &Path) -> GuardProc {
         .spawn()
         .expect("start emmental guard");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_default()
         .to_string();
-    assert!(!url.is_empty(), "emmental guard did not print its URL: {line:?}");
+    assert!(
+        !url.is_empty(),
+        "emmental guard did not print its URL: {line:?}"
+    );
     GuardProc { child, url }
 }
 
@@ -62,19 +67,46 @@ fn guard_init_prints_a_documented_policy_that_checks() {
     assert!(policy.contains("[[input]]") && policy.contains("[[output]]") && policy.contains("# "));
     let tmp = tempfile::tempdir().unwrap();
     let path = write(tmp.path(), "guard.toml", &policy);
-    let out = common::emmental().args(["guard", "check", "--config"]).arg(&path).output().unwrap();
+    let out = common::emmental()
+        .args(["guard", "check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for layer in ["unicode", "secrets", "injection", "pii", "exfiltration", "harm"] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for layer in [
+        "unicode",
+        "secrets",
+        "injection",
+        "pii",
+        "exfiltration",
+        "harm",
+    ] {
         assert!(stdout.contains(layer), "{layer} missing from:\n{stdout}");
     }
     // A typo is an error that names the field.
-    let bad = write(tmp.path(), "bad.toml", &policy.replace("window_chars", "window_char"));
-    let out = common::emmental().args(["guard", "check", "--config"]).arg(&bad).output().unwrap();
+    let bad = write(
+        tmp.path(),
+        "bad.toml",
+        &policy.replace("window_chars", "window_char"),
+    );
+    let out = common::emmental()
+        .args(["guard", "check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("window_char"));
     // No file: the message says how to make one.
-    let out = common::emmental().args(["guard", "--config"]).arg(tmp.path().join("none.toml")).output().unwrap();
+    let out = common::emmental()
+        .args(["guard", "--config"])
+        .arg(tmp.path().join("none.toml"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("guard init"));
 }
@@ -128,8 +160,17 @@ fn the_guard_in_front_of_emmental_serve_answers_redacts_and_streams() {
     });
     drop(g);
     // Every decision is in the chain, and it verifies.
-    let out = common::emmental().args(["audit", "verify", "--store"]).arg(tmp.path().join("guard.db")).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = common::emmental()
+        .args(["audit", "verify", "--store"])
+        .arg(tmp.path().join("guard.db"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -145,7 +186,12 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
          [[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let upstream = rt.block_on(emmental_server::stub::start(Duration::from_millis(2), false)).unwrap();
+    let upstream = rt
+        .block_on(emmental_server::stub::start(
+            Duration::from_millis(2),
+            false,
+        ))
+        .unwrap();
     let mut g = start_guard(&policy, &upstream.url, &store);
     let answered: Arc<Mutex<Vec<String>>> = Arc::default();
     rt.block_on(async {
@@ -181,10 +227,27 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
         }
     });
     let answered = answered.lock().unwrap().clone();
-    assert!(answered.len() >= 300, "only {} answers before the kill", answered.len());
-    let out = common::emmental().args(["audit", "verify", "--store"]).arg(&store).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let out = common::emmental().args(["audit", "export", "--out", "-", "--store"]).arg(&store).output().unwrap();
+    assert!(
+        answered.len() >= 300,
+        "only {} answers before the kill",
+        answered.len()
+    );
+    let out = common::emmental()
+        .args(["audit", "verify", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::emmental()
+        .args(["audit", "export", "--out", "-", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let passed: std::collections::HashSet<String> = String::from_utf8(out.stdout)
         .unwrap()
@@ -194,7 +257,13 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
         .map(|r| r["event"]["request_id"].as_str().unwrap().to_string())
         .collect();
     let lost: Vec<&String> = answered.iter().filter(|id| !passed.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} of {} answered requests have no audit record: {:?}", lost.len(), answered.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered requests have no audit record: {:?}",
+        lost.len(),
+        answered.len(),
+        &lost[..lost.len().min(5)]
+    );
 }
 
 #[test]
@@ -210,11 +279,23 @@ fn scan_applies_the_policy_to_text_and_prints_json() {
     let out = common::emmental()
         .args(["scan", "--config"])
         .arg(&policy)
-        .args(["export AWS_ACCESS_KEY_ID=AKIAZ3MPLEK3YQ7WXNPR", "write to bob@example.org please", "hello there"])
+        .args([
+            "export AWS_ACCESS_KEY_ID=AKIAZ3MPLEK3YQ7WXNPR",
+            "write to bob@example.org please",
+            "hello there",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["outcome"], "block");
     assert_eq!(lines[0]["layer"], "secrets");
