@@ -1,0 +1,169 @@
+//! What the guard proxy costs: latency added (p50/p99) and throughput at concurrency 50, with a
+//! fixed-latency stub as the upstream, for (a) no layers, (b) the non-ML layers and (c) the
+//! non-ML layers plus the encoder-based detectors. The baseline is the same load sent straight
+//! to the stub in the same run.
+//!
+//!   cargo bench -p emmental-server --bench guard_proxy [-- REQUESTS [DELAY_MS]]
+//!
+//! Stub, proxy and load generator run on separate runtimes in this one process (stub: 1 thread,
+//! proxy: 2, client: 1), so on a 2-core machine they compete for the cores as separate
+//! processes would.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use emmental_detectors::Resources;
+use emmental_guard::{Guard, GuardConfig};
+use emmental_server::guard::{GuardState, serve_guard};
+use emmental_server::stub;
+use emmental_store::Store;
+use serde_json::json;
+
+const CONCURRENCY: usize = 50;
+
+const PROMPT: &str = "Hi, I'm writing about my order from last week. The parcel never arrived and the tracking \
+page has not changed since Tuesday. Could you check what happened and tell me whether I should wait or ask \
+for a refund? I would also like to know how long refunds usually take to reach a bank account. Thanks a lot.";
+
+const NON_ML: &str = r#"
+[[input]]
+scanner = "unicode"
+action = "normalize"
+[[input]]
+scanner = "secrets"
+action = "block"
+[[input]]
+scanner = "pii.rules"
+action = "redact"
+[[input]]
+scanner = "ban_substrings"
+substrings = ["project titan", "internal only"]
+action = "block"
+[[output]]
+scanner = "secrets"
+action = "block"
+[[output]]
+scanner = "pii.rules"
+action = "redact"
+[[output]]
+scanner = "exfiltration"
+action = "block"
+"#;
+
+const ML: &str = r#"
+[[input]]
+scanner = "injection"
+action = "block"
+[[output]]
+scanner = "harm"
+action = "flag"
+"#;
+
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    rps: f64,
+    errors: usize,
+}
+
+fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize) -> Stats {
+    let url = format!("{url}/chat/completions");
+    client_rt.block_on(async move {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+        let body = json!({"model": "echo", "messages": [{"role": "user", "content": PROMPT}]}).to_string();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..CONCURRENCY {
+            let (client, url, body, next) = (client.clone(), url.clone(), body.clone(), next.clone());
+            workers.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0;
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                    let t = Instant::now();
+                    let r = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await;
+                    match r {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        for w in workers {
+            let (l, e) = w.await.unwrap();
+            lat.extend(l);
+            errors += e;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        let q = |p: f64| lat[((p * (lat.len() - 1) as f64).round() as usize).min(lat.len() - 1)];
+        Stats { p50: q(0.5), p99: q(0.99), rps: lat.len() as f64 / wall, errors }
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let delay: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    emmental_models::ensure_crypto_provider();
+    let stub_rt = runtime(1);
+    let proxy_rt = runtime(2);
+    let client_rt = runtime(1);
+    let upstream = stub_rt.block_on(stub::start(Duration::from_millis(delay), false)).unwrap();
+    let encoder = proxy_rt
+        .block_on(emmental_models::load_local_encoder(
+            emmental_models::catalog::DEFAULT_ENCODER,
+            &emmental_models::LoadOptions::default(),
+        ))
+        .ok();
+    let dir = tempfile::tempdir().unwrap();
+    let mut start_proxy = |name: &str, layers: &str| -> String {
+        let text = format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url);
+        let cfg = GuardConfig::parse(name, &text).unwrap();
+        let res = match &encoder {
+            Some(e) => Resources::with_encoder(e.clone()),
+            None => Resources::default(),
+        };
+        let guard = Guard::build(cfg, &res).unwrap();
+        let store = proxy_rt.block_on(Store::open(&dir.path().join(format!("{name}.db")))).unwrap();
+        let state = GuardState::new(guard, store).unwrap();
+        let listener = proxy_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        proxy_rt.spawn(serve_guard(listener, state, std::future::pending()));
+        url
+    };
+    println!("{n} requests at concurrency {CONCURRENCY}; upstream answers after {delay} ms; prompt {} characters", PROMPT.len());
+    // Warm up connections and caches.
+    let _ = load(&client_rt, &upstream.url, 500);
+    let direct = load(&client_rt, &upstream.url, n);
+    println!("{:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}", "direct to the stub (baseline)", direct.p50, direct.p99, direct.rps, direct.errors);
+    let mut configs = vec![("a: no layers", String::new()), ("b: non-ML layers", NON_ML.to_string())];
+    if encoder.is_some() {
+        configs.push(("c: non-ML + encoder detectors", format!("{NON_ML}{ML}")));
+    } else {
+        println!("(c) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)");
+    }
+    for (name, layers) in configs {
+        let url = start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers);
+        let _ = load(&client_rt, &url, 300);
+        let s = load(&client_rt, &url, n);
+        println!(
+            "{name:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}  added p50 {:+.2} ms  added p99 {:+.2} ms  throughput {:.2}x direct",
+            s.p50, s.p99, s.rps, s.errors, s.p50 - direct.p50, s.p99 - direct.p99, s.rps / direct.rps
+        );
+    }
+}
