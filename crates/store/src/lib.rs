@@ -55,15 +55,23 @@
 //! queries use the SQL that SQLite and PostgreSQL share, so a PostgreSQL backend (several eval
 //! workers sharing one store) needs a second connection module, not a second set of queries.
 
+pub mod audit;
+pub mod canonical;
 mod clock;
 mod error;
+pub mod review;
 mod rows;
 mod sql;
 mod sqlite;
 mod store;
 
+pub use audit::{
+    AuditDurability, AuditEvent, AuditHead, AuditProblem, AuditProblemKind, AuditRecord,
+    AuditVerification,
+};
 pub use clock::now_rfc3339;
 pub use error::StoreError;
+pub use review::{NewReview, ReviewDecision, ReviewItem, ReviewStatus};
 pub use rows::{NewRun, ParseRunStatusError, RunRow, RunStatus, SampleRow};
 pub use sqlite::SCHEMA_VERSION;
 pub use store::{AMBIGUOUS_LIST_MAX, Store};
