@@ -476,7 +476,9 @@ pub(crate) async fn append_on(
             .fetch_optional(&mut *conn)
             .await?;
     let (mut seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-    let mut seqs = Vec::with_capacity(events.len());
+    // Hash every record first, then insert them with as few statements as possible: each
+    // statement costs a round trip to SQLite's worker thread, which dominates a small insert.
+    let mut rows = Vec::with_capacity(events.len());
     for p in events {
         seq += 1;
         let ts = now_rfc3339();
@@ -493,27 +495,65 @@ pub(crate) async fn append_on(
             prev_hash: &prev,
         }
         .hash();
-        sqlx::query(
-            "INSERT INTO audit_log \
-             (seq, ts, request_id, key_id, kind, layer, verdict, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(seq)
-        .bind(&ts)
-        .bind(&e.request_id)
-        .bind(e.key_id.as_deref())
-        .bind(&e.kind)
-        .bind(e.layer.as_deref())
-        .bind(&e.verdict)
-        .bind(&p.detail)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
-        seqs.push(seq);
-        prev = hash;
+        let prev_hash = std::mem::replace(&mut prev, hash.clone());
+        rows.push((seq, ts, *p, prev_hash, hash));
     }
-    Ok(seqs)
+    let mut rest = &rows[..];
+    while !rest.is_empty() {
+        let (n, sql) = insert_statement(rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        let mut query = sqlx::query(sql);
+        for (seq, ts, p, prev_hash, hash) in chunk {
+            let e = &p.event;
+            query = query
+                .bind(*seq)
+                .bind(ts)
+                .bind(&e.request_id)
+                .bind(e.key_id.as_deref())
+                .bind(&e.kind)
+                .bind(e.layer.as_deref())
+                .bind(&e.verdict)
+                .bind(&p.detail)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(rows.iter().map(|row| row.0).collect())
+}
+
+/// The largest multi-row INSERT that fits `remaining` rows, and its SQL. Sizes are powers of
+/// two up to 64, so a handful of statements cover any batch and each stays in sqlx's
+/// prepared-statement cache.
+fn insert_statement(remaining: usize) -> (usize, &'static str) {
+    const SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        SIZES
+            .iter()
+            .map(|&n| {
+                let values: Vec<String> = (0..n)
+                    .map(|r| {
+                        let params: Vec<String> =
+                            (1..=10).map(|c| format!("${}", r * 10 + c)).collect();
+                        format!("({})", params.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO audit_log \
+                     (seq, ts, request_id, key_id, kind, layer, verdict, detail, prev_hash, hash) \
+                     VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    let i = SIZES
+        .iter()
+        .position(|&n| n <= remaining)
+        .unwrap_or(SIZES.len() - 1);
+    (SIZES[i], sql[i].as_str())
 }
 
 type Ack = oneshot::Sender<Result<Vec<i64>, Arc<StoreError>>>;
