@@ -25,21 +25,60 @@
 //! ```
 //!
 //! where JCS is the JSON Canonicalization Scheme of RFC 8785 (members sorted, no whitespace,
-//! ECMAScript number formatting; see [`canonical`](crate::canonical)). `emmental audit export`
-//! writes one record per line as JCS of the record *with* its `hash` member added, so an auditor
-//! can check an export with nothing but a JCS library and SHA-256:
+//! ECMAScript number formatting; see [`crate::canonical`]). `emmental audit export` writes one
+//! record per line as JCS of the record *with* its `hash` member added, so an auditor can check
+//! an export with nothing but a JCS implementation and SHA-256.
+//!
+//! # Checking an export without Emmental
+//!
+//! In JavaScript, `JSON.stringify` of a value whose object keys are sorted *is* JCS. In Python,
+//! `json.dumps(…, sort_keys=True)` is not: it writes some floats differently (`1e-08` for
+//! `1e-8`), so numbers need ECMAScript's formatting, as in this complete checker (run as
+//! `python3 verify_audit.py export.jsonl`; checked against Emmental's exports and against
+//! ECMAScript on 300,000 doubles):
 //!
 //! ```text
-//! prev = "0" * 64
-//! for line in export:
-//!     record = json.loads(line); h = record.pop("hash")
-//!     assert record["prev_hash"] == prev and sha256(jcs(record)).hexdigest() == h
-//!     prev = h
-//! ```
+//! import hashlib, json, sys
+//! from decimal import Decimal
 //!
-//! (In Python, `json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
-//! equals JCS as long as the detail holds no floats that Python writes differently from
-//! ECMAScript, such as `1e-07` for `1e-7` or `1.0` for `1`; a JCS library has no such gaps.)
+//! def number(x):
+//!     """ECMAScript Number::toString, as RFC 8785 requires."""
+//!     if x == 0:
+//!         return "0"
+//!     if x < 0:
+//!         return "-" + number(-x)
+//!     _, ds, exp = Decimal(repr(float(x))).normalize().as_tuple()
+//!     s = "".join(map(str, ds)); k = len(s); n = exp + k
+//!     if k <= n <= 21:
+//!         return s + "0" * (n - k)
+//!     if 0 < n <= 21:
+//!         return s[:n] + "." + s[n:]
+//!     if -6 < n <= 0:
+//!         return "0." + "0" * -n + s
+//!     e = "%+d" % (n - 1)
+//!     return s[0] + ("." + s[1:] if k > 1 else "") + "e" + e
+//!
+//! def jcs(v):
+//!     if isinstance(v, bool) or v is None:
+//!         return json.dumps(v)
+//!     if isinstance(v, (int, float)):
+//!         return number(v)
+//!     if isinstance(v, str):
+//!         return json.dumps(v, ensure_ascii=False)
+//!     if isinstance(v, list):
+//!         return "[" + ",".join(map(jcs, v)) + "]"
+//!     keys = sorted(v, key=lambda k: k.encode("utf-16-be"))
+//!     return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + jcs(v[k]) for k in keys) + "}"
+//!
+//! prev, n, record = "0" * 64, 0, {"seq": 0}
+//! for n, line in enumerate(open(sys.argv[1]), 1):
+//!     record = json.loads(line)
+//!     h = record.pop("hash")
+//!     if record["prev_hash"] != prev or hashlib.sha256(jcs(record).encode()).hexdigest() != h:
+//!         sys.exit(f"record {record['seq']} fails")
+//!     prev = h
+//! print(f"{n} records verified; head {record['seq']}:{prev}")
+//! ```
 //!
 //! # What verification catches, and what it cannot
 //!
@@ -951,7 +990,14 @@ impl Verifier {
         let mut own_problem = false;
         if row.hash_at(seq) != row.hash {
             own_problem = true;
-            let moved_from = (1..=REORDER_WINDOW)
+            // Looking for where a record came from costs 2 × REORDER_WINDOW hashes; only for
+            // problems that will be listed, so a wholly rewritten chain still verifies fast.
+            let window = if self.problems.len() < MAX_LISTED_PROBLEMS {
+                REORDER_WINDOW
+            } else {
+                0
+            };
+            let moved_from = (1..=window)
                 .flat_map(|d| [seq - d, seq + d])
                 .filter(|s| *s >= 1)
                 .find(|s| row.hash_at(*s) == row.hash);

@@ -170,7 +170,7 @@ fn shortest_digits(x: f64) -> (String, i32) {
         (true, true) => match half {
             std::cmp::Ordering::Less => below,
             std::cmp::Ordering::Greater => above,
-            std::cmp::Ordering::Equal if below % 2 == 0 => below,
+            std::cmp::Ordering::Equal if below.is_multiple_of(2) => below,
             std::cmp::Ordering::Equal => above,
         },
         (false, false) => s,

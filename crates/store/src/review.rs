@@ -334,13 +334,13 @@ impl Store {
             reason,
         };
         check_text(by, 256).map_err(|r| invalid("by", r))?;
-        if let Some(note) = note {
-            if note.len() > 4000 {
-                return Err(invalid(
-                    "note",
-                    format!("is {} bytes long; at most 4000", note.len()),
-                ));
-            }
+        if let Some(note) = note
+            && note.len() > 4000
+        {
+            return Err(invalid(
+                "note",
+                format!("is {} bytes long; at most 4000", note.len()),
+            ));
         }
         let id = self.review_item(id_or_prefix).await?.id;
 

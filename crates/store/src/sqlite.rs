@@ -76,8 +76,8 @@ pub(crate) async fn open(path: &Path) -> Result<Pools, StoreError> {
         // returns, so it survives the process being killed (SIGKILL, panic, OOM); only an OS
         // crash or power loss can lose the last commits, because NORMAL skips the fsync per
         // commit. Losing a tail of samples to a power cut costs a re-run of those samples on
-        // `--resume`; an fsync per sample would cost every run, always. A store that must
-        // survive power loss (an audit chain) should use FULL.
+        // `--resume`; an fsync per sample would cost every run, always. The audit chain can
+        // ask for FULL on its own commits (`AuditDurability::PowerLoss`).
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(LOCK_WAIT);
