@@ -364,8 +364,9 @@ pub enum AuditDurability {
     /// lose the last commits. SQLite `synchronous = NORMAL` in WAL mode.
     #[default]
     Process,
-    /// Survives power loss too: each batch is fsynced before it is acknowledged (SQLite
-    /// `synchronous = FULL` for audit writes). Costs one fsync per batch.
+    /// Survives power loss too: each batch of appends, and each review change, is fsynced
+    /// before it is acknowledged (SQLite `synchronous = FULL` for those commits). Costs one
+    /// fsync per batch.
     PowerLoss,
 }
 
@@ -760,6 +761,15 @@ impl Store {
         Ok(check.finish(expected))
     }
 
+    /// The durability set with [`set_audit_durability`](Self::set_audit_durability).
+    pub(crate) fn audit_durability(&self) -> AuditDurability {
+        *self
+            .inner_audit()
+            .durability
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn inner_audit(&self) -> &AuditState {
         &self.inner.audit
     }
@@ -850,12 +860,8 @@ impl Writer {
                         let _ = job.ack.send(Ok(mine));
                     }
                 }
-                Err(source) => {
-                    let error = Arc::new(StoreError::Query {
-                        path: self.path.clone(),
-                        operation: "append_audit",
-                        source,
-                    });
+                Err(error) => {
+                    let error = Arc::new(error);
                     for job in jobs {
                         let _ = job.ack.send(Err(Arc::clone(&error)));
                     }
@@ -868,29 +874,67 @@ impl Writer {
         &self,
         events: &[&Prepared],
         durability: AuditDurability,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        let full = durability == AuditDurability::PowerLoss;
-        if full {
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut *conn)
-                .await?;
-        }
-        let result = async {
-            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-            let seqs = append_on(&mut tx, events).await?;
-            tx.commit().await?;
-            Ok(seqs)
-        }
-        .await;
-        if full {
-            // Back to the store's default for the eval writes that share this connection.
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await?;
-        }
-        result
+    ) -> Result<Vec<i64>, StoreError> {
+        chain_transaction(
+            &self.path,
+            "append_audit",
+            &self.pool,
+            durability,
+            async |conn| {
+                append_on(conn, events)
+                    .await
+                    .map_err(|source| StoreError::Query {
+                        path: self.path.clone(),
+                        operation: "append_audit",
+                        source,
+                    })
+            },
+        )
+        .await
     }
+}
+
+/// Runs `body` in a transaction that holds the write lock from its start (`BEGIN IMMEDIATE`, so
+/// the chain head it reads stays the head), and commits it if `body` succeeds. With
+/// [`AuditDurability::PowerLoss`] the commit is fsynced (`synchronous = FULL`), and the
+/// connection is set back to the store's default afterwards. `op` names the store operation in
+/// errors.
+pub(crate) async fn chain_transaction<T>(
+    path: &std::path::Path,
+    op: &'static str,
+    pool: &SqlitePool,
+    durability: AuditDurability,
+    body: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let error = |source| StoreError::Query {
+        path: path.to_owned(),
+        operation: op,
+        source,
+    };
+    let mut conn = pool.acquire().await.map_err(error)?;
+    let full = durability == AuditDurability::PowerLoss;
+    if full {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+    }
+    let result = async {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        // On an error the transaction is dropped, which rolls it back.
+        let value = body(&mut tx).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(value)
+    }
+    .await;
+    if full {
+        // The outcome above stands either way: failing to reset only leaves later commits on
+        // this connection (eval samples) fsynced too, which is slower, not wrong.
+        let _ = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await;
+    }
+    result
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,10 +23,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
-use crate::audit::{AuditEvent, Prepared, append_on, check_id, check_text};
+use crate::audit::{AuditEvent, Prepared, append_on, chain_transaction, check_id, check_text};
 use crate::clock::now_rfc3339;
 use crate::{AMBIGUOUS_LIST_MAX, Store, StoreError};
 
@@ -40,8 +39,46 @@ const ID_LEN: usize = 12;
 const POLL_MAX: Duration = Duration::from_secs(1);
 const POLL_FIRST: Duration = Duration::from_millis(50);
 
-const COLUMNS: &str = "id, created_at, request_id, key_id, layer, reason, exchange, status, \
-                       decided_at, decided_by, note";
+/// The review queue's columns, in the order the queries below select them.
+macro_rules! columns {
+    () => {
+        "id, created_at, request_id, key_id, layer, reason, exchange, status, decided_at, \
+         decided_by, note"
+    };
+}
+
+const INSERT_REVIEW: &str = "INSERT INTO review_queue (id, created_at, request_id, key_id, \
+     layer, reason, exchange, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending') \
+     ON CONFLICT (id) DO NOTHING";
+
+const REVIEWS_WITH_STATUS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM review_queue WHERE status = $1 ORDER BY created_at, id LIMIT $2"
+);
+
+const ALL_REVIEWS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM review_queue ORDER BY created_at, id LIMIT $1"
+);
+
+/// Ids in `[$1, $2)`: a range on the primary key rather than `substr`, so a prefix lookup uses
+/// the index (every id starting with a prefix sorts between it and it followed by U+10FFFF).
+const REVIEWS_IN_RANGE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM review_queue WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3"
+);
+
+const REVIEW_BY_ID: &str = concat!("SELECT ", columns!(), " FROM review_queue WHERE id = $1");
+
+/// Decides only a pending item, so two racing decisions cannot both succeed.
+const DECIDE_REVIEW: &str = concat!(
+    "UPDATE review_queue SET status = $1, decided_at = $2, decided_by = $3, note = $4 \
+     WHERE id = $5 AND status = 'pending' RETURNING ",
+    columns!()
+);
 
 /// An exchange to put in front of a reviewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,51 +225,46 @@ impl Store {
             ));
         }
 
-        let mut conn = self
-            .writer()
-            .acquire()
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-        let created_at = now_rfc3339();
-        let mut id = None;
-        // 48 random bits: a collision is all but impossible, and is retried if it happens.
-        for attempt in 0..8 {
-            let candidate = new_id(&item.request_id, attempt);
-            let done = sqlx::query(
-                "INSERT INTO review_queue (id, created_at, request_id, key_id, layer, reason, \
-                 exchange, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending') \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&candidate)
-            .bind(&created_at)
-            .bind(&item.request_id)
-            .bind(item.key_id.as_deref())
-            .bind(&item.layer)
-            .bind(&item.reason)
-            .bind(&exchange)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-            if done.rows_affected() == 1 {
-                id = Some(candidate);
-                break;
-            }
-        }
-        let id = id.ok_or_else(|| invalid("id", "could not be made unique".into()))?;
-        let mut event = AuditEvent::new(&item.request_id, "review", "escalate")
-            .layer(&item.layer)
-            .detail(json!({"review_id": id, "reason": item.reason}));
-        event.key_id = item.key_id.clone();
-        let event = Prepared::new(self, event)?;
-        append_on(&mut tx, &[&event])
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-        tx.commit().await.map_err(|e| self.query_error(OP, e))?;
-        Ok(id)
+        chain_transaction(
+            self.path(),
+            OP,
+            self.writer(),
+            self.audit_durability(),
+            async |conn| {
+                let created_at = now_rfc3339();
+                let mut id = None;
+                // 48 random bits: a collision is all but impossible, and is retried if it happens.
+                for attempt in 0..8 {
+                    let candidate = new_id(&item.request_id, attempt);
+                    let done = sqlx::query(INSERT_REVIEW)
+                        .bind(&candidate)
+                        .bind(&created_at)
+                        .bind(&item.request_id)
+                        .bind(item.key_id.as_deref())
+                        .bind(&item.layer)
+                        .bind(&item.reason)
+                        .bind(&exchange)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.query_error(OP, e))?;
+                    if done.rows_affected() == 1 {
+                        id = Some(candidate);
+                        break;
+                    }
+                }
+                let id = id.ok_or_else(|| invalid("id", "could not be made unique".into()))?;
+                let mut event = AuditEvent::new(&item.request_id, "review", "escalate")
+                    .layer(&item.layer)
+                    .detail(json!({"review_id": id, "reason": item.reason}));
+                event.key_id = item.key_id.clone();
+                let event = Prepared::new(self, event)?;
+                append_on(conn, &[&event])
+                    .await
+                    .map_err(|e| self.query_error(OP, e))?;
+                Ok(id)
+            },
+        )
+        .await
     }
 
     /// Up to `limit` reviews with this status (all of them for `None`), oldest first: the
@@ -246,22 +278,17 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match status {
             Some(status) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM review_queue WHERE status = $1 \
-                     ORDER BY created_at, id LIMIT $2"
-                )))
-                .bind(status.as_str())
-                .bind(limit)
-                .fetch_all(self.reader())
-                .await
+                sqlx::query(REVIEWS_WITH_STATUS)
+                    .bind(status.as_str())
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await
             }
             None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM review_queue ORDER BY created_at, id LIMIT $1"
-                )))
-                .bind(limit)
-                .fetch_all(self.reader())
-                .await
+                sqlx::query(ALL_REVIEWS)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await
             }
         }
         .map_err(|e| self.query_error(OP, e))?;
@@ -281,18 +308,14 @@ impl Store {
         if id_or_prefix.is_empty() {
             return Err(no_match());
         }
-        // A range on the primary key rather than `substr`, so the lookup uses the index: every
-        // id starting with the prefix sorts between it and it followed by the highest character.
         let limit = i64::try_from(AMBIGUOUS_LIST_MAX + 1).unwrap_or(i64::MAX);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM review_queue WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3"
-        )))
-        .bind(id_or_prefix)
-        .bind(format!("{id_or_prefix}\u{10ffff}"))
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await
-        .map_err(|e| self.query_error(OP, e))?;
+        let rows = sqlx::query(REVIEWS_IN_RANGE)
+            .bind(id_or_prefix)
+            .bind(format!("{id_or_prefix}\u{10ffff}"))
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await
+            .map_err(|e| self.query_error(OP, e))?;
         let mut items = rows
             .iter()
             .map(|row| self.review_from_row(OP, row))
@@ -344,51 +367,48 @@ impl Store {
         }
         let id = self.review_item(id_or_prefix).await?.id;
 
-        let mut conn = self
-            .writer()
-            .acquire()
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-        let decided = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE review_queue SET status = $1, decided_at = $2, decided_by = $3, note = $4 \
-             WHERE id = $5 AND status = 'pending' RETURNING {COLUMNS}"
-        )))
-        .bind(decision.status().as_str())
-        .bind(now_rfc3339())
-        .bind(by)
-        .bind(note)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.query_error(OP, e))?;
-        let Some(row) = decided else {
-            let current = self.review_in(&mut tx, &id, OP).await?;
-            return Err(StoreError::AlreadyDecided {
-                path: self.path().to_owned(),
-                id,
-                status: current.status,
-                decided_by: current.decided_by,
-                decided_at: current.decided_at,
-            });
-        };
-        let item = self.review_from_row(OP, &row)?;
-        let mut detail = json!({"review_id": item.id, "by": by});
-        if let Some(note) = note {
-            detail["note"] = Value::String(note.to_owned());
-        }
-        let mut event = AuditEvent::new(&item.request_id, "review", decision.verdict())
-            .layer(&item.layer)
-            .detail(detail);
-        event.key_id = item.key_id.clone();
-        let event = Prepared::new(self, event)?;
-        append_on(&mut tx, &[&event])
-            .await
-            .map_err(|e| self.query_error(OP, e))?;
-        tx.commit().await.map_err(|e| self.query_error(OP, e))?;
+        let item = chain_transaction(
+            self.path(),
+            OP,
+            self.writer(),
+            self.audit_durability(),
+            async |conn| {
+                let decided = sqlx::query(DECIDE_REVIEW)
+                    .bind(decision.status().as_str())
+                    .bind(now_rfc3339())
+                    .bind(by)
+                    .bind(note)
+                    .bind(&id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(|e| self.query_error(OP, e))?;
+                let Some(row) = decided else {
+                    let current = self.review_in(conn, &id, OP).await?;
+                    return Err(StoreError::AlreadyDecided {
+                        path: self.path().to_owned(),
+                        id,
+                        status: current.status,
+                        decided_by: current.decided_by,
+                        decided_at: current.decided_at,
+                    });
+                };
+                let item = self.review_from_row(OP, &row)?;
+                let mut detail = json!({"review_id": item.id, "by": by});
+                if let Some(note) = note {
+                    detail["note"] = Value::String(note.to_owned());
+                }
+                let mut event = AuditEvent::new(&item.request_id, "review", decision.verdict())
+                    .layer(&item.layer)
+                    .detail(detail);
+                event.key_id = item.key_id.clone();
+                let event = Prepared::new(self, event)?;
+                append_on(conn, &[&event])
+                    .await
+                    .map_err(|e| self.query_error(OP, e))?;
+                Ok(item)
+            },
+        )
+        .await?;
         self.inner.audit.review_decided.notify_waiters();
         Ok(item)
     }
@@ -426,13 +446,11 @@ impl Store {
         id: &str,
         op: &'static str,
     ) -> Result<ReviewItem, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM review_queue WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_one(conn)
-        .await
-        .map_err(|e| self.query_error(op, e))?;
+        let row = sqlx::query(REVIEW_BY_ID)
+            .bind(id)
+            .fetch_one(conn)
+            .await
+            .map_err(|e| self.query_error(op, e))?;
         self.review_from_row(op, &row)
     }
 

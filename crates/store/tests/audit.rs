@@ -571,7 +571,7 @@ fn a_store_outlives_the_runtime_that_first_appended() {
 }
 
 #[tokio::test]
-async fn power_loss_durability_appends_the_same_chain() {
+async fn power_loss_durability_appends_and_decides_on_the_same_chain() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store.db")).await.unwrap();
     store.set_audit_durability(AuditDurability::PowerLoss);
@@ -579,11 +579,26 @@ async fn power_loss_durability_appends_the_same_chain() {
         .append_audit(vec![event(1, "allow"), event(2, "block")])
         .await
         .unwrap();
+    // Review changes commit through the same path.
+    let id = store
+        .enqueue_review(emmental_store::NewReview {
+            request_id: "req-00002".into(),
+            key_id: None,
+            layer: "input.injection".into(),
+            reason: "injection score 0.7".into(),
+            exchange: json!({"messages": []}),
+        })
+        .await
+        .unwrap();
+    store
+        .decide_review(&id, emmental_store::ReviewDecision::Reject, "alice", None)
+        .await
+        .unwrap();
     store.set_audit_durability(AuditDurability::Process);
     store.append_audit(vec![event(3, "allow")]).await.unwrap();
     assert_eq!(seqs, [1, 2]);
     let v = store.verify_audit().await.unwrap();
-    assert!(v.is_ok() && v.records == 3, "{v:?}");
+    assert!(v.is_ok() && v.records == 5, "{v:?}");
 }
 
 #[tokio::test]
