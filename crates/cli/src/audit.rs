@@ -290,10 +290,6 @@ pub async fn review(cmd: ReviewCommand) -> Result<()> {
             let trail = store.audit_records_for_request(&item.request_id).await?;
             match format {
                 Format::Json => {
-                    let trail: Vec<_> = trail
-                        .iter()
-                        .map(|r| serde_json::from_str::<serde_json::Value>(&r.to_json_line()))
-                        .collect::<Result<_, _>>()?;
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&json!({"review": item, "audit": trail}))?

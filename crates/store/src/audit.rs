@@ -218,6 +218,39 @@ pub struct AuditRecord {
     canonical_detail: String,
 }
 
+/// Serialises flat, with the members of an exported line (`seq`, `ts`, the event's fields,
+/// `prev_hash`, `hash`), for APIs that return records as JSON.
+impl Serialize for AuditRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            seq: i64,
+            ts: &'a str,
+            request_id: &'a str,
+            key_id: Option<&'a str>,
+            kind: &'a str,
+            layer: Option<&'a str>,
+            verdict: &'a str,
+            detail: &'a Value,
+            prev_hash: &'a str,
+            hash: &'a str,
+        }
+        Flat {
+            seq: self.seq,
+            ts: &self.ts,
+            request_id: &self.event.request_id,
+            key_id: self.event.key_id.as_deref(),
+            kind: &self.event.kind,
+            layer: self.event.layer.as_deref(),
+            verdict: &self.event.verdict,
+            detail: &self.event.detail,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+        .serialize(serializer)
+    }
+}
+
 impl AuditRecord {
     /// The record as one line of canonical JSON (RFC 8785), `hash` included: what
     /// `emmental audit export` writes and an auditor re-hashes (without `hash`).

@@ -130,6 +130,8 @@ async fn an_exported_line_re_hashes_with_the_documented_recipe_alone() {
         assert_eq!(parsed["prev_hash"], prev.as_str());
         assert_eq!(recipe_hash(&parsed), record.hash);
         assert_eq!(parsed["hash"], record.hash.as_str());
+        // Serialised with serde, a record has the same members and values.
+        assert_eq!(serde_json::to_value(record).unwrap(), parsed);
         // The detail reads back in canonical form (1.0 as 1, -0.0 as 0): the same JSON value.
         assert_eq!(
             canonical::to_string(&record.event.detail),
