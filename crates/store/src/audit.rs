@@ -666,7 +666,8 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let (ack, acked) = oneshot::channel();
         let mut job = Job { events, ack };
-        // A queue whose task is gone (its runtime shut down) is replaced once.
+        // A queue whose task is gone (its runtime shut down) is closed, and `audit_queue`
+        // replaces a closed queue: one retry suffices.
         for _ in 0..2 {
             let queue = self.audit_queue()?;
             match queue.send(job).await {
@@ -679,14 +680,7 @@ impl Store {
                         }),
                     };
                 }
-                Err(mpsc::error::SendError(returned)) => {
-                    job = returned;
-                    self.inner_audit()
-                        .queue
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
-                }
+                Err(mpsc::error::SendError(returned)) => job = returned,
             }
         }
         Err(StoreError::AuditWriterStopped {
