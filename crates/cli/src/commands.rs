@@ -48,6 +48,12 @@ pub enum Command {
     /// Run, validate and train the detectors (refusal, harm, injection, PII, secrets, Unicode).
     #[command(subcommand)]
     Detectors(crate::detectors::DetectorsCommand),
+    /// Verify and export the guard's tamper-evident audit chain.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
+    /// The human-review queue: list, show, approve and reject escalated exchanges.
+    #[command(subcommand)]
+    Review(crate::audit::ReviewCommand),
 }
 
 /// Where a model lives: shared by every command that talks to one.
@@ -197,6 +203,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Assess(args) => crate::assess::assess(args).await,
         Command::Runs(cmd) => crate::eval::runs(cmd).await,
         Command::Detectors(cmd) => crate::detectors::detectors(cmd).await,
+        Command::Audit(cmd) => crate::audit::audit(cmd).await,
+        Command::Review(cmd) => crate::audit::review(cmd).await,
     }
 }
 

@@ -26,7 +26,8 @@ use crate::commands::{Format, ModelArgs};
 /// Where runs are stored and logged.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// SQLite file holding runs and samples (created if missing).
+    /// The store: a SQLite file with runs, samples, the audit chain and the review queue
+    /// (eval creates it if missing; audit and review require it).
     #[arg(long, default_value = "emmental.db", env = "EMMENTAL_STORE")]
     pub store: PathBuf,
 }

@@ -1,6 +1,7 @@
 //! `emmental`: assess and guard general-purpose AI systems. See `emmental --help`.
 
 mod assess;
+mod audit;
 mod commands;
 mod detectors;
 mod eval;

@@ -87,6 +87,59 @@ pub enum StoreError {
         /// Whether more ids matched than `candidates` lists.
         more: bool,
     },
+    /// An audit event was refused before anything was written; `field` says which part.
+    #[error("store {}: invalid audit event: `{field}` {reason}", path.display())]
+    InvalidAuditEvent {
+        path: PathBuf,
+        field: &'static str,
+        reason: String,
+    },
+    /// The task that writes the audit chain is gone (its tokio runtime shut down, or the call
+    /// came from outside a tokio runtime); nothing was appended.
+    #[error("store {}: the audit writer is not running; nothing was appended", path.display())]
+    AuditWriterStopped { path: PathBuf },
+    /// A failure shared by every append that was batched into the same transaction.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
+    /// A review request was refused before anything was written; `field` says which part.
+    #[error("store {}: invalid review: `{field}` {reason}", path.display())]
+    InvalidReview {
+        path: PathBuf,
+        field: &'static str,
+        reason: String,
+    },
+    /// No review id starts with the prefix given.
+    #[error("store {}: no review id starts with {prefix:?}", path.display())]
+    NoReviewMatches { path: PathBuf, prefix: String },
+    /// More than one review id starts with the prefix given.
+    #[error(
+        "store {}: review id prefix {prefix:?} is ambiguous; it matches {}{}",
+        path.display(),
+        candidates.join(", "),
+        if *more { ", …" } else { "" }
+    )]
+    AmbiguousReview {
+        path: PathBuf,
+        prefix: String,
+        /// Matching ids, sorted, at most [`AMBIGUOUS_LIST_MAX`](crate::AMBIGUOUS_LIST_MAX).
+        candidates: Vec<String>,
+        /// Whether more ids matched than `candidates` lists.
+        more: bool,
+    },
+    /// The review was already decided (or expired); a decision is final.
+    #[error(
+        "store {}: review {id} is already {status} (by {}, at {}); a decision is final",
+        path.display(),
+        decided_by.as_deref().unwrap_or("unknown"),
+        decided_at.as_deref().unwrap_or("unknown time")
+    )]
+    AlreadyDecided {
+        path: PathBuf,
+        id: String,
+        status: crate::ReviewStatus,
+        decided_by: Option<String>,
+        decided_at: Option<String>,
+    },
     /// A stored value could not be read back (invalid JSON, an unknown status, a negative epoch).
     #[error("store {}: {operation}: column {column} holds invalid data: {detail}", path.display())]
     Corrupt {

@@ -1,5 +1,6 @@
-//! Emmental's embedded store: eval runs, their per-sample results, and a cache of model
-//! responses, in one SQLite file. The principal type is [`Store`].
+//! Emmental's embedded store: eval runs, their per-sample results, a cache of model responses,
+//! and the guard's tamper-evident audit chain and human-review queue, in one SQLite file. The
+//! principal type is [`Store`].
 //!
 //! The store is what makes `--resume` work. An eval writes each sample as it finishes with
 //! [`Store::put_sample`]; when that call returns, the row is committed, so a run killed at any
@@ -39,6 +40,53 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The guard: audit chain and review queue
+//!
+//! The guard proxy appends one [`AuditEvent`] per decision and sends its response only after
+//! [`Store::append_audit`] returned (the record is then committed); concurrent appends are
+//! batched into shared transactions by one writer task. Escalated exchanges go to the review
+//! queue ([`Store::enqueue_review`]); the proxy may hold the request with
+//! [`Store::wait_review`]; reviewers decide with [`Store::decide_review`]. Every queue change is
+//! audited in the same transaction. [`Store::verify_audit`] re-checks the chain; the
+//! [`audit`] module says exactly how the hashes are computed, so an auditor can re-implement
+//! the check, and what a chain cannot detect without a head recorded elsewhere.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), emmental_store::StoreError> {
+//! use std::time::Duration;
+//! use emmental_store::{AuditEvent, NewReview, ReviewDecision, ReviewStatus, Store};
+//! use serde_json::json;
+//!
+//! let store = Store::open(std::path::Path::new("emmental.db")).await?;
+//! // Never raw texts or secrets: ids, scores, span types and offsets, timings.
+//! let seqs = store
+//!     .append_audit(vec![
+//!         AuditEvent::new("req-7f3a", "input", "allow")
+//!             .key_id("5e884898da280471") // the guard's hash of the API key
+//!             .layer("input.injection")
+//!             .detail(json!({"score": 0.03, "timings_us": {"scan": 412}})),
+//!     ])
+//!     .await?; // committed: the response may now leave
+//!
+//! let id = store
+//!     .enqueue_review(NewReview {
+//!         request_id: "req-7f3a".into(),
+//!         key_id: Some("5e884898da280471".into()),
+//!         layer: "output.harm".into(),
+//!         reason: "harm score 0.91 >= 0.8".into(),
+//!         exchange: json!({"messages": [], "response": "…"}),
+//!     })
+//!     .await?;
+//! let item = store.wait_review(&id, Duration::from_secs(30)).await?;
+//! if item.status == ReviewStatus::Pending {
+//!     // Nobody decided in time: apply the configured default and close the item.
+//!     store.decide_review(&id, ReviewDecision::Expire, "guard", None).await?;
+//! }
+//! let check = store.verify_audit().await?;
+//! assert!(check.is_ok(), "{:?}", check.problems);
+//! # Ok(()) }
+//! ```
+//!
 //! # How the file is used
 //!
 //! - **WAL mode**, so readers (a dashboard, `emmental runs`) never wait for the writer.
@@ -55,15 +103,23 @@
 //! queries use the SQL that SQLite and PostgreSQL share, so a PostgreSQL backend (several eval
 //! workers sharing one store) needs a second connection module, not a second set of queries.
 
+pub mod audit;
+pub mod canonical;
 mod clock;
 mod error;
+pub mod review;
 mod rows;
 mod sql;
 mod sqlite;
 mod store;
 
+pub use audit::{
+    AuditDurability, AuditEvent, AuditHead, AuditProblem, AuditProblemKind, AuditRecord,
+    AuditVerification,
+};
 pub use clock::now_rfc3339;
 pub use error::StoreError;
+pub use review::{NewReview, ReviewDecision, ReviewItem, ReviewStatus};
 pub use rows::{NewRun, ParseRunStatusError, RunRow, RunStatus, SampleRow};
 pub use sqlite::SCHEMA_VERSION;
 pub use store::{AMBIGUOUS_LIST_MAX, Store};

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::StoreError;
 
 /// The schema version this build writes and understands: the highest migration below.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a write waits for the database: for its turn on the single write connection, and
 /// for a lock held by another process (`busy_timeout`). Writes are short, so reaching this means
@@ -39,13 +39,22 @@ pub(crate) struct Pools {
 }
 
 fn migrations() -> Vec<Migration> {
-    vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
-        false,
-    )]
+    vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "audit_review".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0002_audit_review.sql").into_sql_str(),
+            false,
+        ),
+    ]
 }
 
 /// Opens (creating if needed) the store file at `path` and brings its schema up to date.
@@ -67,8 +76,8 @@ pub(crate) async fn open(path: &Path) -> Result<Pools, StoreError> {
         // returns, so it survives the process being killed (SIGKILL, panic, OOM); only an OS
         // crash or power loss can lose the last commits, because NORMAL skips the fsync per
         // commit. Losing a tail of samples to a power cut costs a re-run of those samples on
-        // `--resume`; an fsync per sample would cost every run, always. A store that must
-        // survive power loss (an audit chain) should use FULL.
+        // `--resume`; an fsync per sample would cost every run, always. The audit chain can
+        // ask for FULL on its own commits (`AuditDurability::PowerLoss`).
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(LOCK_WAIT);

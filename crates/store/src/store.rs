@@ -22,12 +22,13 @@ pub const AMBIGUOUS_LIST_MAX: usize = 10;
 /// `Ok` is in the file even if the process is killed at the next instruction.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     path: PathBuf,
     pools: sqlite::Pools,
+    pub(crate) audit: crate::audit::AuditState,
 }
 
 impl fmt::Debug for Store {
@@ -51,6 +52,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 pools,
+                audit: Default::default(),
             }),
         })
     }
@@ -302,11 +304,11 @@ impl Store {
         Ok(())
     }
 
-    fn writer(&self) -> &SqlitePool {
+    pub(crate) fn writer(&self) -> &SqlitePool {
         &self.inner.pools.writer
     }
 
-    fn reader(&self) -> &SqlitePool {
+    pub(crate) fn reader(&self) -> &SqlitePool {
         &self.inner.pools.reader
     }
 
@@ -332,7 +334,7 @@ impl Store {
         })
     }
 
-    fn get<T>(
+    pub(crate) fn get<T>(
         &self,
         op: &'static str,
         row: &SqliteRow,
@@ -345,7 +347,7 @@ impl Store {
             .map_err(|e| self.corrupt(op, column, e.to_string()))
     }
 
-    fn json(
+    pub(crate) fn json(
         &self,
         op: &'static str,
         row: &SqliteRow,
@@ -360,7 +362,12 @@ impl Store {
         u32::try_from(epoch).map_err(|_| self.corrupt(op, "epoch", format!("{epoch} is not a u32")))
     }
 
-    fn corrupt(&self, operation: &'static str, column: &'static str, detail: String) -> StoreError {
+    pub(crate) fn corrupt(
+        &self,
+        operation: &'static str,
+        column: &'static str,
+        detail: String,
+    ) -> StoreError {
         StoreError::Corrupt {
             path: self.inner.path.clone(),
             operation,
@@ -376,7 +383,7 @@ impl Store {
         }
     }
 
-    fn query_error(&self, operation: &'static str, source: sqlx::Error) -> StoreError {
+    pub(crate) fn query_error(&self, operation: &'static str, source: sqlx::Error) -> StoreError {
         StoreError::Query {
             path: self.inner.path.clone(),
             operation,
