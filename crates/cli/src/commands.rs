@@ -45,6 +45,11 @@ pub enum Command {
     /// List, show and compare stored runs.
     #[command(subcommand)]
     Runs(crate::eval::RunsCommand),
+    /// Run the guard proxy (layered safeguards in front of an OpenAI-compatible model);
+    /// `emmental guard init > guard.toml` writes the documented default policy.
+    Guard(crate::guard::GuardArgs),
+    /// Apply a guard policy to texts (arguments or a JSONL file) and print verdicts as JSON.
+    Scan(crate::guard::ScanArgs),
     /// Run, validate and train the detectors (refusal, harm, injection, PII, secrets, Unicode).
     #[command(subcommand)]
     Detectors(crate::detectors::DetectorsCommand),
@@ -205,6 +210,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Detectors(cmd) => crate::detectors::detectors(cmd).await,
         Command::Audit(cmd) => crate::audit::audit(cmd).await,
         Command::Review(cmd) => crate::audit::review(cmd).await,
+        Command::Guard(args) => crate::guard::guard(args).await,
+        Command::Scan(args) => crate::guard::scan(args).await,
     }
 }
 

@@ -4,6 +4,7 @@ mod assess;
 mod audit;
 mod commands;
 mod detectors;
+mod guard;
 mod eval;
 
 use std::process::ExitCode;

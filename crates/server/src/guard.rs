@@ -36,11 +36,9 @@ use emmental_guard::anomaly::{Alert, AnomalyMonitor};
 use emmental_guard::config::ReviewMode;
 use emmental_guard::metrics::Metrics;
 use emmental_guard::ratelimit::RateLimiter;
-use emmental_guard::{Checked, Decision, Direction, Guard, Outcome, ScanContext, Step, Verdict};
+use emmental_guard::{Checked, Decision, Direction, Guard, Outcome, ScanContext, Step};
 use emmental_models::openai::sse::SseParser;
-use emmental_store::Store;
-use emmental_store::audit::AuditEvent;
-use emmental_store::review::{NewReview, ReviewItem, ReviewStatus};
+use emmental_store::{AuditEvent, NewReview, ReviewDecision, ReviewItem, ReviewStatus, Store, StoreError};
 use futures::StreamExt;
 use rand::Rng;
 use serde::Deserialize;
@@ -395,7 +393,7 @@ impl GuardState {
     /// Returns whether the exchange may go on.
     async fn review(&self, request_id: &str, key_id: &str, layer: &str, reason: &str, exchange: Value) -> Result<(bool, String), ApiError> {
         let store = &self.inner.store;
-        let fault = |e: emmental_store::StoreError| {
+        let fault = |e: StoreError| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the review queue failed: {e}")).code("review_failed")
         };
         let id = store
@@ -411,6 +409,16 @@ impl GuardState {
         let cfg = &self.inner.guard.config.review;
         if cfg.mode == ReviewMode::Hold {
             let item = store.wait_review(&id, Duration::from_secs_f64(cfg.hold_s)).await.map_err(fault)?;
+            if item.status == ReviewStatus::Pending {
+                // Nobody decided in time: the exchange is closed, and the queue says so.
+                let expired = store.decide_review(&id, ReviewDecision::Expire, "guard", Some("no decision within review.hold_s")).await;
+                if let Ok(item) = expired {
+                    return Ok((item.status == ReviewStatus::Approved, id));
+                }
+                // A reviewer decided in the meantime: read what they said.
+                let item = store.review_item(&id).await.map_err(fault)?;
+                return Ok((item.status == ReviewStatus::Approved, id));
+            }
             return Ok((item.status == ReviewStatus::Approved, id));
         }
         Ok((false, id))
@@ -900,14 +908,13 @@ fn admin(s: &GuardState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn store_error(e: emmental_store::StoreError) -> ApiError {
+fn store_error(e: StoreError) -> ApiError {
     let msg = e.to_string();
-    if msg.contains("no review") || msg.contains("not found") || msg.contains("unknown") {
-        ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", msg)
-    } else if msg.contains("already") {
-        ApiError::new(StatusCode::CONFLICT, "invalid_request_error", msg)
-    } else {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", msg)
+    match e {
+        StoreError::NoReviewMatches { .. } => ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", msg),
+        StoreError::AmbiguousReview { .. } | StoreError::InvalidReview { .. } => ApiError::invalid_request(msg),
+        StoreError::AlreadyDecided { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_request_error", msg).code("already_decided"),
+        _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", msg),
     }
 }
 
@@ -958,9 +965,9 @@ async fn review_decide(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     admin(&s, &headers)?;
-    let approve = match decision.as_str() {
-        "approve" => true,
-        "reject" => false,
+    let decision = match decision.as_str() {
+        "approve" => ReviewDecision::Approve,
+        "reject" => ReviewDecision::Reject,
         other => return Err(ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("unknown decision `{other}`: use approve or reject"))),
     };
     let b: DecideBody = if body.is_empty() {
@@ -969,7 +976,7 @@ async fn review_decide(
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(format!("the body must be {{\"note\": …, \"by\": …}}: {e}")))?
     };
     let by = b.by.unwrap_or_else(|| "admin-api".into());
-    let item = s.inner.store.decide_review(&id, approve, &by, b.note.as_deref()).await.map_err(store_error)?;
+    let item = s.inner.store.decide_review(&id, decision, &by, b.note.as_deref()).await.map_err(store_error)?;
     Ok(Json(item_json(&item)).into_response())
 }
 

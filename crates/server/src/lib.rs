@@ -27,7 +27,9 @@
 
 mod api;
 mod error;
+pub mod guard;
 mod state;
+pub mod stub;
 
 use std::future::Future;
 

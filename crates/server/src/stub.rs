@@ -137,7 +137,9 @@ async fn serve_conn(
                 write_json(&mut sock, 200, &completion(&model, &text)).await?;
             }
             "reset" => {
-                // Close with RST: no response at all.
+                // Close with RST: no response at all. (A zero linger never blocks on drop,
+                // which is what the deprecation warns about.)
+                #[allow(deprecated)]
                 let _ = sock.set_linger(Some(Duration::ZERO));
                 return Ok(());
             }
