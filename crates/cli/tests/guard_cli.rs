@@ -253,8 +253,8 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|r| r["event"]["kind"] == "exchange" && r["event"]["verdict"] == "pass")
-        .map(|r| r["event"]["request_id"].as_str().unwrap().to_string())
+        .filter(|r| r["kind"] == "exchange" && r["verdict"] == "pass")
+        .map(|r| r["request_id"].as_str().unwrap().to_string())
         .collect();
     let lost: Vec<&String> = answered.iter().filter(|id| !passed.contains(*id)).collect();
     assert!(

@@ -123,8 +123,8 @@ impl Proxy {
 fn exchange_verdict(records: &[Value]) -> Option<String> {
     records
         .iter()
-        .find(|r| r["event"]["kind"] == "exchange")
-        .and_then(|r| r["event"]["verdict"].as_str().map(str::to_string))
+        .find(|r| r["kind"] == "exchange")
+        .and_then(|r| r["verdict"].as_str().map(str::to_string))
 }
 
 const CARD: &str = "4539 1488 0343 6467";
@@ -142,8 +142,8 @@ async fn pii_in_a_prompt_is_redacted_before_the_upstream_sees_it() {
     assert!(seen.contains("<EMAIL_ADDRESS>") && seen.contains("<CREDIT_CARD>"), "{seen}");
     // The audit records the redaction's types and offsets, never the values.
     let records = p.audit(&id).await;
-    let redact = records.iter().find(|r| r["event"]["verdict"] == "redact").expect("a redact record");
-    let types = redact["event"]["detail"]["spans"].to_string();
+    let redact = records.iter().find(|r| r["verdict"] == "redact").expect("a redact record");
+    let types = redact["detail"]["spans"].to_string();
     assert!(types.contains("EMAIL_ADDRESS") && types.contains("CREDIT_CARD"), "{types}");
     let all = serde_json::to_string(&records).unwrap();
     assert!(!all.contains("jane.roe") && !all.contains("0343") && !all.contains("sk-client-key"), "{all}");
