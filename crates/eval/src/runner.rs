@@ -220,10 +220,7 @@ pub async fn run(
                     )),
                 ),
             };
-            // Saved inside the sample's own future: a slow write never holds up the other
-            // samples in flight (the collecting loop below only counts).
-            let saved = sink.record(&rec).await;
-            (rec, saved)
+            rec
         }
     }))
     .buffer_unordered(opts.concurrency.max(1))
@@ -235,21 +232,40 @@ pub async fn run(
     }));
     let mut results = std::pin::pin!(results);
 
-    while let Some((rec, saved)) = results.next().await {
-        if rec.error.is_some() {
-            let n = errors.fetch_add(1, Ordering::SeqCst) + 1;
-            tracing::warn!(task = %rec.task, sample = %rec.sample, error = rec.error.as_deref().unwrap_or(""), "sample failed");
-            if opts.error_budget.exceeded(n, planned) {
-                stop.cancel();
-            }
+    // A sample's slot is free as soon as it is scored; its record is saved beside the samples
+    // in flight, so a store commit never sits on the critical path of the next request. A
+    // sample counts as finished (and `--resume` skips it) only once its record is saved.
+    // Saves waiting at once are bounded, so a slow store holds the run back instead of
+    // piling up records in memory.
+    let max_saving = 4 * opts.concurrency.max(1);
+    let mut saving = futures::stream::FuturesUnordered::new();
+    let mut produced_all = false;
+    loop {
+        tokio::select! {
+            next = results.next(), if !produced_all && saving.len() < max_saving => match next {
+                Some(rec) => {
+                    if rec.error.is_some() {
+                        let n = errors.fetch_add(1, Ordering::SeqCst) + 1;
+                        tracing::warn!(task = %rec.task, sample = %rec.sample, error = rec.error.as_deref().unwrap_or(""), "sample failed");
+                        if opts.error_budget.exceeded(n, planned) {
+                            stop.cancel();
+                        }
+                    }
+                    saving.push(async move { sink.record(&rec).await });
+                }
+                None => produced_all = true,
+            },
+            Some(saved) = saving.next(), if !saving.is_empty() => {
+                if let Err(e) = saved {
+                    // A result that cannot be saved must not be silently dropped: stop the run.
+                    sink_error = Some(e);
+                    stop.cancel();
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
+                bar.inc(1);
+            },
+            else => break,
         }
-        if let Err(e) = saved {
-            // A result that cannot be saved must not be silently dropped: stop the run.
-            sink_error = Some(e);
-            stop.cancel();
-        }
-        finished.fetch_add(1, Ordering::SeqCst);
-        bar.inc(1);
     }
     bar.finish_and_clear();
     if let Some(e) = sink_error {
