@@ -70,6 +70,32 @@ fn floor_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// Where a clause ends: a line break (unless it follows a label's colon), a bar, a semicolon,
+/// a comma, or a sentence end (`. `, `! `, `? `).
+fn is_break(s: &str, i: usize, c: char) -> bool {
+    match c {
+        '|' | ';' | ',' | '•' => true,
+        '\n' => !s[..i].trim_end_matches([' ', '\t', '\r']).ends_with(':'),
+        '.' | '!' | '?' => s[i + 1..].starts_with([' ', '\n']),
+        _ => false,
+    }
+}
+
+/// The byte just after the last clause break in `s`.
+fn last_clause_break(s: &str) -> Option<usize> {
+    s.char_indices()
+        .rev()
+        .find(|&(i, c)| is_break(s, i, c))
+        .map(|(i, c)| i + c.len_utf8())
+}
+
+/// The byte of the first clause break in `s`.
+fn first_clause_break(s: &str) -> Option<usize> {
+    s.char_indices()
+        .find(|&(i, c)| is_break(s, i, c))
+        .map(|(i, _)| i)
+}
+
 fn words(s: &str) -> impl DoubleEndedIterator<Item = String> + '_ {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -90,10 +116,22 @@ impl Window {
                 .find(|c: char| !c.is_alphanumeric())
                 .unwrap_or(start - from);
         }
+        // Words in another clause describe something else: in "Account Manager | 646-555-0112"
+        // "account" is not about the number.
+        let before_text = &text[from..start];
+        let before_text = match last_clause_break(before_text) {
+            Some(i) => &before_text[i..],
+            None => before_text,
+        };
         let to = floor_boundary(text, (end + SCAN_AFTER).min(text.len()));
-        let mut before: Vec<String> = words(&text[from..start]).rev().take(BEFORE).collect();
+        let after_text = &text[end..to];
+        let after_text = match first_clause_break(after_text) {
+            Some(i) => &after_text[..i],
+            None => after_text,
+        };
+        let mut before: Vec<String> = words(before_text).rev().take(BEFORE).collect();
         before.reverse();
-        let after = words(&text[end..to]).take(AFTER).collect();
+        let after = words(after_text).take(AFTER).collect();
         Self { before, after }
     }
 
@@ -161,6 +199,20 @@ mod tests {
         assert!(!PHONE.raised(t, s, s + 7));
         assert!(!PHONE.raised("callous 5550100", 8, 15));
         assert_eq!(Context::NONE.adjust("call 1", 5, 6, 0.3), 0.3);
+    }
+
+    #[test]
+    fn clauses_bound_the_window() {
+        let t = "Jane Roe | Account Manager | 646-555-0112 | jane@contoso.com";
+        let s = t.find("646").unwrap();
+        let w = Window::around(t, s, s + 12);
+        assert!(!w.any(&["account"]));
+        let t = "(646) 555-0187, card 4661 3186 0913 9090";
+        assert!(!Window::around(t, 0, 14).any(&["card"]));
+        let t = "Phone:\n0494 92 82 32";
+        assert!(Window::around(t, 7, t.len()).any(&["phone"]));
+        let t = "We called. 0494 92 82 32";
+        assert!(!Window::around(t, 11, t.len()).any(&["call"]));
     }
 
     #[test]

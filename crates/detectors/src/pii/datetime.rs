@@ -214,6 +214,32 @@ fn check_year(h: &Hit<'_>) -> Option<Found> {
     Found::at(h, 0.55)
 }
 
+static EXPIRY_CONTEXT: Context = Context {
+    raise: &[
+        "exp",
+        "expiry",
+        "expires",
+        "expiration",
+        "expiring",
+        "valid",
+        "thru",
+        "through",
+        "until",
+        "good thru",
+    ],
+    lower: &[],
+    boost: 0.4,
+};
+
+/// `MM/YY`, a card's expiry date: a date only when named as one.
+fn check_month_year(h: &Hit<'_>) -> Option<Found> {
+    if !h.number_bounded() {
+        return None;
+    }
+    let m = number(&h.value()[..2]);
+    (1..=12).contains(&m).then_some(Found::at(h, 0.2)?)
+}
+
 pub fn date_time() -> RuleRecognizer {
     // The month-year branch comes first: leftmost-first alternation would otherwise take
     // "June 20" out of "June 2020".
@@ -247,13 +273,26 @@ pub fn date_time() -> RuleRecognizer {
             ),
             Rule::new(
                 "DATE_TIME",
+                r"[0-9]{2}/[0-9]{2}",
+                check_month_year,
+                &EXPIRY_CONTEXT,
+            ),
+            Rule::new(
+                "DATE_TIME",
                 r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:\s?(?i:[ap]\.?m\.?))?",
                 check_time,
                 &DATE_CONTEXT,
             ),
             Rule::new(
                 "DATE_TIME",
-                r"(?i:(?-u:\b)(?:in|since|during|until|till|from|year|founded in|established in|born in|circa|by|before|after|of|a)\s+)([0-9]{4})",
+                r"(?i:(?-u:\b)(?:in|between|since|during|until|till|from|year|founded in|established in|born in|circa|by|before|after|of|a)\s+)([0-9]{4})",
+                check_year,
+                &YEAR_CONTEXT,
+            ),
+            // The second year of "between 2019 and 2021", "from 1990 to 1995".
+            Rule::new(
+                "DATE_TIME",
+                r"(?i:(?-u:\b)(?:between|from) [0-9]{4} (?:and|to|until|till) )([0-9]{4})",
                 check_year,
                 &YEAR_CONTEXT,
             ),

@@ -3,7 +3,7 @@
 
 use super::checksum;
 use super::context::Context;
-use super::rules::{Found, Hit, Rule, RuleRecognizer, digit_groups};
+use super::rules::{EXAMPLE_SCORE, Found, Hit, Rule, RuleRecognizer, digit_groups};
 
 /// Whether the issuer prefix (IIN) and length belong to a card scheme in circulation.
 fn card_scheme(d: &[u8]) -> Option<&'static str> {
@@ -99,6 +99,7 @@ static CARD_CONTEXT: Context = Context {
 };
 
 /// Scores one digit run: a card when it has a card's length, prefix and Luhn check digit.
+/// Published test numbers score [`super::rules::EXAMPLE_SCORE`] (pinned by the caller).
 fn card_score(value: &str, groups: &[(usize, usize)]) -> Option<f32> {
     let lens: Vec<usize> = groups.iter().map(|g| g.1 - g.0).collect();
     let d: Vec<u8> = value
@@ -119,7 +120,7 @@ fn card_score(value: &str, groups: &[(usize, usize)]) -> Option<f32> {
     }
     let compact: String = d.iter().map(|&x| char::from(b'0' + x)).collect();
     if TEST_CARDS.contains(&compact.as_str()) {
-        return Some(0.3);
+        return Some(EXAMPLE_SCORE);
     }
     Some(if card_scheme(&d).is_some() { 0.9 } else { 0.45 })
 }
@@ -147,6 +148,7 @@ fn check_card(h: &Hit<'_>) -> Option<Found> {
                     start: s,
                     end: e,
                     score,
+                    pinned: score == EXAMPLE_SCORE,
                 });
             }
         }

@@ -111,9 +111,6 @@ pub fn is_example_domain(host: &str) -> bool {
         .any(|r| h == *r || h.ends_with(&format!(".{r}")))
 }
 
-/// Scores below the reporting threshold for documentation examples.
-const EXAMPLE_SCORE: f32 = 0.35;
-
 static EMAIL_CONTEXT: Context = Context {
     raise: &["email", "e-mail", "mail", "contact", "write", "address"],
     lower: &[],
@@ -140,9 +137,10 @@ fn check_email(h: &Hit<'_>) -> Option<Found> {
         return None;
     }
     let tld = domain.rsplit('.').next()?;
-    let score = if is_example_domain(domain) {
-        EXAMPLE_SCORE
-    } else if tld.len() == 2 || GENERIC_TLDS.contains(&tld.to_ascii_lowercase().as_str()) {
+    if is_example_domain(domain) {
+        return Found::example(&h);
+    }
+    let score = if tld.len() == 2 || GENERIC_TLDS.contains(&tld.to_ascii_lowercase().as_str()) {
         0.95
     } else {
         0.7
@@ -233,9 +231,10 @@ fn check_url(h: &Hit<'_>) -> Option<Found> {
     if !valid_host(host) {
         return None;
     }
-    let score = if is_example_domain(host) {
-        EXAMPLE_SCORE
-    } else if host.eq_ignore_ascii_case("localhost") {
+    if is_example_domain(host) && !host.eq_ignore_ascii_case("localhost") {
+        return Found::example(&h);
+    }
+    let score = if host.eq_ignore_ascii_case("localhost") {
         0.3
     } else {
         0.6
@@ -271,11 +270,9 @@ fn check_domain(h: &Hit<'_>) -> Option<Found> {
     if !valid_host(host) {
         return None;
     }
-    let score = if is_example_domain(host) {
-        EXAMPLE_SCORE
-    } else {
-        score
-    };
+    if is_example_domain(host) {
+        return Found::example(&h);
+    }
     Found::at(&h, score)
 }
 
@@ -297,16 +294,38 @@ static IP_CONTEXT: Context = Context {
         "gateway",
         "dns",
         "proxy",
+        "loopback",
+        "listen",
+        "listening",
     ],
     lower: &[
-        "version", "ver", "release", "build", "firmware", "v", "oid", "section", "chapter",
-        "figure", "table", "step",
+        "version",
+        "ver",
+        "release",
+        "build",
+        "firmware",
+        "v",
+        "oid",
+        "section",
+        "chapter",
+        "figure",
+        "table",
+        "step",
+        "upgrade",
+        "update",
+        "downgrade",
+        "install",
+        "patch",
+        "article",
+        "paragraph",
     ],
     boost: 0.35,
 };
 
 fn check_ipv4(h: &Hit<'_>) -> Option<Found> {
-    if !h.number_bounded() {
+    // A port may follow (`0.0.0.0:8080`); other separators followed by digits extend the number.
+    let port = h.after() == Some(':') && h.after2().1.is_some_and(|c| c.is_ascii_digit());
+    if !h.number_bounded_left() || !(port || h.number_bounded_right()) {
         return None;
     }
     let octets: Vec<&str> = h.value().split('.').collect();
@@ -346,10 +365,11 @@ fn check_ipv6(h: &Hit<'_>) -> Option<Found> {
     let groups = v.split(':').filter(|g| !g.is_empty()).count();
     // A full address, or a compressed one with enough groups not to be `a::b` in code.
     let full = groups == 8 || (v.contains('.') && groups >= 6);
-    if !(full || (v.contains("::") && (groups >= 2 || v == "::1"))) {
+    if !(full || (v.contains("::") && (groups >= 2 || v == "::1"))) || v.contains(":::") {
         return None;
     }
-    Found::at(&h, if full || groups >= 3 { 0.8 } else { 0.5 })
+    // Short compressed forms (`fe80::1`, `::1`) read as addresses only with context.
+    Found::at(&h, if full || groups >= 3 { 0.8 } else { 0.4 })
 }
 
 static MAC_CONTEXT: Context = Context {

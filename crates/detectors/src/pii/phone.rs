@@ -121,6 +121,22 @@ static PHONE_CONTEXT: Context = Context {
         "passport",
         "license",
         "licence",
+        // A house number and a flat number are not a phone number.
+        "street",
+        "st",
+        "rue",
+        "avenue",
+        "ave",
+        "road",
+        "rd",
+        "apt",
+        "suite",
+        "located",
+        "boulevard",
+        "blvd",
+        "lane",
+        "floor",
+        "room",
     ],
     boost: 0.4,
 };
@@ -321,6 +337,7 @@ fn check_phone(h: &Hit<'_>) -> Option<Found> {
                 start: sub.start,
                 end: sub.end,
                 score,
+                pinned: false,
             });
         }
         seg_start = next;

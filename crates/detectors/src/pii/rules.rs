@@ -39,20 +39,20 @@ impl<'t> Hit<'t> {
     }
     /// Not glued to a letter, digit or underscore on either side.
     pub fn word_bounded(&self) -> bool {
-        let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
         !glued(self.before()) && !glued(self.after())
     }
     /// Word-bounded, and not part of a longer number such as `1.192.168.0.1` or `12-345-6789-0`
     /// (a separator with a digit behind it on either side).
     pub fn number_bounded(&self) -> bool {
-        if !self.word_bounded() {
-            return false;
-        }
-        let sep = |c: Option<char>| matches!(c, Some('.' | '-' | '/' | ',' | ':'));
-        let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+        self.number_bounded_left() && self.number_bounded_right()
+    }
+    pub fn number_bounded_left(&self) -> bool {
         let (b1, b2) = self.before2();
+        !glued(b1) && !(is_sep(b1) && is_digit(b2))
+    }
+    pub fn number_bounded_right(&self) -> bool {
         let (a1, a2) = self.after2();
-        !(sep(b1) && digit(b2)) && !(sep(a1) && digit(a2))
+        !glued(a1) && !(is_sep(a1) && is_digit(a2))
     }
     /// The same text with other bounds.
     pub fn with(&self, start: usize, end: usize) -> Hit<'t> {
@@ -64,6 +64,16 @@ impl<'t> Hit<'t> {
     }
 }
 
+fn glued(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+fn is_sep(c: Option<char>) -> bool {
+    matches!(c, Some('.' | '-' | '/' | ',' | ':'))
+}
+fn is_digit(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_ascii_digit())
+}
+
 /// What a check accepts: the span to report (possibly narrower than the regex match) and its
 /// score before context.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +81,14 @@ pub struct Found {
     pub start: usize,
     pub end: usize,
     pub score: f32,
+    /// The score stands whatever the context says (documentation examples).
+    pub pinned: bool,
 }
+
+/// The score of documentation examples (`someone@example.com`, the test card
+/// `4111 1111 1111 1111`): reported at the default threshold, so that a guard tested with them
+/// fires, while a stricter threshold (an evaluation counting real leaks) drops them.
+pub const EXAMPLE_SCORE: f32 = 0.5;
 
 impl Found {
     pub fn at(hit: &Hit<'_>, score: f32) -> Option<Found> {
@@ -79,6 +96,17 @@ impl Found {
             start: hit.start,
             end: hit.end,
             score,
+            pinned: false,
+        })
+    }
+
+    /// A documentation example: found, at [`EXAMPLE_SCORE`], context ignored.
+    pub fn example(hit: &Hit<'_>) -> Option<Found> {
+        Some(Found {
+            start: hit.start,
+            end: hit.end,
+            score: EXAMPLE_SCORE,
+            pinned: true,
         })
     }
 }
@@ -113,7 +141,11 @@ impl Rule {
 
     fn apply(&self, text: &str, hit: Hit<'_>, out: &mut Vec<Span>) {
         if let Some(f) = (self.check)(&hit) {
-            let score = self.context.adjust(text, f.start, f.end, f.score);
+            let score = if f.pinned {
+                f.score
+            } else {
+                self.context.adjust(text, f.start, f.end, f.score)
+            };
             if f.end > f.start {
                 out.push(Span::from_bytes(text, f.start, f.end, self.kind, score));
             }
