@@ -27,6 +27,7 @@ pub mod pii;
 mod recognizer;
 mod resources;
 pub mod registry;
+pub mod secrets;
 pub mod train;
 pub mod unicode;
 

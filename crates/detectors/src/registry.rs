@@ -33,6 +33,12 @@ pub const DETECTORS: &[Entry] = &[
         describe: crate::pii::describe,
         calibration: None,
     },
+    Entry {
+        id: "secrets",
+        needs_encoder: false,
+        describe: crate::secrets::describe,
+        calibration: None,
+    },
 ];
 
 /// The ids, comma-separated, for error messages.
@@ -81,6 +87,7 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
     Ok(match id {
         "unicode" => Arc::new(HiddenText::new(info)),
         "pii.rules" => normalizing(crate::pii::rules_detector(info)),
+        "secrets" => normalizing(crate::secrets::SecretsDetector::new(info)),
         _ => unreachable!("every registry entry has a builder"),
     })
 }

@@ -1,5 +1,7 @@
-"""Converts a marked-up case file ([[TYPE|value]] per entity, one document per line, '#'
-comments) into span JSONL with character offsets, as `emmental detectors validate` reads it.
+"""Converts a marked-up case file into span JSONL with character offsets, as
+`emmental detectors validate` reads it. The case file holds one document per line, entities
+marked [[TYPE|value]], '#' comment lines, and the two characters \\n for a line break inside
+a document.
 
     python3 crates/detectors/testdata/markup_to_jsonl.py crates/detectors/testdata/pii_structured.txt
 """
@@ -7,10 +9,11 @@ import json
 import re
 import sys
 
-MARK = re.compile(r"\[\[([A-Z_]+)\|(.*?)\]\]")
+MARK = re.compile(r"\[\[([A-Z_0-9]+)\|(.*?)\]\]", re.S)
 
 
 def convert(line):
+    line = line.replace("\\n", "\n")
     text, spans, pos = "", [], 0
     for m in MARK.finditer(line):
         text += line[pos:m.start()]

@@ -34,7 +34,7 @@ mod finance;
 pub mod national;
 mod network;
 mod phone;
-mod rules;
+pub(crate) mod rules;
 
 pub use detector::{DEFAULT_THRESHOLD, PiiDetector, resolve_overlaps};
 pub use network::is_example_domain;
