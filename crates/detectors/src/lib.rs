@@ -24,6 +24,7 @@ mod error;
 pub mod data;
 pub mod metrics;
 pub mod pii;
+pub mod redact;
 mod recognizer;
 mod resources;
 pub mod registry;
