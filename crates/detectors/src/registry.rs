@@ -31,13 +31,13 @@ pub const DETECTORS: &[Entry] = &[
         id: "pii.rules",
         needs_encoder: false,
         describe: crate::pii::describe,
-        calibration: None,
+        calibration: Some(include_str!("../calibration/pii.rules.json")),
     },
     Entry {
         id: "secrets",
         needs_encoder: false,
         describe: crate::secrets::describe,
-        calibration: None,
+        calibration: Some(include_str!("../calibration/secrets.json")),
     },
 ];
 

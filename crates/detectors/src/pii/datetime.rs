@@ -27,9 +27,10 @@ static DATE_CONTEXT: Context = Context {
         "expiry",
         "when",
     ],
+    // Words that make a dotted or slashed number a version or a page, not a date. (Not "order"
+    // or "ref": "Booking ref QX7-22931 confirmed for 12/09/2024" holds a date.)
     lower: &[
-        "version", "ver", "v", "build", "release", "isbn", "page", "pages", "order", "ref",
-        "phone", "tel", "fax",
+        "version", "ver", "v", "build", "release", "isbn", "page", "pages", "chapter", "section",
     ],
     boost: 0.2,
 };

@@ -141,7 +141,11 @@ fn check_card(h: &Hit<'_>) -> Option<Found> {
         for first in 0..=groups.len() - len {
             let gs = &groups[first..first + len];
             let (s, e) = (gs[0].0, gs[len - 1].1);
+            // Part of a longer run only counts with a card issuer's prefix and length: "4526
+            // 0181 5908" out of a mistyped 16-digit number is not a card.
+            let part = len < groups.len();
             if let Some(score) = card_score(&h.text[s..e], gs)
+                && (!part || score >= 0.9)
                 && best.is_none_or(|b| score > b.score)
             {
                 best = Some(Found {
