@@ -502,3 +502,97 @@ fn shipped_calibration_is_reproduced_on_presidio_heldout() {
         );
     }
 }
+
+/// Random text from pieces that stress the recognizers: look-alike letters whose case folding
+/// leaves ASCII (the Kelvin sign, the long s), other scripts' digits, combining marks, and
+/// fragments of every entity shape.
+fn odd_texts(n: usize) -> Vec<String> {
+    const PIECES: &[&str] = &[
+        "\u{212a}",
+        "\u{17f}",
+        "٣",
+        "৭",
+        "\u{301}",
+        "é",
+        "😀",
+        " ",
+        "\n",
+        ".",
+        "-",
+        "/",
+        ":",
+        "@",
+        "+",
+        "(",
+        ")",
+        "GB82",
+        "WEST",
+        "1234",
+        "5698",
+        "7654",
+        "32",
+        "4526",
+        "0181",
+        "5908",
+        "3012",
+        "+44",
+        "20",
+        "7946",
+        "0958",
+        "jo@acme.io",
+        "www.",
+        "https://",
+        "::",
+        "fe80",
+        "192.168.",
+        "SSN",
+        "536-22-8149",
+        "born",
+        "May",
+        "2024-02-29",
+        "12/",
+        "bc1q",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "\u{212a}B12345\u{17f}",
+        "ZIP:",
+        "aged",
+        "y/o",
+        "IBAN",
+        "call",
+        "x",
+        "ext.",
+        "passport",
+        "driver's license",
+        "QQ",
+        "X1234567L",
+    ];
+    let mut rng = emmental_core::rng::SplitMix64::new(42);
+    (0..n)
+        .map(|_| {
+            let len = 1 + rng.below(40);
+            (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn never_panics_and_spans_fit_the_text() {
+    // Without the normaliser in front too: a caller may build the detector directly.
+    let raw = PiiDetector::new(describe(), rule_recognizers());
+    for text in odd_texts(3000) {
+        for d in [
+            PII.detect(&Input::text(&text)).unwrap(),
+            raw.detect(&Input::text(&text)).unwrap(),
+        ] {
+            for s in &d.spans {
+                assert!(
+                    s.byte_end <= text.len()
+                        && text.is_char_boundary(s.byte_start)
+                        && text.is_char_boundary(s.byte_end)
+                );
+                assert_eq!(text[..s.byte_start].chars().count(), s.start, "{text:?}");
+                assert!(s.score >= 0.5 && s.score <= 1.0);
+            }
+        }
+    }
+}

@@ -240,3 +240,50 @@ fn vault_saves_and_loads_and_keeps_counting() {
         assert!(Vault::from_json(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn random_spans_give_a_result_or_an_error_never_a_panic() {
+    let mut rng = emmental_core::rng::SplitMix64::new(3);
+    let text = "Grüße, 😀 Jürgen — 4526 0181 5908 3012 and ana@acme.io";
+    let ops = [
+        Operator::Replace,
+        Operator::mask(),
+        Operator::hash("k"),
+        Operator::Mask {
+            with: '·',
+            keep_last: 3,
+        },
+    ];
+    for _ in 0..2000 {
+        let spans: Vec<Span> = (0..1 + rng.below(4))
+            .map(|_| {
+                let (a, b) = (rng.below(text.len() + 3), rng.below(text.len() + 3));
+                let (c, d) = (rng.below(60), rng.below(60));
+                Span {
+                    start: c,
+                    end: d,
+                    byte_start: a,
+                    byte_end: b,
+                    kind: "X y".into(),
+                    score: 0.5,
+                }
+            })
+            .collect();
+        for offsets in [Offsets::Bytes, Offsets::Chars] {
+            for op in &ops {
+                if let Ok(r) = redact(text, &spans, offsets, op) {
+                    for s in &r.spans {
+                        assert!(
+                            r.text.is_char_boundary(s.byte_start)
+                                && r.text.is_char_boundary(s.byte_end)
+                        );
+                    }
+                }
+            }
+            let mut v = Vault::new();
+            if let Ok(p) = v.pseudonymize(text, &spans, offsets) {
+                assert_eq!(v.restore(&p.text), text);
+            }
+        }
+    }
+}

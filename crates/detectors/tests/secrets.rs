@@ -271,3 +271,58 @@ fn project_cases_file_matches_its_markup() {
     let r = SpanReport::compute(&docs, &predicted, None);
     assert!(r.overall.f1.value >= 0.9, "F1 {}", r.overall.f1.value);
 }
+
+#[test]
+fn never_panics_on_odd_text() {
+    const PIECES: &[&str] = &[
+        "\u{212a}",
+        "\u{17f}",
+        "é",
+        "😀",
+        " ",
+        "\n",
+        "=",
+        ":",
+        "\"",
+        "'",
+        "password",
+        "token",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "-----END ",
+        "eyJ",
+        ".",
+        "ghp_",
+        "AKIA",
+        "xoxb-",
+        "sk-",
+        "://",
+        "@",
+        "Bearer ",
+        "gX69YO4CvBsVjzAwYxdGyDd30t5",
+        "!!binary ",
+        "${",
+        "}",
+        "<",
+        ">",
+        "aGVsbG8",
+    ];
+    let raw = SecretsDetector::new(describe());
+    let mut rng = emmental_core::rng::SplitMix64::new(7);
+    for _ in 0..3000 {
+        let len = 1 + rng.below(40);
+        let text: String = (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect();
+        for d in [
+            SECRETS.detect(&Input::text(&text)).unwrap(),
+            raw.detect(&Input::text(&text)).unwrap(),
+        ] {
+            for s in &d.spans {
+                assert!(
+                    s.byte_end <= text.len()
+                        && text.is_char_boundary(s.byte_start)
+                        && text.is_char_boundary(s.byte_end)
+                );
+            }
+        }
+    }
+}

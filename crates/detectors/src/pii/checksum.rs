@@ -41,7 +41,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The length of an IBAN for a country (ISO 13616 registry), `None` for countries without

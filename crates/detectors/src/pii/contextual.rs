@@ -86,25 +86,25 @@ pub fn age() -> RuleRecognizer {
         vec![
             Rule::new(
                 "AGE",
-                r"(?i:([0-9]{1,3})[ -]?(?:years?|yrs?)[ -]old)",
+                r"(?i-u:([0-9]{1,3})[ -]?(?:years?|yrs?)[ -]old)",
                 check_age,
                 &AGE_CONTEXT,
             ),
             Rule::new(
                 "AGE",
-                r"(?i:([0-9]{1,3}) ?y/?o(?-u:\b))",
+                r"(?i-u:([0-9]{1,3}) ?y/?o(?-u:\b))",
                 check_age,
                 &AGE_CONTEXT,
             ),
             Rule::new(
                 "AGE",
-                r"(?i:(?-u:\b)(?:aged?|age of|age:) ([0-9]{1,3}))",
+                r"(?i-u:\b(?:aged?|age of|age:) ([0-9]{1,3}))",
                 check_age,
                 &AGE_CONTEXT,
             ),
             Rule::new(
                 "AGE",
-                r"(?i:(?-u:\b)(?:turn(?:ed|s|ing)?|i'?m|i am|he'?s|she'?s|(?:he|she|i|they|we) (?:was|were)) ([0-9]{1,3}))",
+                r"(?i-u:\b(?:turn(?:ed|s|ing)?|i'?m|i am|he'?s|she'?s|(?:he|she|i|they|we) (?:was|were)) ([0-9]{1,3}))",
                 check_age_after_verb,
                 &AGE_CONTEXT,
             ),
@@ -118,7 +118,7 @@ pub fn zip_code() -> RuleRecognizer {
         vec![
             Rule::new(
                 "ZIP_CODE",
-                r"(?i:(?-u:\b)(?:zip|zip code|zipcode|postcode|post code|postal code|plz|cep)\s*(?:is|:|#|no\.?|number)?\s*(?:is\s*)?)([0-9]{3,5}(?:[ \-][0-9]{2,4})?|[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}|[A-Za-z][0-9][A-Za-z] ?[0-9][A-Za-z][0-9])",
+                r"(?i-u:\b(?:zip|zip code|zipcode|postcode|post code|postal code|plz|cep)\s*(?:is|:|#|no\.?|number)?\s*(?:is\s*)?)([0-9]{3,5}(?:[ \-][0-9]{2,4})?|[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}|[A-Za-z][0-9][A-Za-z] ?[0-9][A-Za-z][0-9])",
                 check_zip,
                 &Context::NONE,
             ),

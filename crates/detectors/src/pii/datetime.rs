@@ -245,10 +245,10 @@ pub fn date_time() -> RuleRecognizer {
     // The month-year branch comes first: leftmost-first alternation would otherwise take
     // "June 20" out of "June 2020".
     let named_mdy = format!(
-        r"(?i:{MONTHS}\.?,?\s+[0-9]{{4}}|{MONTHS}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?(?:,?\s+[0-9]{{4}})?)"
+        r"(?i-u:{MONTHS}\.?,?\s+[0-9]{{4}}|{MONTHS}\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?(?:,?\s+[0-9]{{4}})?)"
     );
     let named_dmy =
-        format!(r"(?i:[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTHS}\.?,?(?:\s+[0-9]{{4}})?)");
+        format!(r"(?i-u:[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTHS}\.?,?(?:\s+[0-9]{{4}})?)");
     RuleRecognizer::new(
         "pii.date_time",
         vec![
@@ -268,7 +268,7 @@ pub fn date_time() -> RuleRecognizer {
             Rule::new("DATE_TIME", &named_dmy, check_named, &DATE_CONTEXT),
             Rule::new(
                 "DATE_TIME",
-                r"(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday)",
+                r"(?i-u:monday|tuesday|wednesday|thursday|friday|saturday|sunday)",
                 check_weekday,
                 &DATE_CONTEXT,
             ),
@@ -280,20 +280,20 @@ pub fn date_time() -> RuleRecognizer {
             ),
             Rule::new(
                 "DATE_TIME",
-                r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:\s?(?i:[ap]\.?m\.?))?",
+                r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:\s?(?i-u:[ap]\.?m\.?))?",
                 check_time,
                 &DATE_CONTEXT,
             ),
             Rule::new(
                 "DATE_TIME",
-                r"(?i:(?-u:\b)(?:in|between|since|during|until|till|from|year|founded in|established in|born in|circa|by|before|after|of|a)\s+)([0-9]{4})",
+                r"(?i-u:\b(?:in|between|since|during|until|till|from|year|founded in|established in|born in|circa|by|before|after|of|a)\s+)([0-9]{4})",
                 check_year,
                 &YEAR_CONTEXT,
             ),
             // The second year of "between 2019 and 2021", "from 1990 to 1995".
             Rule::new(
                 "DATE_TIME",
-                r"(?i:(?-u:\b)(?:between|from) [0-9]{4} (?:and|to|until|till) )([0-9]{4})",
+                r"(?i-u:\b(?:between|from) [0-9]{4} (?:and|to|until|till) )([0-9]{4})",
                 check_year,
                 &YEAR_CONTEXT,
             ),

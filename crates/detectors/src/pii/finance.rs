@@ -302,7 +302,7 @@ pub fn iban() -> RuleRecognizer {
         "pii.iban",
         vec![Rule::new(
             "IBAN_CODE",
-            r"(?i:[a-z]{2}[0-9]{2}(?: ?[a-z0-9]){11,30})",
+            r"(?i-u:[a-z]{2}[0-9]{2}(?: ?[a-z0-9]){11,30})",
             check_iban,
             &IBAN_CONTEXT,
         )],
@@ -321,7 +321,7 @@ pub fn crypto() -> RuleRecognizer {
             ),
             Rule::new(
                 "CRYPTO",
-                r"(?i:(?:bc|tb)1[02-9ac-hj-np-z]{8,87})",
+                r"(?i-u:(?:bc|tb)1[02-9ac-hj-np-z]{8,87})",
                 check_bech32,
                 &CRYPTO_CONTEXT,
             ),

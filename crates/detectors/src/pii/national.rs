@@ -286,7 +286,7 @@ pub fn au_tfn(d: &[u8]) -> bool {
         8 => d.iter().zip(W8).map(|(&x, w)| u32::from(x) * w).sum(),
         _ => return false,
     };
-    s % 11 == 0 && d.iter().any(|&x| x != 0)
+    s.is_multiple_of(11) && d.iter().any(|&x| x != 0)
 }
 
 fn check_au_tfn(h: &Hit<'_>) -> Option<Found> {
@@ -364,7 +364,7 @@ pub fn uk() -> RuleRecognizer {
         vec![
             Rule::new(
                 "UK_NINO",
-                r"(?i:[a-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[a-d])",
+                r"(?i-u:[a-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[a-d])",
                 check_nino,
                 &NINO_CONTEXT,
             ),
@@ -391,7 +391,7 @@ pub fn europe() -> RuleRecognizer {
             ),
             Rule::new(
                 "IT_FISCAL_CODE",
-                r"(?i:[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2}[a-z][0-9lmnpqrstuv]{3}[a-z])",
+                r"(?i-u:[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2}[a-z][0-9lmnpqrstuv]{3}[a-z])",
                 check_it_fiscal,
                 &Context::NONE,
             ),
@@ -437,13 +437,13 @@ pub fn named_ids() -> RuleRecognizer {
         vec![
             Rule::new(
                 "US_DRIVER_LICENSE",
-                r"(?i:(?:driver'?s?|driving)\s+licen[cs]e(?:\s+(?:number|no\.?|num|#))?|(?-u:\b)DL\s*(?:#|no\.?|number)?)\s*(?:is\s+|:\s*|#\s*)?([A-Za-z0-9][A-Za-z0-9\-]{3,18}[A-Za-z0-9])",
+                r"(?i-u:(?:driver'?s?|driving)\s+licen[cs]e(?:\s+(?:number|no\.?|num|#))?|(?-u:\b)DL\s*(?:#|no\.?|number)?)\s*(?:is\s+|:\s*|#\s*)?([A-Za-z0-9][A-Za-z0-9\-]{3,18}[A-Za-z0-9])",
                 check_named_id,
                 &Context::NONE,
             ),
             Rule::new(
                 "US_PASSPORT",
-                r"(?i:passport)(?i:\s+(?:number|no\.?|num|#))?\s*(?i:is\s+|:\s*|#\s*)?([A-Za-z]?[0-9]{8,9})",
+                r"(?i-u:passport)(?i-u:\s+(?:number|no\.?|num|#))?\s*(?i-u:is\s+|:\s*|#\s*)?([A-Za-z]?[0-9]{8,9})",
                 check_named_id,
                 &Context::NONE,
             ),

@@ -353,6 +353,9 @@ fn check_ipv6(h: &Hit<'_>) -> Option<Found> {
     } else {
         v.len() - v.trim_start_matches(':').len()
     };
+    if lead >= trimmed.len() {
+        return None; // only colons and dots
+    }
     let h = h.with(h.start + lead, h.start + trimmed.len());
     let v = h.value();
     if h.before()
@@ -422,7 +425,7 @@ pub fn url() -> RuleRecognizer {
         vec![
             Rule::new(
                 "URL",
-                r#"(?i:https?|ftp|wss?)://[^\s<>"'`{}|\\^\[\]]+|(?i:www)\.[^\s<>"'`{}|\\^\[\]]+"#,
+                r#"(?i-u:https?|ftp|wss?)://[^\s<>"'`{}|\\^\[\]]+|(?i-u:www)\.[^\s<>"'`{}|\\^\[\]]+"#,
                 check_url,
                 &URL_CONTEXT,
             ),

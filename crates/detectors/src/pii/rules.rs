@@ -48,11 +48,11 @@ impl<'t> Hit<'t> {
     }
     pub fn number_bounded_left(&self) -> bool {
         let (b1, b2) = self.before2();
-        !glued(b1) && !(is_sep(b1) && is_digit(b2))
+        !(glued(b1) || (is_sep(b1) && is_digit(b2)))
     }
     pub fn number_bounded_right(&self) -> bool {
         let (a1, a2) = self.after2();
-        !glued(a1) && !(is_sep(a1) && is_digit(a2))
+        !(glued(a1) || (is_sep(a1) && is_digit(a2)))
     }
     /// The same text with other bounds.
     pub fn with(&self, start: usize, end: usize) -> Hit<'t> {

@@ -307,7 +307,7 @@ pub fn known_formats() -> RuleRecognizer {
             ),
             Rule::new(
                 "SECRET",
-                r"(?i:bearer|token)[ \t]+([A-Za-z0-9\-._~+/]{20,500}=*)",
+                r"(?i-u:bearer|token)[ \t]+([A-Za-z0-9\-._~+/]{20,500}=*)",
                 check_bearer,
                 &NONE,
             ),
