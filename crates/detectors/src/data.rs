@@ -180,6 +180,9 @@ fn checked_span(path: &Path, line: usize, text: &str, s: usize, e: usize, kind: 
 /// Loads span data: generic JSONL, or Presidio's `synth_dataset_v2.json` (a JSON array).
 pub fn load_spans(path: &Path) -> Result<Vec<SpanDoc>, DetectorError> {
     let body = read(path)?;
+    if crate::secrets::baseline::looks_like_baseline(&body) {
+        return Ok(crate::secrets::baseline::load(path, &body)?.docs);
+    }
     if body.trim_start().starts_with('[') {
         let rows: Vec<PresidioRow> = serde_json::from_str(&body).map_err(|e| {
             data_err(path, e.line(), format!("not Presidio's synth_dataset format: {e}"))

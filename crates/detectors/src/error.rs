@@ -22,6 +22,8 @@ pub enum DetectorError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot redact: {message}")]
+    Redact { message: String },
     #[error(transparent)]
     Model(#[from] emmental_core::ModelError),
 }

@@ -23,9 +23,12 @@ mod detection;
 mod error;
 pub mod data;
 pub mod metrics;
+pub mod pii;
+pub mod redact;
 mod recognizer;
 mod resources;
 pub mod registry;
+pub mod secrets;
 pub mod train;
 pub mod unicode;
 

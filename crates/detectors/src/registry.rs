@@ -20,12 +20,26 @@ pub struct Entry {
 }
 
 /// The registry, in the order the CLI lists it.
-pub const DETECTORS: &[Entry] = &[Entry {
-    id: "unicode",
-    needs_encoder: false,
-    describe: HiddenText::describe,
-    calibration: None,
-}];
+pub const DETECTORS: &[Entry] = &[
+    Entry {
+        id: "unicode",
+        needs_encoder: false,
+        describe: HiddenText::describe,
+        calibration: None,
+    },
+    Entry {
+        id: "pii.rules",
+        needs_encoder: false,
+        describe: crate::pii::describe,
+        calibration: Some(include_str!("../calibration/pii.rules.json")),
+    },
+    Entry {
+        id: "secrets",
+        needs_encoder: false,
+        describe: crate::secrets::describe,
+        calibration: Some(include_str!("../calibration/secrets.json")),
+    },
+];
 
 /// The ids, comma-separated, for error messages.
 pub fn known() -> String {
@@ -72,6 +86,8 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
     }
     Ok(match id {
         "unicode" => Arc::new(HiddenText::new(info)),
+        "pii.rules" => normalizing(crate::pii::rules_detector(info)),
+        "secrets" => normalizing(crate::secrets::SecretsDetector::new(info)),
         _ => unreachable!("every registry entry has a builder"),
     })
 }
@@ -81,7 +97,6 @@ pub fn build_rule_based(id: &str) -> Result<Arc<dyn Detector>, DetectorError> {
     build(id, &Resources::default())
 }
 
-#[allow(dead_code)]
 fn normalizing<D: Detector + 'static>(d: D) -> Arc<dyn Detector> {
     Arc::new(Normalizing { inner: d })
 }

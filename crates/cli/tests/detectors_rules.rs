@@ -1,0 +1,227 @@
+//! `emmental detectors run|validate` with the rule-based detectors (`pii.rules`, `secrets`) on
+//! the real data files: the figures printed are the ones shipped, offsets come out in
+//! characters, and bad input is a clear error.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn emmental(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emmental"))
+        .args(args)
+        .output()
+        .expect("run emmental")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn data_dir() -> Option<PathBuf> {
+    let d = std::env::var_os("EMMENTAL_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data"));
+    d.is_dir().then_some(d)
+}
+
+fn shipped(name: &str) -> serde_json::Value {
+    let p = repo().join("crates/detectors/calibration").join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn validate_pii_rules_on_presidio_heldout_prints_the_shipped_figures() {
+    let Some(dir) = data_dir() else {
+        eprintln!("skipped: no public data directory (set EMMENTAL_DATA_DIR)");
+        return;
+    };
+    let file = dir.join("presidio_synth_pii/synth_dataset_v2.json");
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "pii.rules",
+        "--data",
+        file.to_str().unwrap(),
+        "--heldout",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["documents"], 285);
+    let rec = shipped("pii.rules.json");
+    let sup = &v["supported_types"];
+    assert_eq!(sup["support"], rec["n"]);
+    for k in ["precision", "recall", "f1"] {
+        assert_eq!(sup[k]["value"], rec[k]["value"], "{k}");
+        assert_eq!(sup[k]["ci_low"], rec[k]["ci_low"], "{k}");
+    }
+    // Per-type figures for the structured types, each with an interval.
+    for t in [
+        "CREDIT_CARD",
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "US_SSN",
+        "IBAN_CODE",
+    ] {
+        let r = &v["types"][t]["recall"];
+        assert!(r["value"].as_f64().unwrap() > 0.9, "{t}: {r}");
+        assert!(
+            r["ci_low"].as_f64().unwrap() < r["value"].as_f64().unwrap(),
+            "{t}: {r}"
+        );
+    }
+    // Without --heldout every row counts.
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "pii.rules",
+        "--data",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(all["documents"], 1000);
+}
+
+#[test]
+fn validate_secrets_reads_the_detect_secrets_baseline_and_project_cases() {
+    let Some(dir) = data_dir() else {
+        eprintln!("skipped: no public data directory (set EMMENTAL_DATA_DIR)");
+        return;
+    };
+    let baseline = dir.join("detect_secrets_fixtures/baseline.file");
+    let cases = repo().join("crates/detectors/testdata/secrets_cases.jsonl");
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "secrets",
+        "--data",
+        baseline.to_str().unwrap(),
+        "--data",
+        cases.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rec = shipped("secrets.json");
+    assert_eq!(v["supported_types"]["support"], rec["n"]);
+    assert_eq!(v["supported_types"]["f1"]["value"], rec["f1"]["value"]);
+    // The text report names the types and prints intervals.
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "secrets",
+        "--data",
+        baseline.to_str().unwrap(),
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("PRIVATE_KEY") && text.contains("SECRET") && text.contains('–'),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_prints_one_json_line_per_input_with_char_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"Grüße! Call +44 20 7946 0958 or mail jürgen@acme.io\"}\n\n{\"text\": \"nothing here\"}\n{\"text\": \"token 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\"}\n",
+    )
+    .unwrap();
+    let o = emmental(&[
+        "detectors",
+        "run",
+        "pii.rules",
+        "--data",
+        input.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["label"], "pii");
+    let spans = lines[0]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2);
+    // Character offsets: "Grüße! Call " is 12 characters (13 bytes).
+    assert_eq!(
+        (spans[0]["start"].as_u64(), spans[0]["type"].as_str()),
+        (Some(12), Some("PHONE_NUMBER"))
+    );
+    assert_eq!(spans[1]["type"], "EMAIL_ADDRESS");
+    assert_eq!(lines[1]["label"], "clean");
+    assert_eq!(lines[1]["score"], 0.0);
+    let o = emmental(&[
+        "detectors",
+        "run",
+        "secrets",
+        "--data",
+        input.to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[2]["label"], "secret");
+    assert_eq!(lines[2]["spans"][0]["type"], "GITHUB_TOKEN");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"text\": \"ok\", \"spans\": [{\"start\": 0, \"end\": 99, \"type\": \"PERSON\"}]}\n",
+    )
+    .unwrap();
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "pii.rules",
+        "--data",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("does not fit") && !e.contains("panicked"), "{e}");
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "pii.rules",
+        "--data",
+        dir.path().join("missing.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.jsonl"), "{}", stderr(&o));
+    // A file with no held-out rows.
+    let one = dir.path().join("one.jsonl");
+    let text = (0..100)
+        .map(|i| format!("row {i}"))
+        .find(|t| !emmental_detectors::data::is_heldout(t))
+        .unwrap();
+    std::fs::write(&one, format!("{{\"text\": \"{text}\", \"spans\": []}}\n")).unwrap();
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "pii.rules",
+        "--data",
+        one.to_str().unwrap(),
+        "--heldout",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("held-out"), "{}", stderr(&o));
+}
