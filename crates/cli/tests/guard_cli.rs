@@ -125,6 +125,7 @@ fn the_guard_in_front_of_emmental_serve_answers_redacts_and_streams() {
          [[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
     );
     let g = start_guard(&policy, &server.url, &tmp.path().join("guard.db"));
+    emmental_models::ensure_crypto_provider();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = reqwest::Client::new();
@@ -185,6 +186,7 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
          [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n\
          [[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
     );
+    emmental_models::ensure_crypto_provider();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let upstream = rt
         .block_on(emmental_server::stub::start(

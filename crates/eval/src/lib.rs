@@ -9,6 +9,7 @@
 pub mod adapters;
 pub mod cache;
 pub mod dataset;
+pub mod detector_scorer;
 pub mod log;
 pub mod runner;
 pub mod scorer;

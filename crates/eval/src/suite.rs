@@ -82,6 +82,7 @@ impl SuiteDef {
 /// A scorer by its id (the ones that need no configuration).
 pub fn scorer_by_id(id: &str) -> Result<Arc<dyn Scorer>, String> {
     Ok(match id {
+        // Until the validated refusal detector lands (then `refusal` is the detector).
         "refusal" => Arc::new(scorer::Refusal),
         "match" => Arc::new(scorer::AnswerMatch),
         "numeric" => Arc::new(scorer::Numeric),
@@ -90,11 +91,16 @@ pub fn scorer_by_id(id: &str) -> Result<Arc<dyn Scorer>, String> {
         "includes" => Arc::new(scorer::Includes),
         "exact" => Arc::new(scorer::Exact),
         "regex" => Arc::new(scorer::RegexMatch(None)),
-        other => {
-            return Err(format!(
-                "unknown scorer `{other}`; use one of refusal, match, numeric, choice, biased_choice, includes, exact, regex"
-            ));
-        }
+        "refusal_rules" => Arc::new(scorer::Refusal),
+        other => match crate::detector_scorer::DetectorScorer::new(other) {
+            Ok(d) => Arc::new(d),
+            Err(_) => {
+                return Err(format!(
+                    "unknown scorer `{other}`; use one of match, numeric, choice, biased_choice, includes, exact, regex, refusal_rules, or a detector ({})",
+                    emmental_detectors::registry::known()
+                ));
+            }
+        },
     })
 }
 
