@@ -14,6 +14,13 @@ use clap::Parser;
 use commands::Cli;
 
 fn main() -> ExitCode {
+    // `emmental … | head` must end quietly when the reader goes away, as other command-line
+    // tools do, instead of panicking on the next write to a closed pipe.
+    #[cfg(unix)]
+    // SAFETY: called before any thread starts; restores the default action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     emmental_models::ensure_crypto_provider();

@@ -19,15 +19,15 @@
 //! assert_eq!((hit.spans[0].start, hit.spans[0].end), (2, 3));
 //! ```
 
+pub mod data;
 mod detection;
 mod error;
-pub mod data;
 pub mod metrics;
 pub mod pii;
-pub mod redact;
 mod recognizer;
-mod resources;
+pub mod redact;
 pub mod registry;
+mod resources;
 pub mod secrets;
 pub mod train;
 pub mod unicode;

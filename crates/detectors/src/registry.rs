@@ -43,7 +43,11 @@ pub const DETECTORS: &[Entry] = &[
 
 /// The ids, comma-separated, for error messages.
 pub fn known() -> String {
-    DETECTORS.iter().map(|e| e.id).collect::<Vec<_>>().join(", ")
+    DETECTORS
+        .iter()
+        .map(|e| e.id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn entry(id: &str) -> Result<&'static Entry, DetectorError> {

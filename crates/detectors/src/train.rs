@@ -39,6 +39,10 @@ pub fn train(id: &str, opts: &TrainOptions, res: &Resources) -> Result<TrainRepo
     let _ = (opts, res);
     Err(DetectorError::Unknown {
         name: id.to_string(),
-        known: if TRAINABLE.is_empty() { "(none yet)".into() } else { TRAINABLE.join(", ") },
+        known: if TRAINABLE.is_empty() {
+            "(none yet)".into()
+        } else {
+            TRAINABLE.join(", ")
+        },
     })
 }
