@@ -19,3 +19,10 @@ $BIN detectors validate secrets --data "$DATA/detect_secrets_fixtures/baseline.f
       --data "Yelp detect-secrets test fixtures: the expected findings of baseline.file in the 7 fixture files present (11 secrets, found again by their SHA-1; the baseline is older than the files and leaves out three values this detector reports: one secret added to config.ini later and two marked '# pragma: allowlist secret', a comment this detector does not honour) plus the project-written crates/detectors/testdata/secrets_cases.jsonl (64 documents, 39 secrets, hard negatives included; written while developing the detector, so not independent). n = gold secrets." \
   > $OUT/secrets.json
 echo "wrote $OUT/pii.rules.json $OUT/secrets.json"
+
+cmd="emmental detectors validate unicode --data crates/detectors/testdata/unicode_cases.jsonl --format json"
+$BIN detectors validate unicode --data crates/detectors/testdata/unicode_cases.jsonl --format json \
+  | python3 $OUT/record.py --command "$cmd" \
+      --data "Project-written cases (crates/detectors/testdata/unicode_cases.py, seeded): 160 sentences hiding zero-width characters inside words, bidi overrides and isolates, ASCII smuggled in tag characters, and Cyrillic look-alikes inside Latin words, plus 30 clean texts where the same characters are legitimate (emoji sequences, Persian and Hindi joiners, Hebrew and Arabic direction marks) or other scripts stand alone. Written alongside the detector, so not independent. n = gold spans." \
+  > $OUT/unicode.json
+echo "wrote $OUT/unicode.json"

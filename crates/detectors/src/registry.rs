@@ -25,7 +25,7 @@ pub const DETECTORS: &[Entry] = &[
         id: "unicode",
         needs_encoder: false,
         describe: HiddenText::describe,
-        calibration: None,
+        calibration: Some(include_str!("../calibration/unicode.json")),
     },
     Entry {
         id: "pii.rules",

@@ -15,8 +15,10 @@
 //!
 //! The result keeps a map back to the original, so spans found on the normalised text
 //! ([`Normalized::original_span`]) point at the right characters of what the user sent.
-//! Emoji sequences keep their zero-width joiners and variation selectors, and Persian or Arabic
-//! text keeps its zero-width non-joiners: those are flagged only between Latin letters.
+//! Emoji sequences keep their zero-width joiners and variation selectors, Persian, Arabic and
+//! Indic text keep their joiners and non-joiners, right-to-left text keeps its direction marks:
+//! those are flagged (and removed) only between Latin letters or digits. Bidi overrides and
+//! isolates (the "Trojan Source" characters) are always flagged.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -99,14 +101,14 @@ impl Normalized {
 }
 
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Characters that render as nothing and carry no meaning in running text.
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}'
+        '\u{200B}' | '\u{2060}'
             ..='\u{2064}'
                 | '\u{FEFF}'
                 | '\u{00AD}'
@@ -121,9 +123,19 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
-/// Joiners and selectors that are legitimate next to emoji or in Arabic-script text.
+/// Joiners, selectors and direction marks that are legitimate next to emoji, in Arabic-script
+/// or Indic text, and in right-to-left writing.
 fn is_contextual_invisible(c: char) -> bool {
-    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+    matches!(
+        c,
+        '\u{200C}'
+            | '\u{200D}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
 }
 
 fn is_tag(c: char) -> bool {
