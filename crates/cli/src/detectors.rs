@@ -122,7 +122,8 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             common,
         } => {
             let d = common.build(&name).await?;
-            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format)).await?
+            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format))
+                .await?
         }
         DetectorsCommand::Train {
             name,
@@ -272,7 +273,11 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
 
 fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) -> Result<()> {
     let info = d.info().clone();
-    let names = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let names = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     match &info.kind {
         DetectorKind::Classifier { positive, labels } => {
             let mut rows = Vec::new();
@@ -283,7 +288,14 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
                 rows.retain(|r| data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text)));
             }
             if rows.is_empty() {
-                bail!("{names} holds no labelled rows{}", if heldout { " in the held-out split" } else { "" });
+                bail!(
+                    "{names} holds no labelled rows{}",
+                    if heldout {
+                        " in the held-out split"
+                    } else {
+                        ""
+                    }
+                );
             }
             if let Some(bad) = rows.iter().find(|r| !labels.contains(&r.label)) {
                 bail!(
@@ -324,7 +336,14 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
                 docs.retain(|d| data::is_heldout(&d.text));
             }
             if docs.is_empty() {
-                bail!("{names} holds no documents{}", if heldout { " in the held-out split" } else { "" });
+                bail!(
+                    "{names} holds no documents{}",
+                    if heldout {
+                        " in the held-out split"
+                    } else {
+                        ""
+                    }
+                );
             }
             let mut predicted = Vec::with_capacity(docs.len());
             for chunk in docs.chunks(RUN_BATCH) {

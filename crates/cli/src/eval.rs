@@ -450,13 +450,26 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
         api_key_env: plan.api_key_env.clone(),
         model_path: args.model.model_path.clone(),
     };
-    // A fresh run opens (and migrates) its store while its tasks and model are prepared.
-    let (store, prepared) = match store {
-        Some(store) => (store, prepare(&plan, &model_args).await?),
-        None => tokio::try_join!(open_store(), prepare(&plan, &model_args))?,
+    // A fresh run opens (and migrates) its store while its tasks and model are prepared, and
+    // without the response cache (which reads the store) starts sampling before it is open.
+    let (source, prepared) = match store {
+        Some(store) => (
+            StoreSource::Ready(store),
+            prepare(&plan, &model_args).await?,
+        ),
+        None => {
+            let opening = open_store_in_background(args.store.store.clone());
+            let prepared = prepare(&plan, &model_args).await?;
+            let source = if plan.cache {
+                StoreSource::Ready(opening.await.map_err(|e| anyhow::anyhow!("{e}"))?)
+            } else {
+                StoreSource::Opening(opening)
+            };
+            (source, prepared)
+        }
     };
     let outcome = execute_prepared(
-        &store,
+        source,
         &run_id,
         &plan,
         &created_at,
@@ -489,7 +502,34 @@ pub async fn execute(
     log_dir: &Path,
 ) -> Result<Executed> {
     let prepared = prepare(plan, model_args).await?;
-    execute_prepared(store, run_id, plan, created_at, resumed, prepared, log_dir).await
+    let source = StoreSource::Ready(store.clone());
+    execute_prepared(source, run_id, plan, created_at, resumed, prepared, log_dir).await
+}
+
+/// A store being opened in the background, shared by everything that waits for it.
+pub type StoreFuture =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<Store, Arc<str>>>>;
+
+/// Where a run's store comes from.
+pub enum StoreSource {
+    Ready(Store),
+    /// Still opening (a fresh run without the response cache): samples start at once, and the
+    /// first save waits for the store.
+    Opening(StoreFuture),
+}
+
+/// Starts opening the store at `path` in the background.
+pub fn open_store_in_background(path: PathBuf) -> StoreFuture {
+    use futures::FutureExt;
+    let fut = async move {
+        Store::open(&path)
+            .await
+            .map_err(|e| Arc::from(format!("cannot open the store {}: {e}", path.display())))
+    }
+    .boxed()
+    .shared();
+    tokio::spawn(fut.clone());
+    fut
 }
 
 /// A plan's tasks and model: everything a run needs besides the store, so a fresh run can
@@ -523,7 +563,7 @@ pub async fn prepare(plan: &RunPlan, model_args: &ModelArgs) -> Result<Prepared>
 
 /// Runs (or resumes) a planned run with its prepared tasks and model.
 pub async fn execute_prepared(
-    store: &Store,
+    source: StoreSource,
     run_id: &str,
     plan: &RunPlan,
     created_at: &str,
@@ -531,28 +571,52 @@ pub async fn execute_prepared(
     prepared: Prepared,
     log_dir: &Path,
 ) -> Result<Executed> {
+    use futures::FutureExt;
     let Prepared { tasks, defs, model } = prepared;
-    let model: Arc<dyn Model> = if plan.cache {
-        Arc::new(emmental_eval::cache::CachedModel::new(model, store.clone()))
-    } else {
-        model
+    let new_run = NewRun {
+        id: run_id.to_string(),
+        model: plan.model.clone(),
+        tasks: tasks.iter().map(|t| t.id.clone()).collect(),
+        config: serde_json::to_value(plan)?,
     };
-    if !resumed {
-        let config = serde_json::to_value(plan)?;
-        store
-            .create_run(&NewRun {
-                id: run_id.to_string(),
-                model: plan.model.clone(),
-                tasks: tasks.iter().map(|t| t.id.clone()).collect(),
-                config,
-            })
-            .await?;
-    } else {
-        store
-            .set_run_status(run_id, emmental_store::RunStatus::Running, None)
-            .await?;
-    }
-    let done = store.finished_keys(run_id).await?;
+    let (model, done, store_ready): (Arc<dyn Model>, _, StoreFuture) = match source {
+        StoreSource::Ready(store) => {
+            let model: Arc<dyn Model> = if plan.cache {
+                Arc::new(emmental_eval::cache::CachedModel::new(model, store.clone()))
+            } else {
+                model
+            };
+            if !resumed {
+                store.create_run(&new_run).await?;
+            } else {
+                store
+                    .set_run_status(run_id, emmental_store::RunStatus::Running, None)
+                    .await?;
+            }
+            let done = store.finished_keys(run_id).await?;
+            let ready: StoreFuture = futures::future::ready(Ok(store)).boxed().shared();
+            (model, done, ready)
+        }
+        StoreSource::Opening(opening) => {
+            anyhow::ensure!(
+                !resumed && !plan.cache,
+                "a resumed or cached run needs its store before it starts"
+            );
+            // The run is recorded as soon as the store is open; no sample is saved before.
+            let ready = async move {
+                let store = opening.await?;
+                store
+                    .create_run(&new_run)
+                    .await
+                    .map_err(|e| Arc::<str>::from(e.to_string()))?;
+                Ok(store)
+            }
+            .boxed()
+            .shared();
+            tokio::spawn(ready.clone());
+            (model, Default::default(), ready)
+        }
+    };
     let planned: usize = tasks
         .iter()
         .map(|t| t.dataset.len() * t.epochs as usize)
@@ -568,7 +632,9 @@ pub async fn execute_prepared(
         plan.model
     );
     let sink = KeepingSink {
-        inner: emmental_eval::cache::StoreSink::new(store.clone(), run_id),
+        store: store_ready.clone(),
+        run_id: run_id.to_string(),
+        inner: Default::default(),
         kept: Default::default(),
     };
     let cancel = Cancel::default();
@@ -587,6 +653,7 @@ pub async fn execute_prepared(
     let outcome = runner::run(&tasks, model, &options, &done, &sink, &cancel).await;
     on_ctrl_c.abort();
     let outcome = outcome?;
+    let store = store_ready.await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // A fresh run's records are all in memory; a resumed one also has earlier ones in the store.
     let records: Vec<SampleRecord> = if done.is_empty() {
         std::mem::take(&mut *sink.kept.lock().unwrap_or_else(|e| e.into_inner()))
@@ -626,15 +693,34 @@ pub async fn execute_prepared(
 }
 
 /// Stores each record (acknowledging it only once committed) and keeps a copy for the log.
+/// The store may still be opening when the first record arrives: that save waits for it.
 struct KeepingSink {
-    inner: emmental_eval::cache::StoreSink,
+    store: StoreFuture,
+    run_id: String,
+    inner: tokio::sync::OnceCell<emmental_eval::cache::StoreSink>,
     kept: std::sync::Mutex<Vec<SampleRecord>>,
 }
 
 #[async_trait::async_trait]
 impl runner::RunSink for KeepingSink {
     async fn record(&self, rec: &SampleRecord) -> Result<(), emmental_eval::EvalError> {
-        self.inner.record(rec).await?;
+        let sink = self
+            .inner
+            .get_or_try_init(|| async {
+                let store =
+                    self.store
+                        .clone()
+                        .await
+                        .map_err(|e| emmental_eval::EvalError::Store {
+                            message: e.to_string(),
+                        })?;
+                Ok::<_, emmental_eval::EvalError>(emmental_eval::cache::StoreSink::new(
+                    store,
+                    &self.run_id,
+                ))
+            })
+            .await?;
+        sink.record(rec).await?;
         self.kept
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -176,7 +176,9 @@ pub async fn scan(args: ScanArgs) -> Result<()> {
         Some(p) => load_config(p)?,
         None if Path::new("guard.toml").exists() => load_config(Path::new("guard.toml"))?,
         None => {
-            eprintln!("no guard.toml here: scanning with the built-in default policy (`emmental guard init` prints it)");
+            eprintln!(
+                "no guard.toml here: scanning with the built-in default policy (`emmental guard init` prints it)"
+            );
             GuardConfig::default_policy()
         }
     };
@@ -193,7 +195,8 @@ pub async fn scan(args: ScanArgs) -> Result<()> {
             Box::new(std::io::stdin().lock())
         } else {
             Box::new(std::io::BufReader::new(
-                std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+                std::fs::File::open(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
             ))
         };
         for (i, line) in reader.lines().enumerate() {

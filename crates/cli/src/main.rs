@@ -4,8 +4,8 @@ mod assess;
 mod audit;
 mod commands;
 mod detectors;
-mod guard;
 mod eval;
+mod guard;
 
 use std::process::ExitCode;
 

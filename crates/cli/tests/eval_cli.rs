@@ -579,3 +579,72 @@ fn model_graded_scorer_sends_each_answer_and_rubric_to_the_judge() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--judge"));
 }
+
+#[test]
+fn a_run_without_the_cache_starts_before_its_store_is_open_and_still_saves_everything() {
+    emmental_models::ensure_crypto_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt
+        .block_on(emmental_server::stub::start(
+            std::time::Duration::from_millis(5),
+            false,
+        ))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, String, String)> = (0..200)
+        .map(|i| {
+            (
+                format!("s{i}"),
+                format!("question {i}"),
+                format!("question {i}"),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    let data = write_dataset(tmp.path(), &refs);
+    let (v, _) = succeeded(eval_cmd(tmp.path()).arg("--dataset").arg(&data).args([
+        "--scorer",
+        "includes",
+        "--no-cache",
+        "--concurrency",
+        "20",
+        "--model",
+        "openai/echo",
+        "--base-url",
+        &upstream.url,
+    ]));
+    // The stub echoes each question, so every sample is right, and every one is in the store.
+    assert_eq!(v["tasks"][0]["estimate"]["n"], 200);
+    assert_eq!(v["tasks"][0]["estimate"]["value"], 1.0);
+    let run = v["run_id"].as_str().unwrap();
+    assert_eq!(store_samples(&tmp.path().join("runs.db"), run).len(), 200);
+    let show = common::emmental()
+        .args(["runs", "show", run, "--format", "json", "--store"])
+        .arg(tmp.path().join("runs.db"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("complete"));
+    // A store that cannot be opened fails the run with a clear message, not a hang or a panic.
+    std::fs::write(tmp.path().join("not-a-db"), "plain text, not SQLite").unwrap();
+    let out = common::emmental()
+        .args(["eval", "--no-cache", "--dataset"])
+        .arg(&data)
+        .args([
+            "--model",
+            "openai/echo",
+            "--base-url",
+            &upstream.url,
+            "--store",
+        ])
+        .arg(tmp.path().join("not-a-db"))
+        .arg("--log-dir")
+        .arg(tmp.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not-a-db") && err.contains("not"), "{err}");
+}
