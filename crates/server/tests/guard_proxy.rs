@@ -293,3 +293,94 @@ async fn metrics_count_requests_and_verdicts_per_layer() {
     assert!(text.contains("emmental_guard_verdicts_total{layer=\"banned\",direction=\"input\",verdict=\"block\"} 1"), "{text}");
     assert!(text.contains("emmental_guard_upstream_seconds_count 1"), "{text}");
 }
+
+#[tokio::test]
+async fn each_api_key_is_rate_limited_on_its_own_with_retry_after() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(&up.url, "[limits]\nrequests_per_minute = 60\nburst = 3\n").await;
+    let send = |key: &'static str| {
+        let (c, url) = (p.client.clone(), format!("{}/chat/completions", p.url));
+        async move {
+            c.post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(send("key-a").await.status().as_u16(), 200);
+    }
+    let r = send("key-a").await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let id = r.headers()["x-emmental-request-id"].to_str().unwrap().to_string();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
+    assert_eq!(exchange_verdict(&p.audit(&id).await).as_deref(), Some("rate_limited"));
+    // Another key has its own budget.
+    assert_eq!(send("key-b").await.status().as_u16(), 200);
+    assert_eq!(up.calls(), 4);
+}
+
+#[tokio::test]
+async fn a_key_that_suddenly_trips_a_layer_raises_an_alert_with_a_webhook() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A webhook receiver that keeps every body it is sent.
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/alerts", hook.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = hook.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                while let Ok(n) = sock.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            let _ = tx.send(body.to_string());
+                            let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[anomaly]\nmin_requests = 30\nwebhook = \"{hook_url}\"\n\
+             [[input]]\nid = \"banned\"\nscanner = \"ban_substrings\"\nsubstrings = [\"forbidden\"]\naction = \"flag\"\n"
+        ),
+    )
+    .await;
+    // A quiet history: one flagged request in fifty...
+    for i in 0..100 {
+        let text = if i % 50 == 0 { "a forbidden word" } else { "a normal question" };
+        p.chat("echo", text).await;
+    }
+    assert!(rx.try_recv().is_err(), "no alert on the usual rate");
+    // ...then every request trips the layer.
+    for _ in 0..15 {
+        p.chat("echo", "forbidden again").await;
+    }
+    let alert = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("an alert").unwrap();
+    let v: Value = serde_json::from_str(&alert).unwrap();
+    assert_eq!(v["detail"]["layer"], "banned");
+    assert!(v["detail"]["key_id"].as_str().unwrap().starts_with("key-"));
+    let metrics = p.client.get(format!("{}/metrics", p.url.trim_end_matches("/v1"))).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("emmental_guard_anomalies_total{layer=\"banned\"} 1"), "{metrics}");
+}
