@@ -40,8 +40,13 @@ struct Proxy {
 async fn proxy(upstream: &str, policy: &str) -> Proxy {
     emmental_models::ensure_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
+    let review = if policy.contains("[review]") {
+        ""
+    } else {
+        "[review]\nmode = \"hold\"\nhold_s = 5.0\n"
+    };
     let text = format!(
-        "[upstream]\nurl = \"{upstream}\"\ntimeout_s = 1.0\n[server]\nmax_body_bytes = 1048576\n[review]\nmode = \"hold\"\nhold_s = 5.0\n{policy}"
+        "[upstream]\nurl = \"{upstream}\"\ntimeout_s = 1.0\n[server]\nmax_body_bytes = 1048576\n{review}{policy}"
     );
     let cfg = GuardConfig::parse("test policy", &text).unwrap();
     let needs = Guard::needs_encoder(&cfg);
@@ -383,4 +388,28 @@ async fn a_key_that_suddenly_trips_a_layer_raises_an_alert_with_a_webhook() {
     assert!(v["detail"]["key_id"].as_str().unwrap().starts_with("key-"));
     let metrics = p.client.get(format!("{}/metrics", p.url.trim_end_matches("/v1"))).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("emmental_guard_anomalies_total{layer=\"banned\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn escalations_answer_the_holding_message_and_wait_in_the_queue() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    // Message mode on the way in: the upstream is not called, the item waits for a reviewer.
+    let p = proxy(&up.url, "[review]\nmode = \"message\"\nmessage = \"A person will look at this.\"\n[[input]]\nid = \"watch\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n").await;
+    let (status, body, id) = p.chat("echo", "Please approve the wire transfer today").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "A person will look at this.");
+    assert_eq!(body["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(up.calls(), 0);
+    let items = p.store.review_items(Some(emmental_store::ReviewStatus::Pending), 10).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].request_id, id);
+    assert_eq!(items[0].layer, "watch");
+    // Hold mode on the way out, with nobody deciding: after hold_s the holding message, and the
+    // item is closed as expired.
+    let p = proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 0.3\n[[output]]\nid = \"watch\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n").await;
+    let (status, body, _) = p.chat("echo", "the wire transfer is done").await;
+    assert_eq!(status, 200);
+    assert_ne!(body["choices"][0]["message"]["content"], "the wire transfer is done");
+    let all = p.store.review_items(None, 10).await.unwrap();
+    assert_eq!(all[0].status, emmental_store::ReviewStatus::Expired);
 }
