@@ -18,8 +18,10 @@ use std::sync::OnceLock;
 pub(crate) const NR: usize = 32;
 /// Rows per micro-kernel call (12 × 2 accumulators = 24 of the 32 vector registers).
 pub(crate) const MR: usize = 12;
-/// Rows of the left operand processed per block (keeps a block of A in a core's L2).
-const MC: usize = 96;
+/// Rows of the left operand per block, and depth per block: a block of A (`MC × KC` floats,
+/// 288 KiB) stays in a core's L2 while a weight panel's block (`KC × NR`, 48 KiB) fits L1.
+const MC: usize = 192;
+const KC: usize = 384;
 
 /// Which instruction set the kernels run with, detected once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,11 @@ impl PackedLinear {
 
     /// `out[m × n] = epilogue(a[m × k] · Wᵀ + b)`, split over the rayon pool's threads by
     /// output panel.
+    ///
+    /// Loop order: rows in blocks of [`MC`], the depth in blocks of [`KC`], then panels, then
+    /// row tiles. A block of `a` (`MC × KC`) stays in the core's L2 while the weights stream
+    /// past it once per row block; partial sums wait in `out` between depth blocks and are
+    /// picked up again, so each output is still one chain of multiply-adds in order of `k`.
     pub fn forward(&self, a: &[f32], m: usize, out: &mut [f32], epilogue: Epilogue<'_>) {
         assert_eq!(a.len(), m * self.k);
         assert_eq!(out.len(), m * self.n);
@@ -100,10 +107,12 @@ impl PackedLinear {
             let (p0, p1) = (panels * t / threads, panels * (t + 1) / threads);
             for r0 in (0..m).step_by(MC) {
                 let rows = MC.min(m - r0);
-                for p in p0..p1 {
-                    // SAFETY: threads write disjoint column ranges of `out`, which outlives
-                    // this call; the tile lies inside `out` (asserted shapes).
-                    unsafe { self.tile(a, r0, rows, p, out_ptr, epilogue) };
+                for k0 in (0..self.k).step_by(KC) {
+                    for p in p0..p1 {
+                        // SAFETY: threads write disjoint column ranges of `out`, which
+                        // outlives this call; the tile lies inside `out` (asserted shapes).
+                        unsafe { self.tile(a, r0, rows, k0, p, out_ptr, epilogue) };
+                    }
                 }
             }
         };
@@ -119,38 +128,56 @@ impl PackedLinear {
         }
     }
 
-    /// Rows `r0..r0+rows` of panel `p`.
+    /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0+KC`.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
         &self,
         a: &[f32],
         r0: usize,
         rows: usize,
+        k0: usize,
         p: usize,
         out: SendPtr,
         epi: Epilogue<'_>,
     ) {
         let (k, n) = (self.k, self.n);
+        let kc = KC.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + kc == k);
         let cols = NR.min(n - p * NR);
-        let b = &self.panels[p * k * NR..(p + 1) * k * NR];
+        let b = &self.panels[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
         let bias = &self.bias[p * NR..p * NR + cols];
         let mut r = r0;
         while r < r0 + rows {
             let mr = MR.min(r0 + rows - r);
             let mut tile = [[0f32; NR]; MR];
-            micro(&mut tile[..mr], &a[r * k..], k, k, b);
-            for (i, row) in tile[..mr].iter_mut().enumerate() {
-                for j in 0..cols {
-                    row[j] += bias[j];
-                }
-                match epi {
-                    Epilogue::Bias => {}
-                    Epilogue::BiasResidual(res) => {
-                        let off = (r + i) * n + p * NR;
-                        for j in 0..cols {
-                            row[j] += res[off + j];
-                        }
+            if !first {
+                for (i, row) in tile[..mr].iter_mut().enumerate() {
+                    // SAFETY: see `forward`; this thread wrote these partial sums.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            out.ptr().add((r + i) * n + p * NR),
+                            row.as_mut_ptr(),
+                            cols,
+                        );
                     }
-                    Epilogue::BiasGelu => gelu_tile(&mut row[..cols]),
+                }
+            }
+            micro_acc(&mut tile[..mr], &a[r * k + k0..], k, kc, b, !first);
+            for (i, row) in tile[..mr].iter_mut().enumerate() {
+                if last {
+                    for j in 0..cols {
+                        row[j] += bias[j];
+                    }
+                    match epi {
+                        Epilogue::Bias => {}
+                        Epilogue::BiasResidual(res) => {
+                            let off = (r + i) * n + p * NR;
+                            for j in 0..cols {
+                                row[j] += res[off + j];
+                            }
+                        }
+                        Epilogue::BiasGelu => gelu_tile(&mut row[..cols]),
+                    }
                 }
                 // SAFETY: see `forward`.
                 unsafe {
@@ -197,6 +224,19 @@ impl SendPtr {
 /// `tile[i][j] = Σ_kk a[i·lda + kk] · b[kk·NR + j]` for `i < tile.len() ≤ MR`, summed in
 /// order of `kk` (one panel of `b`, `k` deep).
 pub(crate) fn micro(tile: &mut [[f32; NR]], a: &[f32], lda: usize, k: usize, b: &[f32]) {
+    micro_acc(tile, a, lda, k, b, false)
+}
+
+/// As [`micro`], adding to the values already in `tile` when `accumulate` (the chain of
+/// multiply-adds continues from them, so splitting `k` changes no bit of the result).
+pub(crate) fn micro_acc(
+    tile: &mut [[f32; NR]],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    b: &[f32],
+    accumulate: bool,
+) {
     let mr = tile.len();
     assert!(mr <= MR && mr > 0);
     assert!(b.len() >= k * NR);
@@ -204,18 +244,27 @@ pub(crate) fn micro(tile: &mut [[f32; NR]], a: &[f32], lda: usize, k: usize, b: 
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F (detected); bounds asserted above.
-        Isa::Avx512 => unsafe { avx512::micro_dispatch(tile, a.as_ptr(), lda, k, b.as_ptr()) },
+        Isa::Avx512 => unsafe {
+            avx512::micro_dispatch(tile, a.as_ptr(), lda, k, b.as_ptr(), accumulate)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 and FMA (detected).
-        Isa::Avx2 => unsafe { micro_avx2(tile, a, lda, k, b) },
-        _ => micro_portable(tile, a, lda, k, b),
+        Isa::Avx2 => unsafe { micro_avx2(tile, a, lda, k, b, accumulate) },
+        _ => micro_portable(tile, a, lda, k, b, accumulate),
     }
 }
 
 #[inline(always)]
-fn micro_portable(tile: &mut [[f32; NR]], a: &[f32], lda: usize, k: usize, b: &[f32]) {
+fn micro_portable(
+    tile: &mut [[f32; NR]],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    b: &[f32],
+    accumulate: bool,
+) {
     for (i, row) in tile.iter_mut().enumerate() {
-        let mut acc = [0f32; NR];
+        let mut acc = if accumulate { *row } else { [0f32; NR] };
         let ai = &a[i * lda..i * lda + k];
         for (kk, &x) in ai.iter().enumerate() {
             let bk: &[f32; NR] = b[kk * NR..kk * NR + NR].try_into().expect("NR");
@@ -229,8 +278,15 @@ fn micro_portable(tile: &mut [[f32; NR]], a: &[f32], lda: usize, k: usize, b: &[
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_avx2(tile: &mut [[f32; NR]], a: &[f32], lda: usize, k: usize, b: &[f32]) {
-    micro_portable(tile, a, lda, k, b)
+unsafe fn micro_avx2(
+    tile: &mut [[f32; NR]],
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    b: &[f32],
+    accumulate: bool,
+) {
+    micro_portable(tile, a, lda, k, b, accumulate)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -245,22 +301,23 @@ mod avx512 {
         lda: usize,
         k: usize,
         b: *const f32,
+        acc: bool,
     ) {
         // SAFETY (all arms): the caller checked the CPU and the bounds.
         unsafe {
             match tile.len() {
-                12 => micro::<12>(tile, a, lda, k, b),
-                11 => micro::<11>(tile, a, lda, k, b),
-                10 => micro::<10>(tile, a, lda, k, b),
-                9 => micro::<9>(tile, a, lda, k, b),
-                8 => micro::<8>(tile, a, lda, k, b),
-                7 => micro::<7>(tile, a, lda, k, b),
-                6 => micro::<6>(tile, a, lda, k, b),
-                5 => micro::<5>(tile, a, lda, k, b),
-                4 => micro::<4>(tile, a, lda, k, b),
-                3 => micro::<3>(tile, a, lda, k, b),
-                2 => micro::<2>(tile, a, lda, k, b),
-                1 => micro::<1>(tile, a, lda, k, b),
+                12 => micro::<12>(tile, a, lda, k, b, acc),
+                11 => micro::<11>(tile, a, lda, k, b, acc),
+                10 => micro::<10>(tile, a, lda, k, b, acc),
+                9 => micro::<9>(tile, a, lda, k, b, acc),
+                8 => micro::<8>(tile, a, lda, k, b, acc),
+                7 => micro::<7>(tile, a, lda, k, b, acc),
+                6 => micro::<6>(tile, a, lda, k, b, acc),
+                5 => micro::<5>(tile, a, lda, k, b, acc),
+                4 => micro::<4>(tile, a, lda, k, b, acc),
+                3 => micro::<3>(tile, a, lda, k, b, acc),
+                2 => micro::<2>(tile, a, lda, k, b, acc),
+                1 => micro::<1>(tile, a, lda, k, b, acc),
                 n => unreachable!("tile of {n} rows (MR = {MR})"),
             }
         }
@@ -274,11 +331,18 @@ mod avx512 {
         lda: usize,
         k: usize,
         b: *const f32,
+        acc: bool,
     ) {
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
         // SAFETY: the caller guarantees `a` has R rows of k and `b` has k rows of NR.
         unsafe {
+            if acc {
+                for i in 0..R {
+                    lo[i] = _mm512_loadu_ps(tile[i].as_ptr());
+                    hi[i] = _mm512_loadu_ps(tile[i].as_ptr().add(16));
+                }
+            }
             for kk in 0..k {
                 let b0 = _mm512_loadu_ps(b.add(kk * NR));
                 let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
@@ -545,5 +609,70 @@ mod tests {
         layer_norm(&mut y, &g, &b, 1e-12);
         let mean: f32 = y.iter().sum::<f32>() / 40.0;
         assert!((mean - 1.0).abs() < 1e-4);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    fn ms(reps: usize, mut f: impl FnMut()) -> f64 {
+        f();
+        let mut v: Vec<f64> = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    #[test]
+    #[ignore = "timing, run by hand with --release --ignored --nocapture"]
+    fn component_times() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (m, k) = (128, 384);
+            for n in [384usize, 1152, 1536] {
+                let w = vec![0.01f32; n * k];
+                let lin = PackedLinear::new(&w, &vec![0.0; n], n, k);
+                let a = vec![0.5f32; m * k];
+                let mut out = vec![0f32; m * n];
+                let t = ms(50, || lin.forward(&a, m, &mut out, Epilogue::Bias));
+                println!(
+                    "linear 128x{k}->{n}: {t:.3} ms, {:.1} GFLOP/s",
+                    2.0 * (m * n * k) as f64 / t / 1e6
+                );
+                let t = ms(50, || lin.forward(&a, m, &mut out, Epilogue::BiasGelu));
+                println!("linear+gelu 128x{k}->{n}: {t:.3} ms");
+            }
+            let w = vec![0.01f32; 384 * 1536];
+            let lin = PackedLinear::new(&w, &vec![0.0; 384], 384, 1536);
+            let a = vec![0.5f32; 128 * 1536];
+            let mut out = vec![0f32; 128 * 384];
+            let t = ms(50, || lin.forward(&a, 128, &mut out, Epilogue::Bias));
+            println!(
+                "linear 128x1536->384: {t:.3} ms, {:.1} GFLOP/s",
+                2.0 * (128 * 384 * 1536) as f64 / t / 1e6
+            );
+            let mut x = vec![0.3f32; 128 * 1536];
+            let t = ms(50, || gelu_tile(&mut x));
+            println!("gelu 128x1536: {t:.3} ms");
+            let mut x = vec![0.3f32; 128 * 128 * 12];
+            let t = ms(50, || x.chunks_mut(128).for_each(|r| softmax(r, 0.2)));
+            println!("softmax 12x128x128: {t:.3} ms");
+            let mut x = vec![0.3f32; 128 * 384];
+            let g = vec![1.0; 384];
+            let t = ms(50, || {
+                x.chunks_mut(384).for_each(|r| layer_norm(r, &g, &g, 1e-12))
+            });
+            println!("layer norm 128x384: {t:.3} ms");
+        });
     }
 }

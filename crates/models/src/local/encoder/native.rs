@@ -283,3 +283,84 @@ impl NativeBert {
         }
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore = "timing, run by hand with --release --ignored --nocapture"]
+    fn forward_time() {
+        let cfg: Config = serde_json::from_str(
+            r#"{"vocab_size":30522,"hidden_size":384,"num_hidden_layers":6,"num_attention_heads":12,
+            "intermediate_size":1536,"hidden_act":"gelu","max_position_embeddings":512,"type_vocab_size":2,
+            "layer_norm_eps":1e-12,"hidden_dropout_prob":0.1,"initializer_range":0.02,"pad_token_id":0}"#,
+        )
+        .unwrap();
+        let vb = VarBuilder::zeros(DType::F32, &Device::Cpu);
+        let m = NativeBert::load(vb, &cfg).unwrap();
+        let ids: Vec<u32> = (0..128).map(|i| 1000 + i).collect();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut v = Vec::new();
+                for _ in 0..30 {
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(m.forward(&[&ids], 6).unwrap());
+                    v.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                v.sort_by(f64::total_cmp);
+                println!(
+                    "{threads} threads: forward 128 tokens {:.2} ms (min {:.2})",
+                    v[15], v[0]
+                );
+                let (mm, d, ff) = (128usize, 384usize, 1536usize);
+                let x = vec![0.1f32; mm * d];
+                let mut qkv = vec![0f32; mm * 3 * d];
+                let mut ctx = vec![0f32; mm * d];
+                let mut h = vec![0f32; mm * d];
+                let mut u = vec![0f32; mm * ff];
+                let mut xo = vec![0f32; mm * d];
+                let mut t = [0f64; 6];
+                for _ in 0..20 {
+                    for layer in &m.layers {
+                        let c = std::time::Instant::now();
+                        layer.qkv.forward(&x, mm, &mut qkv, Epilogue::Bias);
+                        t[0] += c.elapsed().as_secs_f64();
+                        let c = std::time::Instant::now();
+                        m.attention(&qkv, &[(0, mm)], &mut ctx);
+                        t[1] += c.elapsed().as_secs_f64();
+                        let c = std::time::Instant::now();
+                        layer
+                            .attn_out
+                            .forward(&ctx, mm, &mut h, Epilogue::BiasResidual(&x));
+                        t[2] += c.elapsed().as_secs_f64();
+                        let c = std::time::Instant::now();
+                        m.norm_rows(&mut h, &layer.ln_attn);
+                        t[3] += c.elapsed().as_secs_f64();
+                        let c = std::time::Instant::now();
+                        layer.up.forward(&h, mm, &mut u, Epilogue::BiasGelu);
+                        t[4] += c.elapsed().as_secs_f64();
+                        let c = std::time::Instant::now();
+                        layer
+                            .down
+                            .forward(&u, mm, &mut xo, Epilogue::BiasResidual(&h));
+                        t[5] += c.elapsed().as_secs_f64();
+                    }
+                }
+                println!(
+                    "per forward ms: qkv {:.2} attn {:.2} out {:.2} ln {:.2} up {:.2} down {:.2}",
+                    t[0] * 50.0,
+                    t[1] * 50.0,
+                    t[2] * 50.0,
+                    t[3] * 50.0,
+                    t[4] * 50.0,
+                    t[5] * 50.0
+                );
+            });
+        }
+    }
+}
