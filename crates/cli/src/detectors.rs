@@ -40,6 +40,10 @@ pub enum DetectorsCommand {
         name: String,
         #[arg(long)]
         data: PathBuf,
+        /// Keep only the rows of the standard held-out split (30% by key: the row's prompt when
+        /// it has one, else its text), on which shipped calibration figures are measured.
+        #[arg(long)]
+        heldout: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]
@@ -112,11 +116,13 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
         DetectorsCommand::Validate {
             name,
             data,
+            heldout,
             format,
             common,
         } => {
             let d = common.build(&name).await?;
-            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, format)).await?
+            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format))
+                .await?
         }
         DetectorsCommand::Train {
             name,
@@ -170,15 +176,25 @@ fn list(format: Format) -> Result<()> {
                     DetectorKind::Classifier { labels, .. } => labels.join("/"),
                     DetectorKind::Spans { types } => format!("spans: {}", types.join(", ")),
                 };
-                println!("{:<10} §{:<12} {}", i.id, i.sections.join(" §"), i.description);
+                println!(
+                    "{:<10} §{:<12} {}",
+                    i.id,
+                    i.sections.join(" §"),
+                    i.description
+                );
                 println!("{:<10} {kind}", "");
                 match &i.calibration {
                     Some(c) => {
-                        let figs = [("accuracy", &c.accuracy), ("precision", &c.precision), ("recall", &c.recall), ("F1", &c.f1)]
-                            .iter()
-                            .filter_map(|(n, e)| e.as_ref().map(|e| format!("{n} {}", pct(e))))
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let figs = [
+                            ("accuracy", &c.accuracy),
+                            ("precision", &c.precision),
+                            ("recall", &c.recall),
+                            ("F1", &c.f1),
+                        ]
+                        .iter()
+                        .filter_map(|(n, e)| e.as_ref().map(|e| format!("{n} {}", pct(e))))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                         println!("{:<10} measured on {} (n={}): {figs}", "", c.data, c.n);
                     }
                     None => println!("{:<10} no calibration figures shipped", ""),
@@ -231,7 +247,8 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
         Ok(())
     };
     for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
+        let line =
+            line.with_context(|| format!("{}:{}: cannot read line", path.display(), i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -253,13 +270,24 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
+fn validate(d: &dyn Detector, path: &PathBuf, heldout: bool, format: Format) -> Result<()> {
     let info = d.info().clone();
     match &info.kind {
         DetectorKind::Classifier { positive, labels } => {
-            let rows = data::load_labeled(path)?;
+            let mut rows = data::load_labeled(path)?;
+            if heldout {
+                rows.retain(|r| data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text)));
+            }
             if rows.is_empty() {
-                bail!("{} holds no labelled rows", path.display());
+                bail!(
+                    "{} holds no labelled rows{}",
+                    path.display(),
+                    if heldout {
+                        " in the held-out split"
+                    } else {
+                        ""
+                    }
+                );
             }
             if let Some(bad) = rows.iter().find(|r| !labels.contains(&r.label)) {
                 bail!(
@@ -284,12 +312,18 @@ fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
             let gold: Vec<String> = rows.into_iter().map(|r| r.label).collect();
             let report = ClassificationReport::compute(&gold, &predicted, Some(positive));
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json(info.id))?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json(info.id))?
+                ),
                 Format::Text => print_classification(info.id, &report),
             }
         }
         DetectorKind::Spans { types } => {
-            let docs = data::load_spans(path)?;
+            let mut docs = data::load_spans(path)?;
+            if heldout {
+                docs.retain(|d| data::is_heldout(&d.text));
+            }
             let mut predicted = Vec::with_capacity(docs.len());
             for chunk in docs.chunks(RUN_BATCH) {
                 let inputs: Vec<Input<'_>> = chunk.iter().map(|d| Input::text(&d.text)).collect();
@@ -297,7 +331,10 @@ fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
             }
             let report = SpanReport::compute(&docs, &predicted, Some(types));
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json(info.id))?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json(info.id))?
+                ),
                 Format::Text => print_spans(info.id, &report),
             }
         }
@@ -309,7 +346,10 @@ fn print_classification(id: &str, r: &ClassificationReport) {
     println!("detector {id}: {} texts", r.n);
     println!("accuracy  {}", pct(&r.accuracy));
     println!();
-    println!("{:<14} {:>24} {:>24} {:>24} {:>8}", "class", "precision", "recall", "F1", "support");
+    println!(
+        "{:<14} {:>24} {:>24} {:>24} {:>8}",
+        "class", "precision", "recall", "F1", "support"
+    );
     for (c, p) in &r.classes {
         println!(
             "{:<14} {:>24} {:>24} {:>24} {:>8}",
@@ -330,7 +370,12 @@ fn print_classification(id: &str, r: &ClassificationReport) {
     for g in &labels {
         print!("{:<14}", g);
         for p in &labels {
-            let n = r.confusion.get(*g).and_then(|m| m.get(*p)).copied().unwrap_or(0);
+            let n = r
+                .confusion
+                .get(*g)
+                .and_then(|m| m.get(*p))
+                .copied()
+                .unwrap_or(0);
             print!(" {:>12}", n);
         }
         println!();
@@ -338,8 +383,14 @@ fn print_classification(id: &str, r: &ClassificationReport) {
 }
 
 fn print_spans(id: &str, r: &SpanReport) {
-    println!("detector {id}: {} documents, {} gold spans", r.documents, r.overall.support);
-    println!("{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}", "type", "precision", "recall", "F1", "gold", "found");
+    println!(
+        "detector {id}: {} documents, {} gold spans",
+        r.documents, r.overall.support
+    );
+    println!(
+        "{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}",
+        "type", "precision", "recall", "F1", "gold", "found"
+    );
     let row = |name: &str, p: &emmental_detectors::metrics::Prf| {
         println!(
             "{:<20} {:>24} {:>24} {:>24} {:>8} {:>8}",

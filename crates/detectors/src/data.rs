@@ -44,7 +44,9 @@ fn data_err(path: &Path, line: usize, message: impl Into<String>) -> DetectorErr
 }
 
 /// Reads the lines of a JSONL file as `T`, skipping blank lines; errors name the line.
-pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<(usize, T)>, DetectorError> {
+pub fn read_jsonl<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<Vec<(usize, T)>, DetectorError> {
     let body = read(path)?;
     let mut out = Vec::new();
     for (i, line) in body.lines().enumerate() {
@@ -81,7 +83,10 @@ pub fn xstest_label(final_label: &str) -> Option<&'static str> {
 /// Loads classifier data: generic JSONL, or an XSTest completions CSV.
 pub fn load_labeled(path: &Path) -> Result<Vec<LabeledText>, DetectorError> {
     let name = path.display().to_string();
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
         return load_xstest_csv(path);
     }
     read_jsonl::<ClassRow>(path)?
@@ -165,7 +170,14 @@ struct PresidioSpan {
     end_position: usize,
 }
 
-fn checked_span(path: &Path, line: usize, text: &str, s: usize, e: usize, kind: &str) -> Result<Span, DetectorError> {
+fn checked_span(
+    path: &Path,
+    line: usize,
+    text: &str,
+    s: usize,
+    e: usize,
+    kind: &str,
+) -> Result<Span, DetectorError> {
     let len = text.chars().count();
     if s > e || e > len {
         return Err(data_err(
@@ -182,7 +194,11 @@ pub fn load_spans(path: &Path) -> Result<Vec<SpanDoc>, DetectorError> {
     let body = read(path)?;
     if body.trim_start().starts_with('[') {
         let rows: Vec<PresidioRow> = serde_json::from_str(&body).map_err(|e| {
-            data_err(path, e.line(), format!("not Presidio's synth_dataset format: {e}"))
+            data_err(
+                path,
+                e.line(),
+                format!("not Presidio's synth_dataset format: {e}"),
+            )
         })?;
         return rows
             .into_iter()
@@ -191,7 +207,16 @@ pub fn load_spans(path: &Path) -> Result<Vec<SpanDoc>, DetectorError> {
                 let spans = r
                     .spans
                     .iter()
-                    .map(|s| checked_span(path, i + 1, &r.full_text, s.start_position, s.end_position, &s.entity_type))
+                    .map(|s| {
+                        checked_span(
+                            path,
+                            i + 1,
+                            &r.full_text,
+                            s.start_position,
+                            s.end_position,
+                            &s.entity_type,
+                        )
+                    })
                     .collect::<Result<_, _>>()?;
                 Ok(SpanDoc {
                     text: r.full_text,
@@ -252,7 +277,11 @@ mod tests {
         let rows = load_labeled(&p).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].prompt.as_deref(), Some("q"));
-        std::fs::write(&p, "{\"text\":\"no\",\"label\":\"refusal\"}\n{\"text\": 3}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"text\":\"no\",\"label\":\"refusal\"}\n{\"text\": 3}\n",
+        )
+        .unwrap();
         let err = load_labeled(&p).unwrap_err().to_string();
         assert!(err.contains("d.jsonl:2"), "{err}");
     }
@@ -261,17 +290,32 @@ mod tests {
     fn reads_span_jsonl_and_rejects_spans_past_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.jsonl");
-        std::fs::write(&p, "{\"text\":\"mail é@x.io\",\"spans\":[{\"start\":5,\"end\":11,\"type\":\"EMAIL\"}]}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"text\":\"mail é@x.io\",\"spans\":[{\"start\":5,\"end\":11,\"type\":\"EMAIL\"}]}\n",
+        )
+        .unwrap();
         let docs = load_spans(&p).unwrap();
         assert_eq!(docs[0].spans[0].text(&docs[0].text), "é@x.io");
-        std::fs::write(&p, "{\"text\":\"short\",\"spans\":[{\"start\":2,\"end\":9,\"type\":\"EMAIL\"}]}\n").unwrap();
-        assert!(load_spans(&p).unwrap_err().to_string().contains("does not fit"));
+        std::fs::write(
+            &p,
+            "{\"text\":\"short\",\"spans\":[{\"start\":2,\"end\":9,\"type\":\"EMAIL\"}]}\n",
+        )
+        .unwrap();
+        assert!(
+            load_spans(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("does not fit")
+        );
     }
 
     #[test]
     fn split_buckets_are_stable() {
         assert_eq!(split_bucket("abc", 10), split_bucket("abc", 10));
-        let ones = (0..1000).filter(|i| split_bucket(&i.to_string(), 2) == 1).count();
+        let ones = (0..1000)
+            .filter(|i| split_bucket(&i.to_string(), 2) == 1)
+            .count();
         assert!((400..600).contains(&ones));
     }
 }

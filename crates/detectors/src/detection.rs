@@ -63,7 +63,13 @@ impl Span {
     }
 
     /// A span from character offsets into `text`; offsets past the end are clamped.
-    pub fn from_chars(text: &str, start: usize, end: usize, kind: impl Into<String>, score: f32) -> Self {
+    pub fn from_chars(
+        text: &str,
+        start: usize,
+        end: usize,
+        kind: impl Into<String>,
+        score: f32,
+    ) -> Self {
         let byte_at = |c: usize| {
             text.char_indices()
                 .nth(c)
@@ -81,7 +87,9 @@ impl Span {
 
     /// Characters shared with another span.
     pub fn overlap(&self, other: &Span) -> usize {
-        self.end.min(other.end).saturating_sub(self.start.max(other.start))
+        self.end
+            .min(other.end)
+            .saturating_sub(self.start.max(other.start))
     }
 
     pub fn len(&self) -> usize {
@@ -120,7 +128,11 @@ impl Detection {
     pub fn spans(found: &str, spans: Vec<Span>) -> Self {
         let score = spans.iter().map(|s| s.score).fold(0.0, f32::max);
         Self {
-            label: if spans.is_empty() { "clean".into() } else { found.into() },
+            label: if spans.is_empty() {
+                "clean".into()
+            } else {
+                found.into()
+            },
             score,
             spans,
         }

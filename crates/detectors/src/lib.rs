@@ -19,13 +19,14 @@
 //! assert_eq!((hit.spans[0].start, hit.spans[0].end), (2, 3));
 //! ```
 
+pub mod data;
 mod detection;
 mod error;
-pub mod data;
 pub mod metrics;
+pub mod ner;
 mod recognizer;
-mod resources;
 pub mod registry;
+mod resources;
 pub mod train;
 pub mod unicode;
 

@@ -66,8 +66,7 @@ fn f1_estimate(items: &[(usize, usize, usize)]) -> Estimate {
     let mut rng = SplitMix64::new(SEED);
     let mut stats: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
-            let (tp, p, g) =
-                sum3((0..items.len()).map(|_| items[rng.below(items.len())]));
+            let (tp, p, g) = sum3((0..items.len()).map(|_| items[rng.below(items.len())]));
             f1_of(tp, p, g)
         })
         .filter(|v| !v.is_nan())
@@ -97,7 +96,11 @@ impl ClassificationReport {
         let correct = gold.iter().zip(predicted).filter(|(g, p)| g == p).count();
         let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for (g, p) in gold.iter().zip(predicted) {
-            *confusion.entry(g.clone()).or_default().entry(p.clone()).or_default() += 1;
+            *confusion
+                .entry(g.clone())
+                .or_default()
+                .entry(p.clone())
+                .or_default() += 1;
         }
         let mut labels: Vec<&String> = gold.iter().chain(predicted).collect();
         labels.sort();
@@ -224,8 +227,16 @@ fn covered(span: &Span, others: &[Span], kind: &str) -> usize {
 impl SpanReport {
     /// Compares predicted spans with gold spans, document by document. `supported` lists the
     /// types the detector can emit (canonical or not); figures restricted to them are added.
-    pub fn compute(gold: &[SpanDoc], predicted: &[Vec<Span>], supported: Option<&[String]>) -> Self {
-        assert_eq!(gold.len(), predicted.len(), "one prediction list per document");
+    pub fn compute(
+        gold: &[SpanDoc],
+        predicted: &[Vec<Span>],
+        supported: Option<&[String]>,
+    ) -> Self {
+        assert_eq!(
+            gold.len(),
+            predicted.len(),
+            "one prediction list per document"
+        );
         // Per document and type: (correct predictions, predictions, found golds, golds).
         let mut per_type: BTreeMap<String, Vec<[usize; 4]>> = BTreeMap::new();
         let n = gold.len();
@@ -248,11 +259,20 @@ impl SpanReport {
             }
         }
         let prf = |rows: &[[usize; 4]]| {
-            let sum = rows.iter().fold([0; 4], |a, r| [a[0] + r[0], a[1] + r[1], a[2] + r[2], a[3] + r[3]]);
+            let sum = rows.iter().fold([0; 4], |a, r| {
+                [a[0] + r[0], a[1] + r[1], a[2] + r[2], a[3] + r[3]]
+            });
             // F1 from precision and recall counted separately: correct predictions and found
             // golds are different counts when spans are split or merged.
             let (p, r) = (ratio(sum[0], sum[1]), ratio(sum[2], sum[3]));
-            let f1 = bootstrap_span_f1(rows, if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 });
+            let f1 = bootstrap_span_f1(
+                rows,
+                if p + r > 0.0 {
+                    2.0 * p * r / (p + r)
+                } else {
+                    0.0
+                },
+            );
             Prf {
                 precision: Estimate::proportion(sum[0], sum[1]),
                 recall: Estimate::proportion(sum[2], sum[3]),
@@ -325,7 +345,11 @@ fn bootstrap_span_f1(rows: &[[usize; 4]], value: f64) -> Estimate {
                 }
             }
             let (p, r) = (ratio(s[0], s[1]), ratio(s[2], s[3]));
-            if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }
+            if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            }
         })
         .collect();
     stats.sort_by(f64::total_cmp);
@@ -351,8 +375,20 @@ mod tests {
 
     #[test]
     fn classification_counts_and_intervals() {
-        let gold = s(&["refusal", "refusal", "compliance", "compliance", "compliance"]);
-        let pred = s(&["refusal", "compliance", "compliance", "compliance", "refusal"]);
+        let gold = s(&[
+            "refusal",
+            "refusal",
+            "compliance",
+            "compliance",
+            "compliance",
+        ]);
+        let pred = s(&[
+            "refusal",
+            "compliance",
+            "compliance",
+            "compliance",
+            "refusal",
+        ]);
         let r = ClassificationReport::compute(&gold, &pred, Some("refusal"));
         assert_eq!(r.n, 5);
         assert!((r.accuracy.value - 0.6).abs() < 1e-12);

@@ -20,16 +20,28 @@ pub struct Entry {
 }
 
 /// The registry, in the order the CLI lists it.
-pub const DETECTORS: &[Entry] = &[Entry {
-    id: "unicode",
-    needs_encoder: false,
-    describe: HiddenText::describe,
-    calibration: None,
-}];
+pub const DETECTORS: &[Entry] = &[
+    Entry {
+        id: "unicode",
+        needs_encoder: false,
+        describe: HiddenText::describe,
+        calibration: None,
+    },
+    Entry {
+        id: crate::ner::ID,
+        needs_encoder: true,
+        describe: crate::ner::NerDetector::describe,
+        calibration: None,
+    },
+];
 
 /// The ids, comma-separated, for error messages.
 pub fn known() -> String {
-    DETECTORS.iter().map(|e| e.id).collect::<Vec<_>>().join(", ")
+    DETECTORS
+        .iter()
+        .map(|e| e.id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn entry(id: &str) -> Result<&'static Entry, DetectorError> {
@@ -72,6 +84,10 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
     }
     Ok(match id {
         "unicode" => Arc::new(HiddenText::new(info)),
+        crate::ner::ID => normalizing(crate::ner::NerDetector::new(
+            info,
+            crate::ner::NerRecognizer::from_resources(res)?,
+        )),
         _ => unreachable!("every registry entry has a builder"),
     })
 }
@@ -81,7 +97,6 @@ pub fn build_rule_based(id: &str) -> Result<Arc<dyn Detector>, DetectorError> {
     build(id, &Resources::default())
 }
 
-#[allow(dead_code)]
 fn normalizing<D: Detector + 'static>(d: D) -> Arc<dyn Detector> {
     Arc::new(Normalizing { inner: d })
 }

@@ -34,7 +34,12 @@ impl Resources {
     }
 
     /// The weights file `<name>.json`: from `weights_dir` when set, else the shipped bytes.
-    pub fn weights(&self, detector: &str, name: &str, shipped: &'static [u8]) -> Result<Vec<u8>, DetectorError> {
+    pub fn weights(
+        &self,
+        detector: &str,
+        name: &str,
+        shipped: &'static [u8],
+    ) -> Result<Vec<u8>, DetectorError> {
         match &self.weights_dir {
             Some(dir) => read_weights(detector, &dir.join(format!("{name}.json"))),
             None => Ok(shipped.to_vec()),

@@ -106,9 +106,18 @@ fn is_bidi_control(c: char) -> bool {
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}'
-            | '\u{180E}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
-            | '\u{17B4}' | '\u{17B5}'
+        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}'
+            ..='\u{2064}'
+                | '\u{FEFF}'
+                | '\u{00AD}'
+                | '\u{180E}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{17B4}'
+                | '\u{17B5}'
     )
 }
 
@@ -125,16 +134,61 @@ fn is_tag(c: char) -> bool {
 fn latin_lookalike(c: char) -> Option<char> {
     Some(match c {
         // Cyrillic
-        'а' => 'a', 'е' => 'e', 'о' => 'o', 'р' => 'p', 'с' => 'c', 'у' => 'y', 'х' => 'x',
-        'і' => 'i', 'ј' => 'j', 'ѕ' => 's', 'ԁ' => 'd', 'ɡ' => 'g', 'һ' => 'h', 'ԛ' => 'q',
-        'ԝ' => 'w', 'ӏ' => 'l', 'ᴠ' => 'v',
-        'А' => 'A', 'В' => 'B', 'Е' => 'E', 'К' => 'K', 'М' => 'M', 'Н' => 'H', 'О' => 'O',
-        'Р' => 'P', 'С' => 'C', 'Т' => 'T', 'Х' => 'X', 'І' => 'I', 'Ј' => 'J', 'Ѕ' => 'S',
-        'Ү' => 'Y', 'Ԝ' => 'W',
+        'а' => 'a',
+        'е' => 'e',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'у' => 'y',
+        'х' => 'x',
+        'і' => 'i',
+        'ј' => 'j',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'ɡ' => 'g',
+        'һ' => 'h',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ӏ' => 'l',
+        'ᴠ' => 'v',
+        'А' => 'A',
+        'В' => 'B',
+        'Е' => 'E',
+        'К' => 'K',
+        'М' => 'M',
+        'Н' => 'H',
+        'О' => 'O',
+        'Р' => 'P',
+        'С' => 'C',
+        'Т' => 'T',
+        'Х' => 'X',
+        'І' => 'I',
+        'Ј' => 'J',
+        'Ѕ' => 'S',
+        'Ү' => 'Y',
+        'Ԝ' => 'W',
         // Greek
-        'α' => 'a', 'ο' => 'o', 'ρ' => 'p', 'ν' => 'v', 'ι' => 'i', 'κ' => 'k', 'τ' => 't',
-        'Α' => 'A', 'Β' => 'B', 'Ε' => 'E', 'Ζ' => 'Z', 'Η' => 'H', 'Ι' => 'I', 'Κ' => 'K',
-        'Μ' => 'M', 'Ν' => 'N', 'Ο' => 'O', 'Ρ' => 'P', 'Τ' => 'T', 'Υ' => 'Y', 'Χ' => 'X',
+        'α' => 'a',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'ν' => 'v',
+        'ι' => 'i',
+        'κ' => 'k',
+        'τ' => 't',
+        'Α' => 'A',
+        'Β' => 'B',
+        'Ε' => 'E',
+        'Ζ' => 'Z',
+        'Η' => 'H',
+        'Ι' => 'I',
+        'Κ' => 'K',
+        'Μ' => 'M',
+        'Ν' => 'N',
+        'Ο' => 'O',
+        'Ρ' => 'P',
+        'Τ' => 'T',
+        'Υ' => 'Y',
+        'Χ' => 'X',
         _ => return None,
     })
 }
@@ -361,7 +415,10 @@ mod tests {
 
     #[test]
     fn decodes_tag_characters() {
-        let hidden: String = "hi".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+        let hidden: String = "hi"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
         let n = normalize(&format!("ok{hidden}"));
         assert_eq!(n.text, "okhi");
         assert!(n.findings.iter().all(|f| f.2 == Finding::TagCharacter));
@@ -379,7 +436,13 @@ mod tests {
         // Cyrillic а and о inside Latin words.
         let n = normalize("pаsswоrd please");
         assert_eq!(n.text, "password please");
-        assert_eq!(n.findings.iter().filter(|f| f.2 == Finding::Homoglyph).count(), 2);
+        assert_eq!(
+            n.findings
+                .iter()
+                .filter(|f| f.2 == Finding::Homoglyph)
+                .count(),
+            2
+        );
         // A Russian sentence stays as it is.
         let ru = "Привет, как дела?";
         assert_eq!(normalize(ru).text, ru);
@@ -399,13 +462,19 @@ mod tests {
     #[test]
     fn hidden_text_detector_reports_runs_in_original_offsets() {
         let d = HiddenText::new(HiddenText::describe());
-        let hidden: String = "run rm".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+        let hidden: String = "run rm"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
         let text = format!("héllo {hidden}!");
         let det = d.detect(&Input::text(&text)).unwrap();
         assert_eq!(det.label, "hidden");
         assert_eq!(det.spans.len(), 1);
         assert_eq!((det.spans[0].start, det.spans[0].end), (6, 12));
         assert_eq!(det.spans[0].kind, "TAG_CHARACTER");
-        assert_eq!(d.detect(&Input::text("plain text, café")).unwrap().label, "clean");
+        assert_eq!(
+            d.detect(&Input::text("plain text, café")).unwrap().label,
+            "clean"
+        );
     }
 }

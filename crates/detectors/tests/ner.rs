@@ -1,0 +1,270 @@
+//! The `pii.ner` detector with the real encoder and the shipped weights: what it must find
+//! (with exact character offsets, non-ASCII names included), what it must leave alone, long
+//! texts, the shipped held-out figures, and reproducible training.
+//!
+//! The tests share one encoder and run one at a time (a lock): each runs the model on the
+//! machine's two cores.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use emmental_detectors::ner::train::{NerTrainConfig, evaluate, presidio_split, train_with};
+use emmental_detectors::ner::{NerRecognizer, TYPES};
+use emmental_detectors::train::TrainOptions;
+use emmental_detectors::{Detector, Input, Recognizer, Resources, Span, data, registry};
+use emmental_models::catalog;
+use emmental_models::fetch::Fetcher;
+use emmental_models::local::LocalEncoder;
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn encoder() -> Arc<LocalEncoder> {
+    static ENC: OnceLock<Arc<LocalEncoder>> = OnceLock::new();
+    ENC.get_or_init(|| {
+        let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = rt
+            .block_on(Fetcher::from_env().resolve(entry))
+            .expect("the embedded encoder must be fetchable")
+            .dir;
+        Arc::new(LocalEncoder::load("local/all-minilm-l6-v2", &dir).unwrap())
+    })
+    .clone()
+}
+
+fn detector() -> Arc<dyn Detector> {
+    static D: OnceLock<Arc<dyn Detector>> = OnceLock::new();
+    D.get_or_init(|| registry::build("pii.ner", &Resources::with_encoder(encoder())).unwrap())
+        .clone()
+}
+
+fn spans(text: &str) -> Vec<Span> {
+    detector().detect(&Input::text(text)).unwrap().spans
+}
+
+/// The spans of `text` as (type, covered text).
+fn found(text: &str) -> Vec<(String, String)> {
+    spans(text)
+        .iter()
+        .map(|s| (s.kind.clone(), s.text(text).to_string()))
+        .collect()
+}
+
+fn data_dir() -> Option<PathBuf> {
+    let d = data::default_data_dir().or_else(|| {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+        p.is_dir().then_some(p)
+    })?;
+    d.join(emmental_detectors::ner::train::PRESIDIO)
+        .is_file()
+        .then_some(d)
+}
+
+#[test]
+fn finds_people_places_companies_and_streets_with_char_offsets() {
+    let _g = lock();
+    let text = "Please send the contract to Jürgen Müller at Siemens in München by Friday.";
+    let s = spans(text);
+    let person = s
+        .iter()
+        .find(|x| x.kind == "PERSON")
+        .expect("a PERSON span");
+    assert_eq!(person.text(text), "Jürgen Müller");
+    // Character offsets, not bytes: "ü" is two bytes.
+    assert_eq!((person.start, person.end), (28, 41));
+    assert_eq!((person.byte_start, person.byte_end), (28, 43));
+    let f = found(text);
+    assert!(
+        f.contains(&("ORGANIZATION".into(), "Siemens".into())),
+        "{f:?}"
+    );
+    assert!(f.contains(&("LOCATION".into(), "München".into())), "{f:?}");
+
+    let f = found("My new address is 42 Baker Street, London. Ask for Dr. Sarah O'Connor.");
+    assert!(
+        f.contains(&("STREET_ADDRESS".into(), "42 Baker Street".into())),
+        "{f:?}"
+    );
+    assert!(f.contains(&("LOCATION".into(), "London".into())), "{f:?}");
+    assert!(
+        f.contains(&("PERSON".into(), "Sarah O'Connor".into())),
+        "{f:?}"
+    );
+    assert!(f.contains(&("TITLE".into(), "Dr.".into())), "{f:?}");
+
+    let f = found("Sigrid Nyström works for Volvo Cars in Göteborg and is Swedish.");
+    assert!(
+        f.iter()
+            .any(|(k, t)| k == "PERSON" && t == "Sigrid Nyström"),
+        "{f:?}"
+    );
+    assert!(f.iter().any(|(k, t)| k == "NRP" && t == "Swedish"), "{f:?}");
+    assert!(
+        f.iter().any(|(k, t)| k == "LOCATION" && t == "Göteborg"),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn capitalised_words_that_are_not_personal_data_are_not_flagged() {
+    let _g = lock();
+    for text in [
+        "See you on Monday.",
+        "Python and Rust are both good languages.",
+        "I updated Windows and now Excel crashes.",
+        "Happy New Year to everyone!",
+        "The Quick Brown Fox Jumps Over The Lazy Dog.",
+        "Please export the report as PDF.",
+        "What are my options?",
+    ] {
+        assert!(spans(text).is_empty(), "{text:?}: {:?}", found(text));
+    }
+    // A landmark is a place, not a person or a company: if anything it is a LOCATION.
+    let f = found("The Eiffel Tower is tall.");
+    assert!(f.iter().all(|(k, _)| k == "LOCATION"), "{f:?}");
+}
+
+#[test]
+fn long_texts_are_tagged_to_the_end() {
+    let _g = lock();
+    let filler =
+        "The committee discussed the budget and agreed to meet again next month. ".repeat(30);
+    let text = format!("{filler}The report was written by Amelia Hartmann in Rotterdam.");
+    let n = encoder().count_tokens(&text).unwrap();
+    assert!(n > 400, "{n} tokens: longer than one window");
+    let s = spans(&text);
+    let person = s
+        .iter()
+        .find(|x| x.kind == "PERSON")
+        .expect("the name at the end is found");
+    assert_eq!(person.text(&text), "Amelia Hartmann");
+    assert!(person.start > filler.chars().count());
+    assert!(
+        s.iter()
+            .any(|x| x.kind == "LOCATION" && x.text(&text) == "Rotterdam")
+    );
+}
+
+#[test]
+fn batch_and_single_texts_agree_and_recognizer_reports_its_types() {
+    let _g = lock();
+    let rec = NerRecognizer::from_resources(&Resources::with_encoder(encoder())).unwrap();
+    let mut types = rec.types();
+    types.sort();
+    let mut want: Vec<String> = TYPES.iter().map(|t| t.to_string()).collect();
+    want.sort();
+    assert_eq!(types, want);
+    let texts = [
+        "Anna Kowalska lives in Kraków.",
+        "",
+        "Nothing here.",
+        "Call Mr. Ito at Sony.",
+    ];
+    let batch = rec.recognize_batch(&texts).unwrap();
+    for (t, b) in texts.iter().zip(&batch) {
+        assert_eq!(&rec.recognize(t).unwrap(), b, "{t:?}");
+    }
+    assert!(batch[1].is_empty());
+}
+
+#[test]
+fn bad_weights_are_a_clear_load_error() {
+    let _g = lock();
+    let err = NerRecognizer::new(encoder(), b"{not json")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("pii.ner") && err.contains("parse"), "{err}");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(include_bytes!("../weights/ner.json")).unwrap();
+    v["w2"].as_array_mut().unwrap().pop();
+    let err = NerRecognizer::new(encoder(), &serde_json::to_vec(&v).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("w2"), "{err}");
+    // Without the encoder the detector cannot be built, and says why.
+    let err = registry::build("pii.ner", &Resources::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("encoder"), "{err}");
+}
+
+#[test]
+fn shipped_weights_reproduce_the_shipped_heldout_figures() {
+    let _g = lock();
+    let Some(dir) = data_dir() else {
+        eprintln!(
+            "SKIPPED: ../shared/data/presidio_synth_pii is absent; set EMMENTAL_DATA_DIR to run this test"
+        );
+        return;
+    };
+    let (_, heldout) = presidio_split(&dir).unwrap();
+    let report = evaluate(detector().as_ref(), &heldout).unwrap();
+    let shipped = registry::calibration("pii.ner")
+        .unwrap()
+        .expect("pii.ner ships calibration figures");
+    let got = report.supported.as_ref().unwrap();
+    assert_eq!(got.support, shipped.n);
+    for (name, g, s) in [
+        (
+            "precision",
+            got.precision.value,
+            shipped.precision.as_ref().unwrap().value,
+        ),
+        (
+            "recall",
+            got.recall.value,
+            shipped.recall.as_ref().unwrap().value,
+        ),
+        ("f1", got.f1.value, shipped.f1.as_ref().unwrap().value),
+    ] {
+        assert!(
+            (g - s).abs() < 0.005,
+            "{name}: measured {g:.4}, shipped {s:.4}"
+        );
+    }
+}
+
+#[test]
+fn training_is_reproducible_with_a_seed() {
+    let _g = lock();
+    let Some(dir) = data_dir() else {
+        eprintln!(
+            "SKIPPED: ../shared/data/presidio_synth_pii is absent; set EMMENTAL_DATA_DIR to run this test"
+        );
+        return;
+    };
+    let cfg = NerTrainConfig {
+        synthetic: 120,
+        limit_presidio: Some(40),
+        epochs: 2,
+        hidden: 8,
+        ..NerTrainConfig::default()
+    };
+    let res = Resources::with_encoder(encoder());
+    let run = |seed: u64| {
+        let out = tempfile::tempdir().unwrap();
+        let opts = TrainOptions {
+            data_dir: dir.clone(),
+            out_dir: out.path().to_path_buf(),
+            seed,
+        };
+        let report = train_with(&opts, &res, &cfg).unwrap();
+        assert_eq!(report.files.len(), 2);
+        std::fs::read(out.path().join("ner.json")).unwrap()
+    };
+    let (a, b, c) = (run(11), run(11), run(12));
+    assert!(a == b, "same seed, same weights file");
+    assert!(a != c, "another seed, other weights");
+    // What training writes loads as a recognizer.
+    NerRecognizer::new(encoder(), &a).unwrap();
+}
