@@ -268,3 +268,72 @@ fn training_is_reproducible_with_a_seed() {
     // What training writes loads as a recognizer.
     NerRecognizer::new(encoder(), &a).unwrap();
 }
+
+/// Settings experiments on the development split (20% of Presidio's training rows, never the
+/// held-out rows): `NER_LAYER=3 NER_HIDDEN=256 cargo test -p emmental-detectors --test ner
+/// experiment -- --ignored --nocapture`. Prints the development figures and the errors.
+#[test]
+#[ignore = "an experiment, run by hand"]
+fn experiment_on_the_development_split() {
+    let _g = lock();
+    let dir = data_dir().expect("data");
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    let mut cfg = NerTrainConfig {
+        dev_fraction: Some(0.2),
+        ..NerTrainConfig::default()
+    };
+    if let Some(v) = env("NER_LAYER") {
+        cfg.layer = v as usize;
+    }
+    if let Some(v) = env("NER_HIDDEN") {
+        cfg.hidden = v as usize;
+    }
+    if let Some(v) = env("NER_SYNTH") {
+        cfg.synthetic = v as usize;
+    }
+    if let Some(v) = env("NER_EPOCHS") {
+        cfg.epochs = v as usize;
+    }
+    if let Some(v) = env("NER_PRESIDIO_WEIGHT") {
+        cfg.presidio_weight = v as f32;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        data_dir: dir.clone(),
+        out_dir: out.path().to_path_buf(),
+        seed: 0x5eed,
+    };
+    let res = Resources::with_encoder(encoder());
+    train_with(&opts, &res, &cfg).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("ner.record.json")).unwrap()).unwrap();
+    println!("config {}", serde_json::to_string(&cfg).unwrap());
+    println!("development {}", record["development"]);
+    // The development rows' errors, to read.
+    let res = Resources {
+        encoder: Some(encoder()),
+        weights_dir: Some(out.path().to_path_buf()),
+    };
+    let d = registry::build("pii.ner", &res).unwrap();
+    let (train_rows, _) = presidio_split(&dir).unwrap();
+    for doc in train_rows
+        .iter()
+        .filter(|d| data::split_bucket(&format!("dev:{}", d.text), 1000) < 200)
+    {
+        let pred = d.detect(&Input::text(&doc.text)).unwrap().spans;
+        let show = |v: &[Span]| -> Vec<String> {
+            v.iter()
+                .filter(|s| TYPES.contains(&emmental_detectors::metrics::canonical_type(&s.kind).as_str()))
+                .map(|s| format!("{}:{:?}", emmental_detectors::metrics::canonical_type(&s.kind), s.text(&doc.text)))
+                .collect()
+        };
+        let (g, p) = (show(&doc.spans), show(&pred));
+        let mut gs = g.clone();
+        gs.sort();
+        let mut ps = p.clone();
+        ps.sort();
+        if gs != ps {
+            println!("---\n{:?}\n  gold {:?}\n  pred {:?}", doc.text, g, p);
+        }
+    }
+}

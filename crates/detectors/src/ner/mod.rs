@@ -24,7 +24,7 @@ mod features;
 pub(crate) mod head;
 mod lists;
 pub mod synth;
-pub(crate) mod train;
+pub mod train;
 
 use std::sync::Arc;
 

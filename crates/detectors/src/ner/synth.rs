@@ -159,6 +159,41 @@ const TEMPLATES: &[&str] = &[
     "{PER} ({EMAIL}) requested access on {DATE}.",
     "Invoice {NUM} from {ORG}, due {DATE}.",
     "Order {NUM} will be delivered to {STREET}, {ZIP} {CITY}.",
+    // lists, quoted blocks, places in many roles
+    "They had five children: {FIRST}, {FIRST}, {FIRST}, {FIRST} and {FIRST}.",
+    "Invited: {PER}, {PER}, {PER} and {PER}.",
+    "The shortlist was {ORG}, {ORG} and {ORG}.",
+    "Suppliers include {ORG}, {ORG}, {ORG} and {ORG}.",
+    "> {PER}\n> {ORG}\n> {ADDR}",
+    ">{PER}\n>{JOB}\n>{ORG}\n>{STREET}\n>{CITY}",
+    "{PER}\n\n{ADDR}",
+    "{ORG}\n\n{ADDR}\nPhone: {PHONE}",
+    "Meet me at the corner of {STREET} and {STREET} after work.",
+    "I'm in {CITY} for a business trip until {DAY}.",
+    "I'm originally from {CITY}, but I live in {CITY} now.",
+    "{CITY} bridge is closed for repairs.",
+    "{CITY} was super fun to visit!",
+    "The orchestra serves Southern {COUNTRY} and parts of {REGION}.",
+    "She studied law at the University of {CITY}.",
+    "{PER} is the mayor of {CITY}.",
+    "The economy of {CITY} depends on {ORG} and {ORG}.",
+    "We drove from {CITY} to {CITY} through {REGION}.",
+    "Flights to {CITY}, {COUNTRY} are delayed.",
+    "Who's coming to {CITY} with me?",
+    "He was elected in {STATE} in {NUM}.",
+    "Weather warning for {REGION}: heavy snow near {CITY}.",
+    "I work for {ORG}.",
+    "{PER} is from {ORG}.",
+    "{ORG} is a design agency based in {CITY}.",
+    "{ORG} is an {NAT} bank with offices in {CITY}.",
+    "The {ORG} office is at {STREET}.",
+    "Our company, {ORG}, was founded by {PER} and {PER}.",
+    "{PER} of {ORG} won the award; {PER} of {ORG} came second.",
+    "I used to work for {ORG} as {JOB}, but I quit.",
+    "Hello, this is {HON} {PER}. Who are you?",
+    "Please correct the name on my card to {HON} {PER}.",
+    "Directed by: {PER}\nStarring: {PER}, {PER}",
+    "{FIRST}: Where were you?\n{FIRST}: At {FIRST}'s house in {CITY}.",
     // no entities, or capitalised words that are not personal data
     "What are my options?",
     "How do I reset my password?",
@@ -267,6 +302,7 @@ pub struct Generator {
     rng: SplitMix64,
     names: Vec<NameGroup>,
     cities: Vec<&'static str>,
+    foreign_cities: Vec<&'static str>,
     countries: Vec<&'static str>,
     regions: Vec<&'static str>,
     states: Vec<&'static str>,
@@ -304,6 +340,7 @@ impl Generator {
             rng: SplitMix64::new(seed),
             names: lists::name_groups(),
             cities: split(lists::CITIES),
+            foreign_cities: split(lists::CITIES_OTHER_SCRIPTS),
             countries: lists::countries(),
             regions: split(lists::REGIONS),
             states: lists::us_states(),
@@ -409,7 +446,11 @@ impl Generator {
             }
             16 => {
                 let (h, t) = (pick!(self, org_heads), pick!(self, org_tails));
-                format!("{h}{}", t.to_lowercase())
+                match self.rng.below(3) {
+                    0 => format!("{h}{}", t.to_lowercase()),
+                    1 => format!("{}{}", self.last(g), t.to_lowercase()),
+                    _ => format!("{h}{}", self.last(g).to_lowercase()),
+                }
             }
             17 => {
                 let (h, t, s) = (
@@ -426,8 +467,24 @@ impl Generator {
     }
 
     fn city(&mut self) -> String {
-        let c = pick!(self, cities);
-        self.recase(c, 0.15, 0.03)
+        let c = match self.rng.below(10) {
+            // Invented town names in the shapes real ones take ("Pudičmouth", "Port O'Warren").
+            0 => {
+                let g = self.name_group();
+                let l = self.last(g);
+                match self.rng.below(6) {
+                    0 => format!("{l}{}", ["ville", "mouth", "burgh", "ton", "field", "borough", "stad", "dorf"][self.rng.below(8)]),
+                    1 => format!("Port {l}"),
+                    2 => format!("{l} Beach"),
+                    3 => format!("{} {l}", ["North", "South", "East", "West", "New", "Mount", "Lake"][self.rng.below(7)]),
+                    4 => format!("{l} Springs"),
+                    _ => format!("{l}{}", ["by", "heim", "holm", "berg", "stead"][self.rng.below(5)]),
+                }
+            }
+            1 if self.chance(0.3) => pick!(self, foreign_cities).to_string(),
+            _ => pick!(self, cities).to_string(),
+        };
+        self.recase(&c, 0.15, 0.03)
     }
 
     fn street(&mut self) -> String {
@@ -474,6 +531,11 @@ impl Generator {
                 pick!(self, streets.east_prefix)
             ),
         };
+        if self.chance(0.04) {
+            let g = self.name_group();
+            let other = format!("{} {}", self.last(g), pick!(self, streets.en_suffix));
+            return format!("the corner of {street} and {other}");
+        }
         let street = if self.chance(0.15) {
             format!("{street} {}", self.secondary())
         } else {
