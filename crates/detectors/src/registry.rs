@@ -31,7 +31,7 @@ pub const DETECTORS: &[Entry] = &[
         id: crate::ner::ID,
         needs_encoder: true,
         describe: crate::ner::NerDetector::describe,
-        calibration: None,
+        calibration: Some(include_str!("../calibration/pii.ner.json")),
     },
 ];
 
