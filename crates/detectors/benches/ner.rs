@@ -45,7 +45,21 @@ fn main() {
         .build()
         .unwrap();
     let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
-    let dir = rt.block_on(Fetcher::from_env().resolve(entry)).expect("fetch MiniLM").dir;
+    // BENCH_RANDOM_MODEL=DIR (holding the real tokenizer.json): time a MiniLM-shaped model with
+    // random weights, on a machine that cannot fetch the real one. Same timing, no meaning.
+    let dir = match std::env::var_os("BENCH_RANDOM_MODEL") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            emmental_models::local::encoder::write_random_minilm(&d).expect("write random weights");
+            println!("(random weights of MiniLM's shape: timing only)");
+            d
+        }
+        None => {
+            rt.block_on(Fetcher::from_env().resolve(entry))
+                .expect("fetch MiniLM")
+                .dir
+        }
+    };
     let encoder = Arc::new(LocalEncoder::load("local/all-minilm-l6-v2", &dir).unwrap());
     let res = Resources::with_encoder(encoder.clone());
     let detector = registry::build("pii.ner", &res).unwrap();
@@ -59,7 +73,10 @@ fn main() {
         encoder.layers()
     );
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
             let normalise = median_ms(reps, || {
                 black_box(unicode::normalize(TEXT));

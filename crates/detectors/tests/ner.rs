@@ -306,7 +306,8 @@ fn experiment_on_the_development_split() {
     let res = Resources::with_encoder(encoder());
     train_with(&opts, &res, &cfg).unwrap();
     let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("ner.record.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.path().join("ner.record.json")).unwrap())
+            .unwrap();
     println!("config {}", serde_json::to_string(&cfg).unwrap());
     println!("development {}", record["development"]);
     // The development rows' errors, to read.
@@ -323,8 +324,16 @@ fn experiment_on_the_development_split() {
         let pred = d.detect(&Input::text(&doc.text)).unwrap().spans;
         let show = |v: &[Span]| -> Vec<String> {
             v.iter()
-                .filter(|s| TYPES.contains(&emmental_detectors::metrics::canonical_type(&s.kind).as_str()))
-                .map(|s| format!("{}:{:?}", emmental_detectors::metrics::canonical_type(&s.kind), s.text(&doc.text)))
+                .filter(|s| {
+                    TYPES.contains(&emmental_detectors::metrics::canonical_type(&s.kind).as_str())
+                })
+                .map(|s| {
+                    format!(
+                        "{}:{:?}",
+                        emmental_detectors::metrics::canonical_type(&s.kind),
+                        s.text(&doc.text)
+                    )
+                })
                 .collect()
         };
         let (g, p) = (show(&doc.spans), show(&pred));

@@ -205,10 +205,18 @@ pub fn token_features(text: &str, tokens: &[(usize, usize)]) -> Vec<f32> {
         set(f, "month_or_day", sh.month_day);
         // The whitespace-delimited chunk holding the word: names inside e-mail addresses and
         // URLs are not PERSON spans (the rule-based recognizers report the whole address).
-        let chunk_start = text[..w.start].rfind(char::is_whitespace).map_or(0, |i| i + 1);
-        let chunk_end = text[w.end..].find(char::is_whitespace).map_or(text.len(), |i| w.end + i);
+        let chunk_start = text[..w.start]
+            .rfind(char::is_whitespace)
+            .map_or(0, |i| i + 1);
+        let chunk_end = text[w.end..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |i| w.end + i);
         let chunk = &text[chunk_start..chunk_end];
-        set(f, "in_email_or_url", chunk.contains('@') || chunk.contains("://") || chunk.starts_with("www."));
+        set(
+            f,
+            "in_email_or_url",
+            chunk.contains('@') || chunk.contains("://") || chunk.starts_with("www."),
+        );
         let before = text[..w.start].trim_end_matches([' ', '\t']);
         let prev_char = before.chars().last();
         set(

@@ -473,12 +473,24 @@ impl Generator {
                 let g = self.name_group();
                 let l = self.last(g);
                 match self.rng.below(6) {
-                    0 => format!("{l}{}", ["ville", "mouth", "burgh", "ton", "field", "borough", "stad", "dorf"][self.rng.below(8)]),
+                    0 => format!(
+                        "{l}{}",
+                        [
+                            "ville", "mouth", "burgh", "ton", "field", "borough", "stad", "dorf"
+                        ][self.rng.below(8)]
+                    ),
                     1 => format!("Port {l}"),
                     2 => format!("{l} Beach"),
-                    3 => format!("{} {l}", ["North", "South", "East", "West", "New", "Mount", "Lake"][self.rng.below(7)]),
+                    3 => format!(
+                        "{} {l}",
+                        ["North", "South", "East", "West", "New", "Mount", "Lake"]
+                            [self.rng.below(7)]
+                    ),
                     4 => format!("{l} Springs"),
-                    _ => format!("{l}{}", ["by", "heim", "holm", "berg", "stead"][self.rng.below(5)]),
+                    _ => format!(
+                        "{l}{}",
+                        ["by", "heim", "holm", "berg", "stead"][self.rng.below(5)]
+                    ),
                 }
             }
             1 if self.chance(0.3) => pick!(self, foreign_cities).to_string(),
