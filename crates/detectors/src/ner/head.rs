@@ -153,17 +153,17 @@ pub fn viterbi(probs: &[f32], n: usize, tags: usize) -> Vec<usize> {
     }
     // Tag 0 is O; for type t, B is 1 + 2t and I is 2 + 2t.
     let allowed = |prev: Option<usize>, cur: usize| -> bool {
-        if cur == 0 || cur % 2 == 1 {
+        if cur == 0 || !cur.is_multiple_of(2) {
             return true;
         }
-        matches!(prev, Some(p) if p != 0 && (p + 1) / 2 == cur / 2)
+        matches!(prev, Some(p) if p != 0 && p.div_ceil(2) == cur / 2)
     };
     let lp = |t: usize, k: usize| probs[t * tags + k].max(1e-12).ln();
     let mut score = vec![f32::NEG_INFINITY; n * tags];
     let mut back = vec![0usize; n * tags];
-    for k in 0..tags {
+    for (k, s) in score.iter_mut().enumerate().take(tags) {
         if allowed(None, k) {
-            score[k] = lp(0, k);
+            *s = lp(0, k);
         }
     }
     for t in 1..n {
@@ -300,7 +300,7 @@ pub fn train(ex: &Examples, tags: usize, s: &TrainSettings) -> Trained {
         Adam::new(c * h),
         Adam::new(c),
     );
-    let mut rng = SplitMix64::new(s.seed ^ 0x5eed_0f_ba7c);
+    let mut rng = SplitMix64::new(s.seed ^ 0x005e_ed0f_ba7c);
     let mut order: Vec<usize> = (0..n).collect();
     let mut losses = Vec::with_capacity(s.epochs);
     let (mut g_w1, mut g_b1, mut g_w2, mut g_b2) = (

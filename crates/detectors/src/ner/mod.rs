@@ -154,7 +154,7 @@ fn decode(
     let mut i = 0;
     while i < path.len() {
         let tag = path[i];
-        if tag == 0 || tag % 2 == 0 {
+        if tag == 0 || tag.is_multiple_of(2) {
             i += 1;
             continue;
         }

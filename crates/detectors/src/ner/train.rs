@@ -289,9 +289,9 @@ pub fn train_with(
         ),
         n: s.support,
         accuracy: None,
-        precision: Some(s.precision.clone()),
-        recall: Some(s.recall.clone()),
-        f1: Some(s.f1.clone()),
+        precision: Some(s.precision),
+        recall: Some(s.recall),
+        f1: Some(s.f1),
         threshold: Some(cfg.threshold),
         command: "emmental detectors validate pii.ner --data ../shared/data/presidio_synth_pii/synth_dataset_v2.json --heldout"
             .into(),

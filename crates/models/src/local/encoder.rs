@@ -491,6 +491,80 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Writes a MiniLM-shaped BERT with random weights (`config.json`, `model.safetensors`) into
+/// `dir`, for timing the forward pass on a machine that cannot fetch the real model (the
+/// benches' `BENCH_RANDOM_MODEL`); `dir` must already hold the real `tokenizer.json`. Timing is
+/// the same as with the real weights: no step depends on the values. Never use it for anything
+/// but timing.
+#[doc(hidden)]
+pub fn write_random_minilm(dir: &Path) -> Result<(), ModelError> {
+    let fail = |m: String| ModelError::Load {
+        model: "random-minilm".into(),
+        message: m,
+    };
+    let (d, ff, layers, vocab, pos) = (384usize, 1536usize, 6usize, 30522usize, 512usize);
+    let config = serde_json::json!({
+        "vocab_size": vocab, "hidden_size": d, "num_hidden_layers": layers, "num_attention_heads": 12,
+        "intermediate_size": ff, "hidden_act": "gelu", "max_position_embeddings": pos, "type_vocab_size": 2,
+        "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1, "initializer_range": 0.02, "pad_token_id": 0,
+        "model_type": "bert"
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).map_err(|e| fail(e.to_string()))?;
+    // (name, shape, how to fill: random, ones, zeros)
+    let mut spec: Vec<(String, Vec<usize>, u8)> = vec![
+        (
+            "embeddings.word_embeddings.weight".into(),
+            vec![vocab, d],
+            0,
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![pos, d],
+            0,
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![2, d],
+            0,
+        ),
+        ("embeddings.LayerNorm.weight".into(), vec![d], 1),
+        ("embeddings.LayerNorm.bias".into(), vec![d], 2),
+    ];
+    for l in 0..layers {
+        let p = format!("encoder.layer.{l}.");
+        for n in [
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+        ] {
+            spec.push((format!("{p}{n}.weight"), vec![d, d], 0));
+            spec.push((format!("{p}{n}.bias"), vec![d], 0));
+        }
+        spec.push((format!("{p}intermediate.dense.weight"), vec![ff, d], 0));
+        spec.push((format!("{p}intermediate.dense.bias"), vec![ff], 0));
+        spec.push((format!("{p}output.dense.weight"), vec![d, ff], 0));
+        spec.push((format!("{p}output.dense.bias"), vec![d], 0));
+        for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            spec.push((format!("{p}{n}.weight"), vec![d], 1));
+            spec.push((format!("{p}{n}.bias"), vec![d], 2));
+        }
+    }
+    let dev = Device::Cpu;
+    let mut t: std::collections::HashMap<String, Tensor> = std::collections::HashMap::new();
+    for (name, shape, kind) in spec {
+        let tensor = match kind {
+            0 => Tensor::randn(0f32, 0.05, shape.as_slice(), &dev),
+            1 => Tensor::ones(shape.as_slice(), DType::F32, &dev),
+            _ => Tensor::zeros(shape.as_slice(), DType::F32, &dev),
+        }
+        .map_err(|e| fail(e.to_string()))?;
+        t.insert(name, tensor);
+    }
+    candle_core::safetensors::save(&t, dir.join("model.safetensors"))
+        .map_err(|e| fail(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,62 +588,4 @@ mod tests {
         assert!((v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-6);
         assert!((v[0] / v[1] - 2.0 / 3.0).abs() < 1e-6);
     }
-}
-
-/// Writes a MiniLM-shaped BERT with random weights (`config.json`, `model.safetensors`) into
-/// `dir`, for timing the forward pass on a machine that cannot fetch the real model (the
-/// benches' `BENCH_RANDOM_MODEL`); `dir` must already hold the real `tokenizer.json`. Timing is
-/// the same as with the real weights: no step depends on the values. Never use it for anything
-/// but timing.
-#[doc(hidden)]
-pub fn write_random_minilm(dir: &Path) -> Result<(), ModelError> {
-    let fail = |m: String| ModelError::Load {
-        model: "random-minilm".into(),
-        message: m,
-    };
-    let (d, ff, layers, vocab, pos) = (384usize, 1536usize, 6usize, 30522usize, 512usize);
-    let config = serde_json::json!({
-        "vocab_size": vocab, "hidden_size": d, "num_hidden_layers": layers, "num_attention_heads": 12,
-        "intermediate_size": ff, "hidden_act": "gelu", "max_position_embeddings": pos, "type_vocab_size": 2,
-        "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1, "initializer_range": 0.02, "pad_token_id": 0,
-        "model_type": "bert"
-    });
-    std::fs::write(dir.join("config.json"), config.to_string()).map_err(|e| fail(e.to_string()))?;
-    let dev = Device::Cpu;
-    let mut t: std::collections::HashMap<String, Tensor> = std::collections::HashMap::new();
-    let mut add = |name: String, shape: &[usize], kind: u8| -> candle_core::Result<()> {
-        let tensor = match kind {
-            0 => Tensor::randn(0f32, 0.05, shape, &dev)?,
-            1 => Tensor::ones(shape, DType::F32, &dev)?,
-            _ => Tensor::zeros(shape, DType::F32, &dev)?,
-        };
-        t.insert(name, tensor);
-        Ok(())
-    };
-    let build = |add: &mut dyn FnMut(String, &[usize], u8) -> candle_core::Result<()>| -> candle_core::Result<()> {
-        add("embeddings.word_embeddings.weight".into(), &[vocab, d], 0)?;
-        add("embeddings.position_embeddings.weight".into(), &[pos, d], 0)?;
-        add("embeddings.token_type_embeddings.weight".into(), &[2, d], 0)?;
-        add("embeddings.LayerNorm.weight".into(), &[d], 1)?;
-        add("embeddings.LayerNorm.bias".into(), &[d], 2)?;
-        for l in 0..layers {
-            let p = format!("encoder.layer.{l}.");
-            for n in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
-                add(format!("{p}{n}.weight"), &[d, d], 0)?;
-                add(format!("{p}{n}.bias"), &[d], 0)?;
-            }
-            add(format!("{p}intermediate.dense.weight"), &[ff, d], 0)?;
-            add(format!("{p}intermediate.dense.bias"), &[ff], 0)?;
-            add(format!("{p}output.dense.weight"), &[d, ff], 0)?;
-            add(format!("{p}output.dense.bias"), &[d], 0)?;
-            for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                add(format!("{p}{n}.weight"), &[d], 1)?;
-                add(format!("{p}{n}.bias"), &[d], 2)?;
-            }
-        }
-        Ok(())
-    };
-    build(&mut add).map_err(|e| fail(e.to_string()))?;
-    candle_core::safetensors::save(&t, dir.join("model.safetensors"))
-        .map_err(|e| fail(e.to_string()))
 }
