@@ -23,6 +23,7 @@ pub mod data;
 mod detection;
 mod error;
 pub mod metrics;
+pub mod ner;
 pub mod pii;
 mod recognizer;
 pub mod redact;

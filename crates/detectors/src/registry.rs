@@ -39,6 +39,12 @@ pub const DETECTORS: &[Entry] = &[
         describe: crate::secrets::describe,
         calibration: Some(include_str!("../calibration/secrets.json")),
     },
+    Entry {
+        id: crate::ner::ID,
+        needs_encoder: true,
+        describe: crate::ner::NerDetector::describe,
+        calibration: Some(include_str!("../calibration/pii.ner.json")),
+    },
 ];
 
 /// The ids, comma-separated, for error messages.
@@ -92,6 +98,10 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
         "unicode" => Arc::new(HiddenText::new(info)),
         "pii.rules" => normalizing(crate::pii::rules_detector(info)),
         "secrets" => normalizing(crate::secrets::SecretsDetector::new(info)),
+        crate::ner::ID => normalizing(crate::ner::NerDetector::new(
+            info,
+            crate::ner::NerRecognizer::from_resources(res)?,
+        )),
         _ => unreachable!("every registry entry has a builder"),
     })
 }

@@ -32,11 +32,13 @@ pub struct TrainReport {
 }
 
 /// Detectors that can be trained.
-pub const TRAINABLE: &[&str] = &[];
+pub const TRAINABLE: &[&str] = &[crate::ner::ID];
 
 /// Trains detector `id`.
 pub fn train(id: &str, opts: &TrainOptions, res: &Resources) -> Result<TrainReport, DetectorError> {
-    let _ = (opts, res);
+    if id == crate::ner::ID {
+        return crate::ner::train::train(opts, res);
+    }
     Err(DetectorError::Unknown {
         name: id.to_string(),
         known: if TRAINABLE.is_empty() {
