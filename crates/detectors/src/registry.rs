@@ -40,6 +40,12 @@ pub const DETECTORS: &[Entry] = &[
         calibration: Some(include_str!("../calibration/secrets.json")),
     },
     Entry {
+        id: "pii",
+        needs_encoder: true,
+        describe: crate::pii::describe_full,
+        calibration: Some(include_str!("../calibration/pii.json")),
+    },
+    Entry {
         id: crate::ner::ID,
         needs_encoder: true,
         describe: crate::ner::NerDetector::describe,
@@ -98,6 +104,10 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
         "unicode" => Arc::new(HiddenText::new(info)),
         "pii.rules" => normalizing(crate::pii::rules_detector(info)),
         "secrets" => normalizing(crate::secrets::SecretsDetector::new(info)),
+        "pii" => normalizing(crate::pii::full_detector(
+            info,
+            crate::ner::NerRecognizer::from_resources(res)?,
+        )),
         crate::ner::ID => normalizing(crate::ner::NerDetector::new(
             info,
             crate::ner::NerRecognizer::from_resources(res)?,

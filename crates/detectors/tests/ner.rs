@@ -346,3 +346,55 @@ fn experiment_on_the_development_split() {
         }
     }
 }
+
+/// The full `pii` detector: the rules and the NER head together, overlaps resolved, offsets
+/// in the caller's original text (even through hidden characters).
+#[test]
+fn full_pii_detector_combines_rules_and_names() {
+    let _g = lock();
+    let pii = registry::build("pii", &Resources::with_encoder(encoder())).unwrap();
+    let text = "Please send the contract to Jürgen Müller at juergen.mueller@example.de or call +49 30 901820 before Friday.";
+    let d = pii.detect(&Input::text(text)).unwrap();
+    let got: Vec<(String, String)> = d
+        .spans
+        .iter()
+        .map(|s| (s.kind.clone(), s.text(text).to_string()))
+        .collect();
+    assert!(
+        got.contains(&("PERSON".into(), "Jürgen Müller".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|(k, v)| k == "EMAIL_ADDRESS" && v == "juergen.mueller@example.de"),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|(k, v)| k == "PHONE_NUMBER" && v.contains("901820")),
+        "{got:?}"
+    );
+    // No span overlaps another.
+    for (i, a) in d.spans.iter().enumerate() {
+        for b in &d.spans[i + 1..] {
+            assert_eq!(a.overlap(b), 0, "{a:?} overlaps {b:?}");
+        }
+    }
+    // Hidden characters inside a name do not hide it, and offsets point into the original.
+    let hidden = "Contact Ann\u{200B}a Kowalska tomorrow.";
+    let d = pii.detect(&Input::text(hidden)).unwrap();
+    let person = d
+        .spans
+        .iter()
+        .find(|s| s.kind == "PERSON")
+        .expect("a person");
+    assert_eq!(person.text(hidden), "Ann\u{200B}a Kowalska");
+    assert_eq!(
+        pii.detect(&Input::text(
+            "The report is in the big room, next to the printer."
+        ))
+        .unwrap()
+        .label,
+        "clean"
+    );
+}

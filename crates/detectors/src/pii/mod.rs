@@ -87,3 +87,30 @@ pub fn describe() -> DetectorInfo {
 pub fn rules_detector(info: DetectorInfo) -> PiiDetector {
     PiiDetector::new(info, rule_recognizers())
 }
+
+/// The full `pii` detector's description: the rules and the NER head together.
+pub fn describe_full() -> DetectorInfo {
+    let mut info = crate::ner::NerDetector::describe();
+    let rules = describe();
+    let mut types: Vec<String> = match (&rules.kind, &info.kind) {
+        (DetectorKind::Spans { types: a }, DetectorKind::Spans { types: b }) => {
+            a.iter().chain(b).cloned().collect()
+        }
+        _ => unreachable!("both are span detectors"),
+    };
+    types.sort();
+    types.dedup();
+    info.id = "pii";
+    info.description = "Personal data: structured types by validated patterns with context words (e-mail, \
+                        phone, card, IBAN, IP, URL, dates, national ids, crypto addresses, ages, postcodes) \
+                        and names, places, organisations, street addresses, titles and groups by the NER head \
+                        on the embedded encoder";
+    info.version = format!("rules-{}+{}", rules.version, info.version);
+    info.kind = DetectorKind::Spans { types };
+    info
+}
+
+/// The full `pii` detector: the rules plus the NER head.
+pub fn full_detector(info: DetectorInfo, ner: crate::ner::NerRecognizer) -> PiiDetector {
+    PiiDetector::new(info, rule_recognizers()).with(Box::new(ner))
+}
