@@ -4,6 +4,9 @@
 //! 6-layer encoder pass over the same text is measured in the same run as the baseline the
 //! earlier-layer choice is compared with.
 //!
+//! The combined figure the issue names (pii = rules + NER head, secrets and unicode together on
+//! the text) comes first.
+//!
 //! `cargo bench -p emmental-detectors --bench ner` (BENCH_REPS sets the repetitions, default
 //! 50; figures are medians after a warm-up). Threads are rayon pools of 1 and 2 threads; for a
 //! clean single-core figure run under `taskset -c 0`.
@@ -63,6 +66,10 @@ fn main() {
     let encoder = Arc::new(LocalEncoder::load("local/all-minilm-l6-v2", &dir).unwrap());
     let res = Resources::with_encoder(encoder.clone());
     let detector = registry::build("pii.ner", &res).unwrap();
+    // The issue's figure: PII (rules + NER head) + secrets + Unicode on the same text.
+    let pii = registry::build("pii", &res).unwrap();
+    let secrets = registry::build("secrets", &res).unwrap();
+    let hidden = registry::build("unicode", &res).unwrap();
     let recognizer = NerRecognizer::from_resources(&res).unwrap();
     let layer = recognizer.record()["config"]["layer"].as_u64().unwrap_or(6) as usize;
     let tokens = encoder.count_tokens(TEXT).unwrap();
@@ -93,6 +100,13 @@ fn main() {
             let detect = median_ms(reps, || {
                 black_box(detector.detect(&Input::text(TEXT)).unwrap());
             });
+            let all = median_ms(reps, || {
+                let input = Input::text(TEXT);
+                black_box(pii.detect(&input).unwrap());
+                black_box(secrets.detect(&input).unwrap());
+                black_box(hidden.detect(&input).unwrap());
+            });
+            println!("{threads} thread(s): pii (rules + NER) + secrets + unicode {all:.2} ms");
             println!(
                 "{threads} thread(s): pii.ner detect {detect:.2} ms = unicode {normalise:.3} ms + encoder to layer {layer} {states:.2} ms + head/decoding {:.2} ms   (all {} layers: {full:.2} ms)",
                 (recognise - states).max(0.0),
