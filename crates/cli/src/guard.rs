@@ -23,7 +23,7 @@ pub struct GuardArgs {
     #[command(subcommand)]
     pub command: Option<GuardCommand>,
     /// The policy file.
-    #[arg(long, default_value = "guard.toml", env = "EMMENTAL_GUARD_CONFIG")]
+    #[arg(long, default_value = "guard.toml", env = "EMMENTAL_GUARD_CONFIG", global = true)]
     pub config: PathBuf,
     /// Upstream base URL (overrides `upstream.url`), e.g. http://127.0.0.1:8080/v1.
     #[arg(long)]
@@ -35,7 +35,7 @@ pub struct GuardArgs {
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// A directory holding the encoder's files (checked against their SHA-256).
-    #[arg(long, env = "EMMENTAL_MODEL_PATH")]
+    #[arg(long, env = "EMMENTAL_MODEL_PATH", global = true)]
     pub model_path: Option<PathBuf>,
 }
 
