@@ -35,11 +35,17 @@ pub enum DetectorsCommand {
     },
     /// Measure a detector against labelled data: accuracy, precision, recall, F1 with 95%
     /// intervals and a confusion matrix. Reads generic JSONL, XSTest completion CSVs and
-    /// Presidio's synth_dataset_v2.json.
+    /// Presidio's synth_dataset_v2.json; for a trainable classifier, a data directory (the
+    /// public data sets) means the rows it is trained and validated on.
     Validate {
         name: String,
+        /// Labelled data; repeat to measure several files as one set.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Keep only the standard held-out split (30% by prompt, else by text): the rows no
+        /// shipped detector trained on.
         #[arg(long)]
-        data: PathBuf,
+        heldout: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]
@@ -112,11 +118,12 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
         DetectorsCommand::Validate {
             name,
             data,
+            heldout,
             format,
             common,
         } => {
             let d = common.build(&name).await?;
-            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, format)).await?
+            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format)).await?
         }
         DetectorsCommand::Train {
             name,
@@ -253,13 +260,38 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
+/// Classifier rows from files or, for a trainable detector, from a data directory.
+fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::LabeledText>> {
+    let mut rows = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            if !emmental_detectors::train::TRAINABLE.contains(&id) {
+                bail!(
+                    "{} is a directory; only trainable detectors ({}) read a data directory",
+                    path.display(),
+                    emmental_detectors::train::TRAINABLE.join(", ")
+                );
+            }
+            rows.extend(emmental_detectors::train::labeled_rows(id, path, heldout)?);
+        } else {
+            rows.extend(
+                data::load_labeled(path)?
+                    .into_iter()
+                    .filter(|r| !heldout || data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text))),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) -> Result<()> {
     let info = d.info().clone();
+    let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
     match &info.kind {
         DetectorKind::Classifier { positive, labels } => {
-            let rows = data::load_labeled(path)?;
+            let rows = labeled_rows(info.id, paths, heldout)?;
             if rows.is_empty() {
-                bail!("{} holds no labelled rows", path.display());
+                bail!("{shown} holds no labelled rows{}", if heldout { " in the held-out split" } else { "" });
             }
             if let Some(bad) = rows.iter().find(|r| !labels.contains(&r.label)) {
                 bail!(
@@ -289,7 +321,14 @@ fn validate(d: &dyn Detector, path: &PathBuf, format: Format) -> Result<()> {
             }
         }
         DetectorKind::Spans { types } => {
-            let docs = data::load_spans(path)?;
+            let mut docs = Vec::new();
+            for path in paths {
+                docs.extend(
+                    data::load_spans(path)?
+                        .into_iter()
+                        .filter(|d| !heldout || data::is_heldout(&d.text)),
+                );
+            }
             let mut predicted = Vec::with_capacity(docs.len());
             for chunk in docs.chunks(RUN_BATCH) {
                 let inputs: Vec<Input<'_>> = chunk.iter().map(|d| Input::text(&d.text)).collect();

@@ -19,12 +19,16 @@
 //! assert_eq!((hit.spans[0].start, hit.spans[0].end), (2, 3));
 //! ```
 
+pub mod classifier;
 mod detection;
 mod error;
 pub mod data;
+pub mod harm;
+pub mod injection;
 pub mod metrics;
 mod recognizer;
 mod resources;
+pub mod refusal;
 pub mod registry;
 pub mod train;
 pub mod unicode;

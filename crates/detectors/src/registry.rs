@@ -20,12 +20,32 @@ pub struct Entry {
 }
 
 /// The registry, in the order the CLI lists it.
-pub const DETECTORS: &[Entry] = &[Entry {
-    id: "unicode",
-    needs_encoder: false,
-    describe: HiddenText::describe,
-    calibration: None,
-}];
+pub const DETECTORS: &[Entry] = &[
+    Entry {
+        id: "unicode",
+        needs_encoder: false,
+        describe: HiddenText::describe,
+        calibration: None,
+    },
+    Entry {
+        id: "refusal",
+        needs_encoder: true,
+        describe: crate::refusal::describe,
+        calibration: Some(include_str!("../calibration/refusal.json")),
+    },
+    Entry {
+        id: "harm",
+        needs_encoder: true,
+        describe: crate::harm::describe,
+        calibration: Some(include_str!("../calibration/harm.json")),
+    },
+    Entry {
+        id: "injection",
+        needs_encoder: true,
+        describe: crate::injection::describe,
+        calibration: Some(include_str!("../calibration/injection.json")),
+    },
+];
 
 /// The ids, comma-separated, for error messages.
 pub fn known() -> String {
@@ -72,6 +92,9 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
     }
     Ok(match id {
         "unicode" => Arc::new(HiddenText::new(info)),
+        "refusal" => normalizing(crate::refusal::build(info, res)?),
+        "harm" => normalizing(crate::harm::build(info, res)?),
+        "injection" => normalizing(crate::injection::build(info, res)?),
         _ => unreachable!("every registry entry has a builder"),
     })
 }
@@ -81,7 +104,6 @@ pub fn build_rule_based(id: &str) -> Result<Arc<dyn Detector>, DetectorError> {
     build(id, &Resources::default())
 }
 
-#[allow(dead_code)]
 fn normalizing<D: Detector + 'static>(d: D) -> Arc<dyn Detector> {
     Arc::new(Normalizing { inner: d })
 }

@@ -1,0 +1,379 @@
+//! The classifier head and its saved form: what a trained detector ships.
+//!
+//! A head reads a feature vector — the sentence embedding of the text, optionally the prompt's
+//! embedding, their element-wise product and rule features ([`FeatureSpec`]) — standardises it
+//! with the training set's mean and scale, and applies logistic regression or a one-hidden-layer
+//! network. The file is JSON with a `format` field; readers refuse formats they do not know.
+
+use serde::{Deserialize, Serialize};
+
+use super::rules::RuleSet;
+use crate::DetectorError;
+
+/// The saved-head format this version reads and writes.
+pub const FORMAT: &str = "emmental.classifier-head/1";
+
+/// Which features a head reads, in this order: text embedding, prompt embedding (+ a
+/// has-prompt indicator), text ⊙ prompt, rule features of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// The embedding of the prompt the text answers (zeros when the input has none).
+    pub prompt: bool,
+    /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
+    pub product: bool,
+    /// Rule features computed from the text.
+    pub rules: Option<RuleSet>,
+}
+
+impl FeatureSpec {
+    pub const TEXT_ONLY: FeatureSpec = FeatureSpec {
+        prompt: false,
+        product: false,
+        rules: None,
+    };
+
+    /// Whether the prompt needs embedding.
+    pub fn uses_prompt(&self) -> bool {
+        self.prompt || self.product
+    }
+
+    /// Length of the feature vector for an encoder of dimension `emb`.
+    pub fn dim(&self, emb: usize) -> usize {
+        emb + if self.prompt { emb + 1 } else { 0 }
+            + if self.product { emb } else { 0 }
+            + self.rules.map_or(0, |r| r.names().len())
+    }
+
+    /// Names of the rule features, as saved in the head.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.rules
+            .map(|r| r.names().iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Builds the feature vector of one input.
+    pub fn assemble(&self, text_emb: &[f32], prompt_emb: Option<&[f32]>, text: &str) -> Vec<f32> {
+        let mut x = Vec::with_capacity(self.dim(text_emb.len()));
+        x.extend_from_slice(text_emb);
+        if self.prompt {
+            match prompt_emb {
+                Some(p) => {
+                    x.extend_from_slice(p);
+                    x.push(1.0);
+                }
+                None => x.extend(std::iter::repeat_n(0.0, text_emb.len() + 1)),
+            }
+        }
+        if self.product {
+            match prompt_emb {
+                Some(p) => x.extend(text_emb.iter().zip(p).map(|(a, b)| a * b)),
+                None => x.extend(std::iter::repeat_n(0.0, text_emb.len())),
+            }
+        }
+        if let Some(r) = self.rules {
+            x.extend(r.features(text));
+        }
+        x
+    }
+}
+
+/// A fully connected layer, weights row-major `[outputs][inputs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl Dense {
+    pub fn zeros(inputs: usize, outputs: usize) -> Self {
+        Self {
+            inputs,
+            outputs,
+            weights: vec![0.0; inputs * outputs],
+            bias: vec![0.0; outputs],
+        }
+    }
+
+    /// `out[o] = bias[o] + Σ_i weights[o][i] · x[i]`.
+    pub fn forward_into(&self, x: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        for o in 0..self.outputs {
+            let row = &self.weights[o * self.inputs..(o + 1) * self.inputs];
+            out.push(self.bias[o] + dot(row, x));
+        }
+    }
+
+    fn check(&self, what: &str) -> Result<(), String> {
+        if self.weights.len() != self.inputs * self.outputs || self.bias.len() != self.outputs {
+            return Err(format!(
+                "{what} layer declares {}×{} but holds {} weights and {} biases",
+                self.outputs,
+                self.inputs,
+                self.weights.len(),
+                self.bias.len()
+            ));
+        }
+        if self.weights.iter().chain(&self.bias).any(|v| !v.is_finite()) {
+            return Err(format!("{what} layer holds a non-finite weight"));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Four accumulators: the compiler vectorises this, and the order is fixed, so results do
+    // not depend on the machine's thread count.
+    let mut acc = [0f32; 4];
+    let chunks = a.len() / 4;
+    for i in 0..chunks {
+        for (j, s) in acc.iter_mut().enumerate() {
+            *s += a[4 * i + j] * b[4 * i + j];
+        }
+    }
+    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for i in 4 * chunks..a.len() {
+        sum += a[i] * b[i];
+    }
+    sum
+}
+
+/// Standardisation, an optional ReLU hidden layer, and one logistic output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Net {
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Dense>,
+    pub output: Dense,
+}
+
+impl Net {
+    pub fn inputs(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// The logit of the positive class.
+    pub fn logit(&self, x: &[f32]) -> f32 {
+        let z: Vec<f32> = x
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((v, m), s)| (v - m) / s)
+            .collect();
+        let mut out = Vec::with_capacity(self.output.outputs);
+        match &self.hidden {
+            Some(h) => {
+                let mut a = Vec::with_capacity(h.outputs);
+                h.forward_into(&z, &mut a);
+                a.iter_mut().for_each(|v| *v = v.max(0.0));
+                self.output.forward_into(&a, &mut out);
+            }
+            None => self.output.forward_into(&z, &mut out),
+        }
+        out[0]
+    }
+
+    pub fn probability(&self, x: &[f32]) -> f32 {
+        sigmoid(self.logit(x))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let d = self.mean.len();
+        if self.scale.len() != d {
+            return Err(format!("mean has {d} entries but scale {}", self.scale.len()));
+        }
+        if self.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) || self.mean.iter().any(|m| !m.is_finite()) {
+            return Err("scale must be finite and positive, mean finite".into());
+        }
+        let out_in = match &self.hidden {
+            Some(h) => {
+                h.check("hidden")?;
+                if h.inputs != d {
+                    return Err(format!("hidden layer reads {} inputs, features are {d}", h.inputs));
+                }
+                h.outputs
+            }
+            None => d,
+        };
+        self.output.check("output")?;
+        if self.output.inputs != out_in || self.output.outputs != 1 {
+            return Err(format!(
+                "output layer is {}×{}, expected 1×{out_in}",
+                self.output.outputs, self.output.inputs
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn logit_of(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// A trained head as saved: the network, the features it reads and its decision threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub detector: String,
+    /// The encoder the embeddings come from (`local/all-minilm-l6-v2`).
+    pub encoder: String,
+    /// Embedding dimension.
+    pub embedding_dim: usize,
+    pub positive: String,
+    pub negative: String,
+    pub features: FeatureSpec,
+    /// Names of the rule features, checked against this build's rules on load.
+    pub rule_names: Vec<String>,
+    pub net: Net,
+    /// The tuned threshold on the network's probability; [`Head::score`] maps it to 0.5.
+    pub threshold: f32,
+    /// How the head was made (seed, hyperparameters, data), for the record.
+    pub training: serde_json::Value,
+}
+
+impl Head {
+    /// Parses and checks a saved head for `detector`.
+    pub fn from_json(detector: &str, bytes: &[u8]) -> Result<Self, DetectorError> {
+        let fail = |message: String| DetectorError::Load {
+            detector: detector.to_string(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| fail(format!("weights are not JSON: {e}")))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(fail(format!(
+                    "weights format `{other}` is not supported (this build reads `{FORMAT}`)"
+                )));
+            }
+            None => return Err(fail("weights have no `format` field".into())),
+        }
+        let head: Head = serde_json::from_value(value).map_err(|e| fail(format!("weights do not parse: {e}")))?;
+        if head.detector != detector {
+            return Err(fail(format!("weights were trained for detector `{}`", head.detector)));
+        }
+        if head.rule_names != head.features.rule_names() {
+            return Err(fail(format!(
+                "weights were trained with rule features {:?}, this build computes {:?}",
+                head.rule_names,
+                head.features.rule_names()
+            )));
+        }
+        let want = head.features.dim(head.embedding_dim);
+        if head.net.inputs() != want {
+            return Err(fail(format!(
+                "network reads {} features, the feature spec gives {want}",
+                head.net.inputs()
+            )));
+        }
+        head.net.check().map_err(fail)?;
+        if !(head.threshold > 0.0 && head.threshold < 1.0) {
+            return Err(fail(format!("threshold {} is not inside (0, 1)", head.threshold)));
+        }
+        Ok(head)
+    }
+
+    /// The positive-class score in 0..1, re-centred so that the tuned threshold sits at 0.5:
+    /// label and score never disagree, and 0.5 means "on the boundary".
+    pub fn score(&self, x: &[f32]) -> f32 {
+        sigmoid(self.net.logit(x) - logit_of(self.threshold))
+    }
+
+    /// The label for a score from [`Head::score`].
+    pub fn label(&self, score: f32) -> &str {
+        if score >= 0.5 { &self.positive } else { &self.negative }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(threshold: f32) -> Head {
+        let spec = FeatureSpec {
+            prompt: true,
+            product: false,
+            rules: None,
+        };
+        let d = spec.dim(2);
+        let mut output = Dense::zeros(d, 1);
+        output.weights[0] = 2.0;
+        Head {
+            format: FORMAT.into(),
+            detector: "refusal".into(),
+            encoder: "test".into(),
+            embedding_dim: 2,
+            positive: "refusal".into(),
+            negative: "compliance".into(),
+            features: spec,
+            rule_names: vec![],
+            net: Net {
+                mean: vec![0.0; d],
+                scale: vec![1.0; d],
+                hidden: None,
+                output,
+            },
+            threshold,
+            training: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn assembles_features_with_and_without_prompt() {
+        let spec = FeatureSpec {
+            prompt: true,
+            product: true,
+            rules: Some(RuleSet::Refusal),
+        };
+        let with = spec.assemble(&[1.0, 2.0], Some(&[3.0, 4.0]), "I'm sorry");
+        assert_eq!(with.len(), spec.dim(2));
+        assert_eq!(&with[..7], &[1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 8.0]);
+        let without = spec.assemble(&[1.0, 2.0], None, "I'm sorry");
+        assert_eq!(&without[..7], &[1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(with[7..], without[7..]);
+    }
+
+    #[test]
+    fn score_is_recentred_on_the_threshold() {
+        let h = tiny(0.8);
+        // logit 2·x0; probability 0.8 ↔ logit ln 4 ≈ 1.386 ↔ x0 ≈ 0.693.
+        let at = |x0: f32| h.score(&[x0, 0.0, 0.0, 0.0, 0.0]);
+        assert!((at(4f32.ln() / 2.0) - 0.5).abs() < 1e-4);
+        assert_eq!(h.label(at(0.6)), "compliance");
+        assert_eq!(h.label(at(0.8)), "refusal");
+    }
+
+    #[test]
+    fn refuses_unknown_formats_wrong_detectors_and_bad_shapes() {
+        let good = serde_json::to_vec(&tiny(0.5)).unwrap();
+        assert!(Head::from_json("refusal", &good).is_ok());
+        let err = Head::from_json("harm", &good).unwrap_err().to_string();
+        assert!(err.contains("trained for detector `refusal`"), "{err}");
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        v["format"] = "emmental.classifier-head/9".into();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("not supported"), "{err}");
+        let mut h = tiny(0.5);
+        h.net.output.weights.pop();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("holds 4 weights"), "{err}");
+        let err = Head::from_json("refusal", b"{\"format\": 3").unwrap_err().to_string();
+        assert!(err.contains("not JSON"), "{err}");
+        let mut h = tiny(0.5);
+        h.threshold = 1.0;
+        assert!(Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).is_err());
+    }
+}
