@@ -144,6 +144,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
                 data_dir,
                 out_dir: out,
                 seed,
+                embedding_cache: Some(emmental_models::fetch::default_home().join("embeddings")),
             };
             let report = tokio::task::spawn_blocking(move || train(&name, &opts, &res)).await??;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -45,11 +45,14 @@ const fn logistic(l2: f32) -> Hyper {
 /// How the shipped head is trained.
 pub fn plan() -> Plan {
     let rules = FeatureSpec {
+        opening: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Refusal),
     };
+    let opening = FeatureSpec { opening: true, ..rules };
     let prompt = FeatureSpec { prompt: true, ..rules };
+    let opening_prompt = FeatureSpec { opening: true, ..prompt };
     let product = FeatureSpec {
         prompt: true,
         product: true,
@@ -60,15 +63,17 @@ pub fn plan() -> Plan {
         positive: "harmful",
         negative: "benign",
         candidates: vec![
-            Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1) },
-            Candidate { name: "text+rules, l2 0.1", features: rules, hyper: logistic(0.1) },
-            Candidate { name: "text+prompt+rules, l2 0.1", features: prompt, hyper: logistic(0.1) },
+            Candidate { name: "text, l2 1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(1.0) },
+            Candidate { name: "text+rules, l2 1", features: rules, hyper: logistic(1.0) },
+            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0) },
             Candidate { name: "text+prompt+rules, l2 1", features: prompt, hyper: logistic(1.0) },
-            Candidate { name: "text+prompt+product+rules, l2 0.1", features: product, hyper: logistic(0.1) },
+            Candidate { name: "text+opening+prompt+rules, l2 1", features: opening_prompt, hyper: logistic(1.0) },
+            Candidate { name: "text+opening+prompt+rules, l2 10", features: opening_prompt, hyper: logistic(10.0) },
+            Candidate { name: "text+prompt+product+rules, l2 1", features: product, hyper: logistic(1.0) },
             Candidate {
-                name: "text+prompt+rules, mlp 32",
-                features: prompt,
-                hyper: Hyper { hidden: 32, l2: 0.1, epochs: 40, lr: 0.003, batch: 32 },
+                name: "text+opening+prompt+rules, mlp 32",
+                features: opening_prompt,
+                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32 },
             },
         ],
         threshold: ThresholdRule::Accuracy,

@@ -53,6 +53,7 @@ fn source_weight(r: &Row) -> f32 {
 /// How the shipped head is trained.
 pub fn plan() -> Plan {
     let rules = FeatureSpec {
+        opening: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Injection),

@@ -43,6 +43,7 @@ const fn logistic(l2: f32) -> Hyper {
 }
 
 const RULES: FeatureSpec = FeatureSpec {
+    opening: false,
     prompt: false,
     product: false,
     rules: Some(RuleSet::Refusal),
@@ -50,28 +51,24 @@ const RULES: FeatureSpec = FeatureSpec {
 
 /// How the shipped head is trained.
 pub fn plan() -> Plan {
+    let opening = FeatureSpec { opening: true, ..RULES };
     let with_prompt = FeatureSpec { prompt: true, ..RULES };
-    let with_product = FeatureSpec {
-        prompt: true,
-        product: true,
-        ..RULES
-    };
     Plan {
         id: ID,
         positive: "refusal",
         negative: "compliance",
         candidates: vec![
-            Candidate { name: "text, l2 0.01", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.01) },
             Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1) },
-            Candidate { name: "text+rules, l2 0.01", features: RULES, hyper: logistic(0.01) },
             Candidate { name: "text+rules, l2 0.1", features: RULES, hyper: logistic(0.1) },
             Candidate { name: "text+rules, l2 1", features: RULES, hyper: logistic(1.0) },
-            Candidate { name: "text+prompt+rules, l2 0.1", features: with_prompt, hyper: logistic(0.1) },
-            Candidate { name: "text+prompt+product+rules, l2 0.1", features: with_product, hyper: logistic(0.1) },
+            Candidate { name: "text+rules, l2 10", features: RULES, hyper: logistic(10.0) },
+            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0) },
+            Candidate { name: "text+opening+rules, l2 10", features: opening, hyper: logistic(10.0) },
+            Candidate { name: "text+prompt+rules, l2 1", features: with_prompt, hyper: logistic(1.0) },
             Candidate {
-                name: "text+rules, mlp 32",
-                features: RULES,
-                hyper: Hyper { hidden: 32, l2: 0.1, epochs: 40, lr: 0.003, batch: 32 },
+                name: "text+opening+rules, mlp 32",
+                features: opening,
+                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32 },
             },
         ],
         threshold: ThresholdRule::Accuracy,

@@ -13,11 +13,29 @@ use crate::DetectorError;
 /// The saved-head format this version reads and writes.
 pub const FORMAT: &str = "emmental.classifier-head/1";
 
-/// Which features a head reads, in this order: text embedding, prompt embedding (+ a
-/// has-prompt indicator), text ⊙ prompt, rule features of the text.
+/// Characters of a text that make its opening (see [`FeatureSpec::opening`]).
+pub const OPENING_CHARS: usize = 240;
+
+/// The opening of a text when the text is longer than [`OPENING_CHARS`] (cut at the last
+/// whitespace before the limit); `None` when the opening is the whole text.
+pub fn opening(text: &str) -> Option<&str> {
+    let (cut, _) = text.char_indices().nth(OPENING_CHARS)?;
+    let head = &text[..cut];
+    Some(match head.rfind(char::is_whitespace) {
+        Some(i) if i > cut / 2 => head[..i].trim_end(),
+        _ => head,
+    })
+}
+
+/// Which features a head reads, in this order: text embedding, opening embedding, prompt
+/// embedding (+ a has-prompt indicator), text ⊙ prompt, rule features of the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
+    /// The embedding of the text's first [`OPENING_CHARS`] characters: a mean over a long
+    /// answer blurs "I'm sorry, but I can't" at its start.
+    #[serde(default)]
+    pub opening: bool,
     /// The embedding of the prompt the text answers (zeros when the input has none).
     pub prompt: bool,
     /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
@@ -26,8 +44,18 @@ pub struct FeatureSpec {
     pub rules: Option<RuleSet>,
 }
 
+/// The embeddings one input's features are built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Vectors<'a> {
+    pub text: &'a [f32],
+    /// The opening's embedding; `None` when the opening is the whole text.
+    pub opening: Option<&'a [f32]>,
+    pub prompt: Option<&'a [f32]>,
+}
+
 impl FeatureSpec {
     pub const TEXT_ONLY: FeatureSpec = FeatureSpec {
+        opening: false,
         prompt: false,
         product: false,
         rules: None,
@@ -40,7 +68,8 @@ impl FeatureSpec {
 
     /// Length of the feature vector for an encoder of dimension `emb`.
     pub fn dim(&self, emb: usize) -> usize {
-        emb + if self.prompt { emb + 1 } else { 0 }
+        emb + if self.opening { emb } else { 0 }
+            + if self.prompt { emb + 1 } else { 0 }
             + if self.product { emb } else { 0 }
             + self.rules.map_or(0, |r| r.names().len())
     }
@@ -53,9 +82,13 @@ impl FeatureSpec {
     }
 
     /// Builds the feature vector of one input.
-    pub fn assemble(&self, text_emb: &[f32], prompt_emb: Option<&[f32]>, text: &str) -> Vec<f32> {
+    pub fn assemble(&self, v: Vectors<'_>, text: &str) -> Vec<f32> {
+        let (text_emb, prompt_emb) = (v.text, v.prompt);
         let mut x = Vec::with_capacity(self.dim(text_emb.len()));
         x.extend_from_slice(text_emb);
+        if self.opening {
+            x.extend_from_slice(v.opening.unwrap_or(text_emb));
+        }
         if self.prompt {
             match prompt_emb {
                 Some(p) => {
@@ -304,6 +337,7 @@ mod tests {
 
     fn tiny(threshold: f32) -> Head {
         let spec = FeatureSpec {
+            opening: false,
             prompt: true,
             product: false,
             rules: None,
@@ -334,16 +368,41 @@ mod tests {
     #[test]
     fn assembles_features_with_and_without_prompt() {
         let spec = FeatureSpec {
+            opening: true,
             prompt: true,
             product: true,
             rules: Some(RuleSet::Refusal),
         };
-        let with = spec.assemble(&[1.0, 2.0], Some(&[3.0, 4.0]), "I'm sorry");
+        let v = |prompt| Vectors {
+            text: &[1.0, 2.0],
+            opening: None,
+            prompt,
+        };
+        let with = spec.assemble(v(Some(&[3.0, 4.0])), "I'm sorry");
         assert_eq!(with.len(), spec.dim(2));
-        assert_eq!(&with[..7], &[1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 8.0]);
-        let without = spec.assemble(&[1.0, 2.0], None, "I'm sorry");
-        assert_eq!(&without[..7], &[1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-        assert_eq!(with[7..], without[7..]);
+        // A short text is its own opening.
+        assert_eq!(&with[..9], &[1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 8.0]);
+        let without = spec.assemble(v(None), "I'm sorry");
+        assert_eq!(&without[..9], &[1.0, 2.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(with[9..], without[9..]);
+        let long = Vectors {
+            text: &[1.0, 2.0],
+            opening: Some(&[5.0, 6.0]),
+            prompt: None,
+        };
+        assert_eq!(&spec.assemble(long, "x")[2..4], &[5.0, 6.0]);
+    }
+
+    #[test]
+    fn opening_is_cut_at_a_word_and_absent_for_short_texts() {
+        assert_eq!(opening("short answer"), None);
+        let long = format!("I'm sorry, but I can't help. {}", "More words here. ".repeat(30));
+        let o = opening(&long).unwrap();
+        assert!(o.starts_with("I'm sorry") && o.chars().count() <= OPENING_CHARS);
+        assert!(!o.ends_with(' '));
+        assert!(long[o.len()..].starts_with(char::is_whitespace));
+        let unbroken = "é".repeat(500);
+        assert_eq!(opening(&unbroken).unwrap().chars().count(), OPENING_CHARS);
     }
 
     #[test]

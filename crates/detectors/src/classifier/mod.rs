@@ -24,7 +24,7 @@ use emmental_core::Embedder;
 use emmental_models::local::LocalEncoder;
 use sha2::{Digest, Sha256};
 
-pub use head::{FeatureSpec, Head};
+pub use head::{FeatureSpec, Head, Vectors, opening};
 
 use crate::{Detection, Detector, DetectorError, DetectorInfo, Input, Resources};
 
@@ -85,23 +85,32 @@ impl Detector for EncoderClassifier {
 
     fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
         let spec = self.head.features;
+        // One encoder call for everything: texts, then openings, then prompts.
+        let openings: Vec<Option<&str>> = inputs
+            .iter()
+            .map(|i| if spec.opening { opening(i.text) } else { None })
+            .collect();
+        let prompts: Vec<Option<&str>> = inputs
+            .iter()
+            .map(|i| if spec.uses_prompt() { i.prompt } else { None })
+            .collect();
         let mut texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
-        if spec.uses_prompt() {
-            texts.extend(inputs.iter().filter_map(|i| i.prompt));
-        }
+        texts.extend(openings.iter().flatten());
+        texts.extend(prompts.iter().flatten());
         let vectors = embed::embed(&self.encoder, &texts).map_err(|e| self.fail(e))?;
-        let (text_vecs, mut prompt_vecs) = vectors.split_at(inputs.len());
+        let (text_vecs, rest) = vectors.split_at(inputs.len());
+        let mut rest = rest.iter();
+        let mut next = |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
+        let opening_vecs: Vec<Option<&[f32]>> = openings.iter().map(|o| next(o.is_some())).collect();
+        let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
         let mut out = Vec::with_capacity(inputs.len());
-        for (input, t) in inputs.iter().zip(text_vecs) {
-            let p = match input.prompt {
-                Some(_) if spec.uses_prompt() => {
-                    let (first, rest) = prompt_vecs.split_first().expect("one vector per prompt");
-                    prompt_vecs = rest;
-                    Some(first.as_ref())
-                }
-                _ => None,
+        for (i, input) in inputs.iter().enumerate() {
+            let v = Vectors {
+                text: &text_vecs[i],
+                opening: opening_vecs[i],
+                prompt: prompt_vecs[i],
             };
-            let x = spec.assemble(t, p, input.text);
+            let x = spec.assemble(v, input.text);
             let score = self.head.score(&x);
             if !score.is_finite() {
                 return Err(self.fail("the head produced a non-finite score"));

@@ -55,6 +55,7 @@ const REFUSAL_NAMES: &[&str] = &[
     "ai_identity",
     "policy_words",
     "redirect",
+    "pushback_opening",
     "affirmative_opening",
     "list_lines",
     "length",
@@ -73,7 +74,10 @@ static POLICY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(not appropriate|inappropriate|unethical|illegal|harmful|against (my|the|our) (programming|guidelines|policies|policy|ethical)|ethical guidelines|promote violence|dangerous activities|goes against|violat(e|es|ing) (the|my|ethical))\b")
 });
 static REDIRECT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(instead,? (i|you|we|let)|i (would )?(suggest|recommend|encourage) (that you |you )?(focus|seek|consult|reach|talk|contact|consider)|seek (professional|medical|legal) help|if you('| a)re (struggling|feeling)|please (reach out|contact|consult|seek))\b")
+    re(r"\b(instead,? (i|you|we|let)|i (would )?(suggest|recommend|encourage) (that you |you )?(focus|seek|consult|reach|talk|contact|consider)|seek (professional|medical|legal) help|if you('| a)re (struggling|feeling)|please (reach out|contact|consult|seek)|i (would )?recommend (contacting|consulting|speaking|seeking|talking))\b")
+});
+static PUSHBACK: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(i must (clarify|point out|correct)|i (would|must) (like to )?point out|(is|isn'?t|is not|not) (a )?(valid|appropriate|respectful|safe|ethical) (question|request|thing|way)|(contains|based on|makes) (some )?(assumptions|stereotypes|a harmful)|(does not|doesn'?t) make (any )?sense|i don'?t think (that'?s|it'?s|this is) (a )?(valid|appropriate|respectful|possible)|(it'?s|it is) not (appropriate|ethical|safe|possible) to)\b")
 });
 static AFFIRMATIVE: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^\W*(sure|certainly|of course|absolutely|yes|here('s| is| are)|great question|happy to help|i'?d be (happy|glad) to)\b")
@@ -114,6 +118,7 @@ fn refusal_features(text: &str) -> Vec<f32> {
         flag(AI_IDENTITY.is_match(&t)),
         flag(POLICY.is_match(&t)),
         flag(REDIRECT.is_match(&t)),
+        flag(PUSHBACK.is_match(opening)),
         flag(AFFIRMATIVE.is_match(opening)),
         (lists as f32 / 5.0).min(1.0),
         log_length(&t),
@@ -219,6 +224,9 @@ mod tests {
         assert_eq!(get(RuleSet::Refusal, &late, "cannot_anywhere"), 1.0);
         assert_eq!(get(RuleSet::Refusal, "Sure! Here is a recipe:\n1. Flour\n2. Water", "affirmative_opening"), 1.0);
         assert!(get(RuleSet::Refusal, "Steps:\n1. a\n2. b\n- c", "list_lines") > 0.5);
+        let pushback = "I must clarify that the question contains assumptions that do not make sense.";
+        assert_eq!(get(RuleSet::Refusal, pushback, "pushback_opening"), 1.0);
+        assert_eq!(get(RuleSet::Refusal, "The capital of France is Paris.", "pushback_opening"), 0.0);
     }
 
     #[test]

@@ -40,8 +40,10 @@ pub struct Row {
     pub source: String,
     /// What must not cross the train/held-out boundary.
     pub key: String,
-    /// The human label behind the row, where there is one (for baselines).
+    /// The human label behind the row, where there is one.
     pub note: Option<String>,
+    /// A baseline scorer's verdict on the row (positive or not), for a paired comparison.
+    pub baseline: Option<bool>,
 }
 
 impl Row {
@@ -76,6 +78,8 @@ pub fn refusal(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             source: format!("xstest/{}", c.model),
             key: c.prompt.clone(),
             note: Some(c.final_label.clone()),
+            // XSTest's string-match classifier.
+            baseline: c.strmatch.as_deref().and_then(crate::data::xstest_label).map(|l| l == "refusal"),
         });
     }
     Ok(out)
@@ -94,6 +98,7 @@ pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             source: format!("jailbreakbench/{}", r.method),
             key: r.goal,
             note: None,
+            baseline: None,
         });
     }
     for c in sources::xstest_completions(dir)? {
@@ -114,6 +119,7 @@ pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             ),
             key: c.prompt.clone(),
             note: Some(c.final_label.clone()),
+            baseline: None,
         });
     }
     Ok(out)
@@ -159,6 +165,7 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             positive,
             source: source.to_string(),
             note: None,
+            baseline: None,
         });
     };
     // Positives.
@@ -278,6 +285,7 @@ mod tests {
             source: "t".into(),
             key: text.into(),
             note: None,
+            baseline: None,
         }
     }
 

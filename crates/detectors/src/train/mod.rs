@@ -22,6 +22,9 @@ pub struct TrainOptions {
     /// Where to write `<id>.json` (weights) and `<id>.record.json` (how they were made).
     pub out_dir: PathBuf,
     pub seed: u64,
+    /// Where encoder outputs are kept between runs (`None`: embed every time). A cached file
+    /// holds exactly what a fresh run computes, so it changes speed, never the weights.
+    pub embedding_cache: Option<PathBuf>,
 }
 
 /// What training produced, printed by the CLI and written as the record.

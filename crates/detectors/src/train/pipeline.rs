@@ -18,7 +18,7 @@ use super::assemble::Row;
 use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit};
-use crate::classifier::head::{FORMAT, FeatureSpec, Head};
+use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, opening};
 use crate::data::split_bucket;
 use crate::metrics::ClassificationReport;
 use crate::{Calibration, DetectorError, Resources};
@@ -256,20 +256,32 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
     if uses_prompt {
         texts.extend(prepared.iter().filter_map(|p| p.prompt.clone()));
     }
-    let cache_dir = emmental_models::fetch::default_home().join("embeddings");
-    let vectors = embed_all(&encoder, &texts, Some(&cache_dir), &mut progress_printer(plan.id)).map_err(|e| {
+    let vectors = embed_all(&encoder, &texts, opts.embedding_cache.as_deref(), &mut progress_printer(plan.id)).map_err(|e| {
         DetectorError::Inference {
             detector: plan.id.to_string(),
             message: e.to_string(),
         }
     })?;
+    // Openings are embedded apart from the rest, so the (long, slow) texts keep their cache
+    // file when only the candidates change.
+    let openings: Vec<String> = if plan.candidates.iter().any(|c| c.features.opening) {
+        prepared.iter().filter_map(|p| opening(&p.text).map(str::to_string)).collect()
+    } else {
+        Vec::new()
+    };
+    let opening_vectors = embed_all(&encoder, &openings, opts.embedding_cache.as_deref(), &mut progress_printer(plan.id))
+        .map_err(|e| DetectorError::Inference {
+            detector: plan.id.to_string(),
+            message: e.to_string(),
+        })?;
     let features = |spec: &FeatureSpec, i: usize| -> Vec<f32> {
         let p = &prepared[i];
-        spec.assemble(
-            &vectors[&p.text],
-            p.prompt.as_ref().filter(|_| spec.uses_prompt()).map(|q| vectors[q].as_slice()),
-            &p.text,
-        )
+        let v = Vectors {
+            text: &vectors[&p.text],
+            opening: opening(&p.text).filter(|_| spec.opening).map(|o| opening_vectors[o].as_slice()),
+            prompt: p.prompt.as_ref().filter(|_| spec.uses_prompt()).map(|q| vectors[q].as_slice()),
+        };
+        spec.assemble(v, &p.text)
     };
     let train_idx: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].heldout()).collect();
     let held_idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].heldout()).collect();
@@ -367,8 +379,21 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         threshold: Some(0.5),
         command: plan.validate_command.to_string(),
     };
+    // Paired comparison with a baseline scorer on the same held-out rows, where rows carry one.
+    let pairs: Vec<(bool, bool)> = held_rows
+        .iter()
+        .zip(&held_pred)
+        .filter_map(|(r, p)| r.baseline.map(|b| (b == r.positive, *p == r.positive)))
+        .collect();
+    let paired = (!pairs.is_empty()).then(|| {
+        json!({
+            "what": "baseline (A) versus this detector (B), correct on the same held-out rows; difference = B - A",
+            "comparison": emmental_core::stats::paired_comparison(&pairs, emmental_core::stats::CONFIDENCE),
+        })
+    });
     let validation = json!({
         "heldout": report.to_json(plan.id),
+        "paired_with_baseline": paired,
         "heldout_by_source": by_source(&held_rows, &held_pred),
         "extra": extra,
     });
@@ -430,6 +455,7 @@ mod tests {
             source: source.into(),
             key: String::new(),
             note: None,
+            baseline: None,
         }
     }
 
