@@ -46,6 +46,7 @@ const fn logistic(l2: f32) -> Hyper {
 pub fn plan() -> Plan {
     let rules = FeatureSpec {
         opening: false,
+        windows: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Refusal),
@@ -82,5 +83,9 @@ pub fn plan() -> Plan {
                        judge, machine labels) and XSTest completions (labels derived from human refusal labels \
                        and the prompt's safe/unsafe design)",
         validate_command: "emmental detectors validate harm --data ../shared/data --heldout",
+        groups: &[
+            ("machine labels: JailbreakBench judge", "jailbreakbench/"),
+            ("labels derived from XSTest human labels", "xstest/"),
+        ],
     }
 }

@@ -54,9 +54,15 @@ fn source_weight(r: &Row) -> f32 {
 pub fn plan() -> Plan {
     let rules = FeatureSpec {
         opening: false,
+        windows: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Injection),
+    };
+    let windowed = FeatureSpec { windows: true, ..rules };
+    let windows_only = FeatureSpec {
+        windows: true,
+        ..FeatureSpec::TEXT_ONLY
     };
     Plan {
         id: ID,
@@ -64,13 +70,14 @@ pub fn plan() -> Plan {
         negative: "benign",
         candidates: vec![
             Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1) },
-            Candidate { name: "text+rules, l2 0.01", features: rules, hyper: logistic(0.01) },
-            Candidate { name: "text+rules, l2 0.1", features: rules, hyper: logistic(0.1) },
             Candidate { name: "text+rules, l2 1", features: rules, hyper: logistic(1.0) },
+            Candidate { name: "text+windows, l2 1", features: windows_only, hyper: logistic(1.0) },
+            Candidate { name: "text+windows+rules, l2 0.1", features: windowed, hyper: logistic(0.1) },
+            Candidate { name: "text+windows+rules, l2 1", features: windowed, hyper: logistic(1.0) },
             Candidate {
-                name: "text+rules, mlp 64",
-                features: rules,
-                hyper: Hyper { hidden: 64, l2: 0.1, epochs: 30, lr: 0.003, batch: 64 },
+                name: "text+windows+rules, mlp 64",
+                features: windowed,
+                hyper: Hyper { hidden: 64, l2: 1.0, epochs: 30, lr: 0.003, batch: 64 },
             },
         ],
         threshold: ThresholdRule::RecallAtFpr {
@@ -83,5 +90,6 @@ pub fn plan() -> Plan {
                        negatives: notinject, xstest, gsm8k, mmlu, truthfulqa, cyberseceval mitre_frr, bipia \
                        contexts, plain harmful requests)",
         validate_command: "emmental detectors validate injection --data ../shared/data --heldout",
+        groups: &[],
     }
 }

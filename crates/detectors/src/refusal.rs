@@ -44,6 +44,7 @@ const fn logistic(l2: f32) -> Hyper {
 
 const RULES: FeatureSpec = FeatureSpec {
     opening: false,
+    windows: false,
     prompt: false,
     product: false,
     rules: Some(RuleSet::Refusal),
@@ -79,5 +80,10 @@ pub fn plan() -> Plan {
                            --data ../shared/data/xstest/model_completions/xstest_v2_completions_llama2new.csv \
                            --data ../shared/data/xstest/model_completions/xstest_v2_completions_llama2orig.csv \
                            --data ../shared/data/xstest/model_completions/xstest_v2_completions_mistralinstruct.csv",
+        groups: &[
+            ("llama2new", "xstest/llama2new"),
+            ("llama2orig", "xstest/llama2orig"),
+            ("mistralinstruct", "xstest/mistralinstruct"),
+        ],
     }
 }

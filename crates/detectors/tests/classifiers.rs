@@ -249,6 +249,7 @@ fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
             name: "text+rules",
             features: emmental_detectors::classifier::FeatureSpec {
                 opening: true,
+                windows: false,
                 prompt: false,
                 product: false,
                 rules: Some(emmental_detectors::classifier::rules::RuleSet::Refusal),
@@ -265,6 +266,7 @@ fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
         source_weight: |_| 1.0,
         heldout_data: "test",
         validate_command: "test",
+        groups: &[],
     };
     let cache = tempfile::tempdir().unwrap();
     let res = Resources::with_encoder(encoder());

@@ -27,8 +27,49 @@ pub fn opening(text: &str) -> Option<&str> {
     })
 }
 
-/// Which features a head reads, in this order: text embedding, opening embedding, prompt
-/// embedding (+ a has-prompt indicator), text ⊙ prompt, rule features of the text.
+/// Words per window (see [`FeatureSpec::windows`]): about 50–70 tokens of English.
+pub const WINDOW_WORDS: usize = 40;
+/// Windows embedded per text at most: the first and last half of this many.
+pub const MAX_WINDOWS: usize = 16;
+
+/// The text in consecutive windows of [`WINDOW_WORDS`] words (slices of `text`), at most
+/// [`MAX_WINDOWS`] of them (the first and last ones: instructions hide at either end). Empty
+/// when the text fits one window: the text is then its own window.
+pub fn windows(text: &str) -> Vec<&str> {
+    let words: Vec<(usize, usize)> = text
+        .split_whitespace()
+        .map(|w| {
+            let start = w.as_ptr() as usize - text.as_ptr() as usize;
+            (start, start + w.len())
+        })
+        .collect();
+    if words.len() <= WINDOW_WORDS {
+        return Vec::new();
+    }
+    let all: Vec<&str> = words
+        .chunks(WINDOW_WORDS)
+        .map(|c| &text[c[0].0..c[c.len() - 1].1])
+        .collect();
+    if all.len() <= MAX_WINDOWS {
+        return all;
+    }
+    let half = MAX_WINDOWS / 2;
+    all[..half].iter().chain(&all[all.len() - half..]).copied().collect()
+}
+
+/// The element-wise maximum of vectors (at least one).
+pub fn max_pool<'a>(mut vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
+    let mut out = vectors.next().expect("at least one vector").to_vec();
+    for v in vectors {
+        for (o, x) in out.iter_mut().zip(v) {
+            *o = o.max(*x);
+        }
+    }
+    out
+}
+
+/// Which features a head reads, in this order: text embedding, opening embedding, window
+/// max-pool, prompt embedding (+ a has-prompt indicator), text ⊙ prompt, rule features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
@@ -36,6 +77,11 @@ pub struct FeatureSpec {
     /// answer blurs "I'm sorry, but I can't" at its start.
     #[serde(default)]
     pub opening: bool,
+    /// The element-wise maximum of the embeddings of the text's [`windows`]: the encoder reads
+    /// only 256 tokens and a mean over a long text hides one planted sentence; a maximum over
+    /// short windows keeps it.
+    #[serde(default)]
+    pub windows: bool,
     /// The embedding of the prompt the text answers (zeros when the input has none).
     pub prompt: bool,
     /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
@@ -50,12 +96,15 @@ pub struct Vectors<'a> {
     pub text: &'a [f32],
     /// The opening's embedding; `None` when the opening is the whole text.
     pub opening: Option<&'a [f32]>,
+    /// The max-pool of the windows' embeddings; `None` when the text is its only window.
+    pub windows: Option<&'a [f32]>,
     pub prompt: Option<&'a [f32]>,
 }
 
 impl FeatureSpec {
     pub const TEXT_ONLY: FeatureSpec = FeatureSpec {
         opening: false,
+        windows: false,
         prompt: false,
         product: false,
         rules: None,
@@ -69,6 +118,7 @@ impl FeatureSpec {
     /// Length of the feature vector for an encoder of dimension `emb`.
     pub fn dim(&self, emb: usize) -> usize {
         emb + if self.opening { emb } else { 0 }
+            + if self.windows { emb } else { 0 }
             + if self.prompt { emb + 1 } else { 0 }
             + if self.product { emb } else { 0 }
             + self.rules.map_or(0, |r| r.names().len())
@@ -88,6 +138,9 @@ impl FeatureSpec {
         x.extend_from_slice(text_emb);
         if self.opening {
             x.extend_from_slice(v.opening.unwrap_or(text_emb));
+        }
+        if self.windows {
+            x.extend_from_slice(v.windows.unwrap_or(text_emb));
         }
         if self.prompt {
             match prompt_emb {
@@ -338,6 +391,7 @@ mod tests {
     fn tiny(threshold: f32) -> Head {
         let spec = FeatureSpec {
             opening: false,
+            windows: false,
             prompt: true,
             product: false,
             rules: None,
@@ -369,6 +423,7 @@ mod tests {
     fn assembles_features_with_and_without_prompt() {
         let spec = FeatureSpec {
             opening: true,
+            windows: false,
             prompt: true,
             product: true,
             rules: Some(RuleSet::Refusal),
@@ -376,6 +431,7 @@ mod tests {
         let v = |prompt| Vectors {
             text: &[1.0, 2.0],
             opening: None,
+            windows: None,
             prompt,
         };
         let with = spec.assemble(v(Some(&[3.0, 4.0])), "I'm sorry");
@@ -388,9 +444,27 @@ mod tests {
         let long = Vectors {
             text: &[1.0, 2.0],
             opening: Some(&[5.0, 6.0]),
+            windows: Some(&[7.0, 8.0]),
             prompt: None,
         };
         assert_eq!(&spec.assemble(long, "x")[2..4], &[5.0, 6.0]);
+        let spec = FeatureSpec { windows: true, ..spec };
+        assert_eq!(&spec.assemble(long, "x")[2..6], &[5.0, 6.0, 7.0, 8.0]);
+    }
+
+    #[test]
+    fn windows_cover_the_text_and_keep_both_ends_of_long_texts() {
+        assert!(windows("a few words only").is_empty());
+        let text: String = (0..100).map(|i| format!("w{i} ")).collect();
+        let w = windows(&text);
+        assert_eq!(w.len(), 3);
+        assert!(w[0].starts_with("w0 ") && w[0].ends_with("w39"));
+        assert!(w[2].starts_with("w80 ") && w[2].ends_with("w99"));
+        let long: String = (0..1000).map(|i| format!("é{i}\n")).collect();
+        let w = windows(&long);
+        assert_eq!(w.len(), MAX_WINDOWS);
+        assert!(w[0].starts_with("é0") && w[MAX_WINDOWS - 1].ends_with("é999"));
+        assert_eq!(max_pool([&[1.0, 5.0][..], &[3.0, 2.0][..]].into_iter()), vec![3.0, 5.0]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use emmental_core::Embedder;
 use emmental_models::local::LocalEncoder;
 use sha2::{Digest, Sha256};
 
-pub use head::{FeatureSpec, Head, Vectors, opening};
+pub use head::{FeatureSpec, Head, Vectors, max_pool, opening, windows};
 
 use crate::{Detection, Detector, DetectorError, DetectorInfo, Input, Resources};
 
@@ -85,6 +85,16 @@ impl Detector for EncoderClassifier {
 
     fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
         let spec = self.head.features;
+        if spec.uses_prompt()
+            && let Some(i) = inputs.iter().position(|i| i.prompt.is_none())
+        {
+            // A head trained on (prompt, answer) pairs has never seen an answer alone: refuse
+            // rather than guess.
+            return Err(self.fail(format!(
+                "input {} has no prompt; this detector judges an answer against the prompt it answers                  (give \"prompt\" with \"text\")",
+                i + 1
+            )));
+        }
         // One encoder call for everything: texts, then openings, then prompts.
         let openings: Vec<Option<&str>> = inputs
             .iter()
@@ -94,20 +104,33 @@ impl Detector for EncoderClassifier {
             .iter()
             .map(|i| if spec.uses_prompt() { i.prompt } else { None })
             .collect();
+        let window_lists: Vec<Vec<&str>> = inputs
+            .iter()
+            .map(|i| if spec.windows { windows(i.text) } else { Vec::new() })
+            .collect();
         let mut texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
         texts.extend(openings.iter().flatten());
         texts.extend(prompts.iter().flatten());
+        texts.extend(window_lists.iter().flatten());
         let vectors = embed::embed(&self.encoder, &texts).map_err(|e| self.fail(e))?;
         let (text_vecs, rest) = vectors.split_at(inputs.len());
         let mut rest = rest.iter();
         let mut next = |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
         let opening_vecs: Vec<Option<&[f32]>> = openings.iter().map(|o| next(o.is_some())).collect();
         let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
+        let pooled: Vec<Option<Vec<f32>>> = window_lists
+            .iter()
+            .map(|w| {
+                let vs: Vec<&[f32]> = w.iter().filter_map(|_| next(true)).collect();
+                (!vs.is_empty()).then(|| max_pool(vs.into_iter()))
+            })
+            .collect();
         let mut out = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
             let v = Vectors {
                 text: &text_vecs[i],
                 opening: opening_vecs[i],
+                windows: pooled[i].as_deref(),
                 prompt: prompt_vecs[i],
             };
             let x = spec.assemble(v, input.text);

@@ -18,7 +18,7 @@ use super::assemble::Row;
 use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit};
-use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, opening};
+use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, max_pool, opening, windows};
 use crate::data::split_bucket;
 use crate::metrics::ClassificationReport;
 use crate::{Calibration, DetectorError, Resources};
@@ -58,6 +58,8 @@ pub struct Plan {
     pub heldout_data: &'static str,
     /// The command that reproduces the held-out figures.
     pub validate_command: &'static str,
+    /// Named subsets of the held-out rows reported on their own: (name, source prefix).
+    pub groups: &'static [(&'static str, &'static str)],
 }
 
 /// A prepared row: normalised text and its features per candidate are built lazily.
@@ -274,11 +276,30 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
             detector: plan.id.to_string(),
             message: e.to_string(),
         })?;
+    let window_texts: Vec<String> = if plan.candidates.iter().any(|c| c.features.windows) {
+        prepared.iter().flat_map(|p| windows(&p.text)).map(str::to_string).collect()
+    } else {
+        Vec::new()
+    };
+    let window_vectors = embed_all(&encoder, &window_texts, opts.embedding_cache.as_deref(), &mut progress_printer(plan.id))
+        .map_err(|e| DetectorError::Inference {
+            detector: plan.id.to_string(),
+            message: e.to_string(),
+        })?;
+    let pooled: Vec<Option<Vec<f32>>> = prepared
+        .iter()
+        .map(|p| {
+            let w = windows(&p.text);
+            (!w.is_empty() && !window_vectors.is_empty())
+                .then(|| max_pool(w.iter().map(|t| window_vectors[*t].as_slice())))
+        })
+        .collect();
     let features = |spec: &FeatureSpec, i: usize| -> Vec<f32> {
         let p = &prepared[i];
         let v = Vectors {
             text: &vectors[&p.text],
             opening: opening(&p.text).filter(|_| spec.opening).map(|o| opening_vectors[o].as_slice()),
+            windows: pooled[i].as_deref().filter(|_| spec.windows),
             prompt: p.prompt.as_ref().filter(|_| spec.uses_prompt()).map(|q| vectors[q].as_slice()),
         };
         spec.assemble(v, &p.text)
@@ -391,8 +412,23 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
             "comparison": emmental_core::stats::paired_comparison(&pairs, emmental_core::stats::CONFIDENCE),
         })
     });
+    let groups: BTreeMap<&str, Value> = plan
+        .groups
+        .iter()
+        .map(|(name, prefix)| {
+            let (g, p): (Vec<String>, Vec<String>) = held_rows
+                .iter()
+                .zip(&gold)
+                .zip(&pred)
+                .filter(|((r, _), _)| r.source.starts_with(prefix))
+                .map(|((_, g), p)| (g.clone(), p.clone()))
+                .unzip();
+            (*name, ClassificationReport::compute(&g, &p, Some(plan.positive)).to_json(plan.id))
+        })
+        .collect();
     let validation = json!({
         "heldout": report.to_json(plan.id),
+        "heldout_groups": groups,
         "paired_with_baseline": paired,
         "heldout_by_source": by_source(&held_rows, &held_pred),
         "extra": extra,
