@@ -154,6 +154,18 @@ fn harm_flags_step_by_step_harmful_help_but_not_refusals_or_safe_answers() {
 }
 
 #[test]
+fn harm_without_a_prompt_is_a_clear_error() {
+    let _g = serial();
+    let d = detector("harm");
+    let err = d
+        .detect(&Input::text("Sure, here is how to do it: first, ..."))
+        .err()
+        .expect("the shipped harm head judges answers against their prompts")
+        .to_string();
+    assert!(err.contains("no prompt") && err.contains("harm"), "{err}");
+}
+
+#[test]
 fn shipped_weights_reproduce_the_recorded_heldout_figures() {
     let _g = serial();
     let Some(dir) = data_dir() else {
