@@ -39,6 +39,7 @@ const fn logistic(l2: f32) -> Hyper {
         epochs: 40,
         lr: 0.01,
         batch: 32,
+        members: 1,
     }
 }
 
@@ -64,21 +65,28 @@ pub fn plan() -> Plan {
         positive: "harmful",
         negative: "benign",
         candidates: vec![
-            Candidate { name: "text, l2 1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(1.0) },
-            Candidate { name: "text+rules, l2 1", features: rules, hyper: logistic(1.0) },
-            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0) },
-            Candidate { name: "text+prompt+rules, l2 1", features: prompt, hyper: logistic(1.0) },
-            Candidate { name: "text+opening+prompt+rules, l2 1", features: opening_prompt, hyper: logistic(1.0) },
-            Candidate { name: "text+opening+prompt+rules, l2 10", features: opening_prompt, hyper: logistic(10.0) },
-            Candidate { name: "text+prompt+product+rules, l2 1", features: product, hyper: logistic(1.0) },
+            Candidate { name: "text, l2 1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+rules, l2 1", features: rules, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+prompt+rules, l2 1", features: prompt, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+opening+prompt+rules, l2 1", features: opening_prompt, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+opening+prompt+rules, l2 10", features: opening_prompt, hyper: logistic(10.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+prompt+product+rules, l2 1", features: product, hyper: logistic(1.0), hard_negative_weight: 1.0 },
             Candidate {
                 name: "text+opening+prompt+rules, mlp 32",
                 features: opening_prompt,
-                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32 },
+                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 1 },
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, mlp 32 ×5",
+                features: opening_prompt,
+                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 5 },
+                hard_negative_weight: 1.0,
             },
         ],
         threshold: ThresholdRule::Accuracy,
-        source_weight: |_| 1.0,
+        hard_negative: |_| false,
         heldout_data: "held-out 30% by goal/prompt of JailbreakBench responses (labels: JailbreakBench's LLM \
                        judge, machine labels) and XSTest completions (labels derived from human refusal labels \
                        and the prompt's safe/unsafe design)",

@@ -42,12 +42,22 @@ const fn logistic(l2: f32) -> Hyper {
         epochs: 30,
         lr: 0.01,
         batch: 64,
+        members: 1,
     }
 }
 
-/// NotInject's benign prompts are the over-defence test and few: they weigh more.
-fn source_weight(r: &Row) -> f32 {
-    if r.source == "notinject" { 4.0 } else { 1.0 }
+/// NotInject's benign prompts are the over-defence test and few: candidates weigh them more.
+fn hard_negative(r: &Row) -> bool {
+    r.source == "notinject"
+}
+
+fn candidate(name: &'static str, features: FeatureSpec, hyper: Hyper, notinject_weight: f32) -> Candidate {
+    Candidate {
+        name,
+        features,
+        hyper,
+        hard_negative_weight: notinject_weight,
+    }
 }
 
 /// How the shipped head is trained.
@@ -69,22 +79,35 @@ pub fn plan() -> Plan {
         positive: "injection",
         negative: "benign",
         candidates: vec![
-            Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1) },
-            Candidate { name: "text+rules, l2 1", features: rules, hyper: logistic(1.0) },
-            Candidate { name: "text+windows, l2 1", features: windows_only, hyper: logistic(1.0) },
-            Candidate { name: "text+windows+rules, l2 0.1", features: windowed, hyper: logistic(0.1) },
-            Candidate { name: "text+windows+rules, l2 1", features: windowed, hyper: logistic(1.0) },
-            Candidate {
-                name: "text+windows+rules, mlp 64",
-                features: windowed,
-                hyper: Hyper { hidden: 64, l2: 1.0, epochs: 30, lr: 0.003, batch: 64 },
-            },
+            candidate("text, l2 0.1, notinject ×4", FeatureSpec::TEXT_ONLY, logistic(0.1), 4.0),
+            candidate("text+rules, l2 1, notinject ×1", rules, logistic(1.0), 1.0),
+            candidate("text+rules, l2 1, notinject ×4", rules, logistic(1.0), 4.0),
+            candidate("text+rules, l2 1, notinject ×8", rules, logistic(1.0), 8.0),
+            candidate("text+rules, l2 1, notinject ×16", rules, logistic(1.0), 16.0),
+            candidate("text+rules, l2 1, notinject ×32", rules, logistic(1.0), 32.0),
+            candidate("text+rules, l2 1, notinject ×64", rules, logistic(1.0), 64.0),
+            candidate("text+rules, l2 0.3, notinject ×16", rules, logistic(0.3), 16.0),
+            candidate("text+windows, l2 1, notinject ×4", windows_only, logistic(1.0), 4.0),
+            candidate("text+windows+rules, l2 1, notinject ×4", windowed, logistic(1.0), 4.0),
+            candidate(
+                "text+windows+rules, mlp 64, notinject ×16",
+                windowed,
+                Hyper { hidden: 64, l2: 1.0, epochs: 30, lr: 0.003, batch: 64, members: 1 },
+                16.0,
+            ),
+            candidate(
+                "text+windows+rules, mlp 64 ×5, notinject ×16",
+                windowed,
+                Hyper { hidden: 64, l2: 1.0, epochs: 30, lr: 0.003, batch: 64, members: 5 },
+                16.0,
+            ),
         ],
         threshold: ThresholdRule::RecallAtFpr {
             source: "notinject",
             max_fpr: 0.02,
+            max_fpr_all: 0.03,
         },
-        source_weight,
+        hard_negative,
         heldout_data: "held-out 30% by text of the injection set assembled from the public data sets \
                        (positives: tensor_trust, bipia, jailbreak_llms, cyberseceval, jailbreakbench prompts; \
                        negatives: notinject, xstest, gsm8k, mmlu, truthfulqa, cyberseceval mitre_frr, bipia \

@@ -39,6 +39,7 @@ const fn logistic(l2: f32) -> Hyper {
         epochs: 40,
         lr: 0.01,
         batch: 32,
+        members: 1,
     }
 }
 
@@ -59,21 +60,28 @@ pub fn plan() -> Plan {
         positive: "refusal",
         negative: "compliance",
         candidates: vec![
-            Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1) },
-            Candidate { name: "text+rules, l2 0.1", features: RULES, hyper: logistic(0.1) },
-            Candidate { name: "text+rules, l2 1", features: RULES, hyper: logistic(1.0) },
-            Candidate { name: "text+rules, l2 10", features: RULES, hyper: logistic(10.0) },
-            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0) },
-            Candidate { name: "text+opening+rules, l2 10", features: opening, hyper: logistic(10.0) },
-            Candidate { name: "text+prompt+rules, l2 1", features: with_prompt, hyper: logistic(1.0) },
+            Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1), hard_negative_weight: 1.0 },
+            Candidate { name: "text+rules, l2 0.1", features: RULES, hyper: logistic(0.1), hard_negative_weight: 1.0 },
+            Candidate { name: "text+rules, l2 1", features: RULES, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+rules, l2 10", features: RULES, hyper: logistic(10.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+opening+rules, l2 10", features: opening, hyper: logistic(10.0), hard_negative_weight: 1.0 },
+            Candidate { name: "text+prompt+rules, l2 1", features: with_prompt, hyper: logistic(1.0), hard_negative_weight: 1.0 },
             Candidate {
                 name: "text+opening+rules, mlp 32",
                 features: opening,
-                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32 },
+                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 1 },
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+rules, mlp 32 ×5",
+                features: opening,
+                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 5 },
+                hard_negative_weight: 1.0,
             },
         ],
         threshold: ThresholdRule::Accuracy,
-        source_weight: |_| 1.0,
+        hard_negative: |_| false,
         heldout_data: "XSTest human-labelled completions (llama2new, llama2orig, mistralinstruct), \
                        held-out 30% by prompt; partial refusal counted as refusal",
         validate_command: "emmental detectors validate refusal --heldout \

@@ -104,6 +104,9 @@ pub fn embed_all(
     cache_dir: Option<&Path>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<HashMap<String, Vec<f32>>, ModelError> {
+    if texts.is_empty() {
+        return Ok(HashMap::new());
+    }
     let mut distinct: Vec<&String> = texts.iter().collect();
     // Length order makes batches of similar lengths (little padding); ties by text so the
     // order never depends on the input order.

@@ -322,7 +322,8 @@ pub struct Head {
     pub features: FeatureSpec,
     /// Names of the rule features, checked against this build's rules on load.
     pub rule_names: Vec<String>,
-    pub net: Net,
+    /// One network, or an ensemble whose logits are averaged.
+    pub nets: Vec<Net>,
     /// The tuned threshold on the network's probability; [`Head::score`] maps it to 0.5.
     pub threshold: f32,
     /// How the head was made (seed, hyperparameters, data), for the record.
@@ -359,13 +360,18 @@ impl Head {
             )));
         }
         let want = head.features.dim(head.embedding_dim);
-        if head.net.inputs() != want {
-            return Err(fail(format!(
-                "network reads {} features, the feature spec gives {want}",
-                head.net.inputs()
-            )));
+        if head.nets.is_empty() {
+            return Err(fail("weights hold no network".into()));
         }
-        head.net.check().map_err(fail)?;
+        for net in &head.nets {
+            if net.inputs() != want {
+                return Err(fail(format!(
+                    "network reads {} features, the feature spec gives {want}",
+                    net.inputs()
+                )));
+            }
+            net.check().map_err(fail)?;
+        }
         if !(head.threshold > 0.0 && head.threshold < 1.0) {
             return Err(fail(format!("threshold {} is not inside (0, 1)", head.threshold)));
         }
@@ -375,7 +381,8 @@ impl Head {
     /// The positive-class score in 0..1, re-centred so that the tuned threshold sits at 0.5:
     /// label and score never disagree, and 0.5 means "on the boundary".
     pub fn score(&self, x: &[f32]) -> f32 {
-        sigmoid(self.net.logit(x) - logit_of(self.threshold))
+        let z = self.nets.iter().map(|n| n.logit(x)).sum::<f32>() / self.nets.len() as f32;
+        sigmoid(z - logit_of(self.threshold))
     }
 
     /// The label for a score from [`Head::score`].
@@ -408,12 +415,12 @@ mod tests {
             negative: "compliance".into(),
             features: spec,
             rule_names: vec![],
-            net: Net {
+            nets: vec![Net {
                 mean: vec![0.0; d],
                 scale: vec![1.0; d],
                 hidden: None,
                 output,
-            },
+            }],
             threshold,
             training: serde_json::Value::Null,
         }
@@ -500,11 +507,15 @@ mod tests {
         let err = Head::from_json("refusal", &serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
         assert!(err.contains("not supported"), "{err}");
         let mut h = tiny(0.5);
-        h.net.output.weights.pop();
+        h.nets[0].output.weights.pop();
         let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).unwrap_err().to_string();
         assert!(err.contains("holds 4 weights"), "{err}");
         let err = Head::from_json("refusal", b"{\"format\": 3").unwrap_err().to_string();
         assert!(err.contains("not JSON"), "{err}");
+        let mut h = tiny(0.5);
+        h.nets.clear();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("no network"), "{err}");
         let mut h = tiny(0.5);
         h.threshold = 1.0;
         assert!(Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).is_err());

@@ -13,7 +13,8 @@
 //!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
 //! - **injection**: positives are prompt injections and jailbreaks (Tensor Trust attacks,
 //!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers,
-//!   in-the-wild jailbreak prompts, CyberSecEval's injected user inputs in all its languages,
+//!   in-the-wild jailbreak prompts (and, for training only, the first 40 words of each long
+//!   one: short set-ups like "From now on you are DAN" are otherwise unseen), CyberSecEval's injected user inputs in all its languages,
 //!   JailbreakBench's attack prompts). Negatives are everything a user may plainly ask:
 //!   NotInject (benign prompts full of trigger words), XSTest prompts, GSM8K, MMLU and
 //!   TruthfulQA questions, CyberSecEval's benign security coding requests, BIPIA contexts
@@ -44,6 +45,9 @@ pub struct Row {
     pub note: Option<String>,
     /// A baseline scorer's verdict on the row (positive or not), for a paired comparison.
     pub baseline: Option<bool>,
+    /// Derived from another row to widen training (e.g. the opening of a long jailbreak
+    /// prompt): trained on when its key is in the training split, never measured.
+    pub train_only: bool,
 }
 
 impl Row {
@@ -80,6 +84,7 @@ pub fn refusal(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             note: Some(c.final_label.clone()),
             // XSTest's string-match classifier.
             baseline: c.strmatch.as_deref().and_then(crate::data::xstest_label).map(|l| l == "refusal"),
+            train_only: false,
         });
     }
     Ok(out)
@@ -99,6 +104,7 @@ pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             key: r.goal,
             note: None,
             baseline: None,
+            train_only: false,
         });
     }
     for c in sources::xstest_completions(dir)? {
@@ -120,10 +126,14 @@ pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             key: c.prompt.clone(),
             note: Some(c.final_label.clone()),
             baseline: None,
+            train_only: false,
         });
     }
     Ok(out)
 }
+
+/// Words of a long in-the-wild jailbreak kept as its opening (training only).
+const JAILBREAK_OPENING_WORDS: usize = 40;
 
 /// Characters of BIPIA content kept around a planted attack: the encoder reads 256 tokens,
 /// and an attack planted past them would be a positive the detector cannot see.
@@ -166,6 +176,7 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             source: source.to_string(),
             note: None,
             baseline: None,
+            train_only: false,
         });
     };
     // Positives.
@@ -191,7 +202,15 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             Some(attack),
         );
     }
+    let mut openings = Vec::new();
     for p in sources::jailbreak_llms_prompts(dir)? {
+        // In-the-wild jailbreaks are long templates; an attack in a chat is often just their
+        // set-up. The opening words of each long template are a training-only positive, in
+        // the template's own split.
+        let words: Vec<&str> = p.split_whitespace().collect();
+        if words.len() > 2 * JAILBREAK_OPENING_WORDS {
+            openings.push((words[..JAILBREAK_OPENING_WORDS].join(" "), p.clone()));
+        }
         add(p, true, "jailbreak_llms", None);
     }
     for (lang, _variant, text) in sources::cyberseceval_injections(dir)? {
@@ -248,7 +267,24 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
     for g in goals {
         add(g, false, "jailbreakbench/goals", None);
     }
-    Ok(dedupe(rows))
+    let mut rows = dedupe(rows);
+    // After deduplication, so a derived row never displaces a real one.
+    let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
+    for (opening, parent) in openings {
+        if !seen.contains(&opening) {
+            rows.push(Row {
+                text: opening,
+                prompt: None,
+                positive: true,
+                source: "jailbreak_llms/opening".into(),
+                key: parent,
+                note: None,
+                baseline: None,
+                train_only: true,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// Keeps the first row of each text; drops texts that occur with both labels.
@@ -286,6 +322,7 @@ mod tests {
             key: text.into(),
             note: None,
             baseline: None,
+            train_only: false,
         }
     }
 

@@ -77,7 +77,7 @@ pub fn labeled_rows(id: &str, data_dir: &Path, heldout_only: bool) -> Result<Vec
     };
     Ok(assemble::rows(id, data_dir)?
         .into_iter()
-        .filter(|r| !heldout_only || r.heldout())
+        .filter(|r| !r.train_only && (!heldout_only || r.heldout()))
         .map(|r| LabeledText {
             label: if r.positive { plan.positive } else { plan.negative }.to_string(),
             text: r.text,

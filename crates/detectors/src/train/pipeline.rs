@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::assemble::Row;
 use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
-use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit};
+use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit_members};
 use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, max_pool, opening, windows};
 use crate::data::split_bucket;
 use crate::metrics::ClassificationReport;
@@ -32,6 +32,8 @@ pub struct Candidate {
     pub name: &'static str,
     pub features: FeatureSpec,
     pub hyper: Hyper,
+    /// Extra weight of the plan's hard negatives ([`Plan::hard_negative`]); 1 is none.
+    pub hard_negative_weight: f32,
 }
 
 /// How the decision threshold is chosen on out-of-fold predictions.
@@ -41,8 +43,13 @@ pub enum ThresholdRule {
     /// The threshold with the highest accuracy (ties: the one nearest 0.5).
     Accuracy,
     /// The lowest threshold whose false-positive rate on negatives from `source` (a prefix)
-    /// stays at or below `max_fpr`: the most recall that over-defence budget allows.
-    RecallAtFpr { source: &'static str, max_fpr: f64 },
+    /// stays at or below `max_fpr`, and on all negatives at or below `max_fpr_all`: the most
+    /// recall those over-defence budgets allow.
+    RecallAtFpr {
+        source: &'static str,
+        max_fpr: f64,
+        max_fpr_all: f64,
+    },
 }
 
 /// Everything detector-specific about training.
@@ -52,8 +59,9 @@ pub struct Plan {
     pub negative: &'static str,
     pub candidates: Vec<Candidate>,
     pub threshold: ThresholdRule,
-    /// Extra weight of a row beyond class balance (e.g. rare hard negatives).
-    pub source_weight: fn(&Row) -> f32,
+    /// Rows that weigh [`Candidate::hard_negative_weight`] times more than class balance
+    /// gives them (rare negatives that look like positives).
+    pub hard_negative: fn(&Row) -> bool,
     /// What the held-out figures are measured on, in words (goes into the calibration).
     pub heldout_data: &'static str,
     /// The command that reproduces the held-out figures.
@@ -81,6 +89,11 @@ fn progress_printer(what: &'static str) -> impl FnMut(usize, usize) {
             eprintln!("{what}: embedded {done}/{total} texts");
         }
     }
+}
+
+/// The entries of `v` whose `mask` entry is true.
+fn keep<T: Copy>(v: &[T], mask: &[bool]) -> Vec<T> {
+    v.iter().zip(mask).filter(|(_, m)| **m).map(|(x, _)| *x).collect()
 }
 
 /// Accuracy of labels `p >= t` against `y`.
@@ -156,7 +169,11 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
                 fpr_source: None,
             }
         }
-        ThresholdRule::RecallAtFpr { source, max_fpr } => {
+        ThresholdRule::RecallAtFpr {
+            source,
+            max_fpr,
+            max_fpr_all,
+        } => {
             let neg: Vec<f32> = p
                 .iter()
                 .zip(y)
@@ -166,7 +183,11 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
                 .collect();
             let fpr_src = |t: f32| neg.iter().filter(|p| **p >= t).count() as f64 / neg.len().max(1) as f64;
             // Grid ascending: the first threshold within budget has the most recall.
-            let t = grid.iter().copied().find(|&t| fpr_src(t) <= max_fpr).unwrap_or(0.99);
+            let t = grid
+                .iter()
+                .copied()
+                .find(|&t| fpr_src(t) <= max_fpr && rates(p, y, t).1 <= max_fpr_all)
+                .unwrap_or(0.99);
             let (recall, fpr) = rates(p, y, t);
             Chosen {
                 threshold: t,
@@ -305,14 +326,19 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         spec.assemble(v, &p.text)
     };
     let train_idx: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].heldout()).collect();
-    let held_idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].heldout()).collect();
+    let held_idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].heldout() && !rows[i].train_only).collect();
     let train_rows: Vec<&Row> = train_idx.iter().map(|&i| &rows[i]).collect();
     let y: Vec<bool> = train_rows.iter().map(|r| r.positive).collect();
-    let w: Vec<f32> = balanced_weights(&y)
-        .into_iter()
-        .zip(&train_rows)
-        .map(|(b, r)| b * (plan.source_weight)(r))
-        .collect();
+    let balanced = balanced_weights(&y);
+    let weights = |c: &Candidate| -> Vec<f32> {
+        balanced
+            .iter()
+            .zip(&train_rows)
+            .map(|(b, r)| if (plan.hard_negative)(r) { b * c.hard_negative_weight } else { *b })
+            .collect()
+    };
+    // Derived rows train but are never scored, in cross-validation as on held-out rows.
+    let measured_mask: Vec<bool> = train_rows.iter().map(|r| !r.train_only).collect();
     let folds: Vec<usize> = train_rows
         .iter()
         .map(|r| split_bucket(&format!("fold/{}", r.key), FOLDS) as usize)
@@ -323,8 +349,8 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
     let mut best: Option<(usize, Chosen, Vec<f32>)> = None;
     for (ci, c) in plan.candidates.iter().enumerate() {
         let x: Vec<Vec<f32>> = train_idx.iter().map(|&i| features(&c.features, i)).collect();
-        let oof = cross_validate(&x, &y, &w, &folds, &c.hyper, opts.seed);
-        let chosen = choose_threshold(plan.threshold, &oof, &y, &train_rows);
+        let oof = cross_validate(&x, &y, &weights(c), &folds, &c.hyper, opts.seed);
+        let chosen = choose_threshold(plan.threshold, &keep(&oof, &measured_mask), &keep(&y, &measured_mask), &keep(&train_rows, &measured_mask));
         eprintln!(
             "{}: candidate {:<28} cv objective {:.4} (threshold {:.3}, accuracy {:.4}, recall {:.4}, fpr {:.4})",
             plan.id, c.name, chosen.objective, chosen.threshold, chosen.accuracy, chosen.recall, chosen.fpr
@@ -337,15 +363,16 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
     let (ci, chosen, oof) = best.expect("at least one candidate");
     let cand = plan.candidates[ci];
 
-    // Threshold curve on out-of-fold predictions, for the record.
+    // Threshold curve on out-of-fold predictions (measured rows only), for the record.
+    let (oof, y_m, train_m) = (keep(&oof, &measured_mask), keep(&y, &measured_mask), keep(&train_rows, &measured_mask));
     let curve: Vec<Value> = [0.05f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
         .iter()
         .chain(std::iter::once(&chosen.threshold))
         .map(|&t| {
-            let (recall, fpr) = rates(&oof, &y, t);
-            let mut v = json!({"threshold": t, "recall": recall, "fpr": fpr, "accuracy": accuracy_at(&oof, &y, t)});
+            let (recall, fpr) = rates(&oof, &y_m, t);
+            let mut v = json!({"threshold": t, "recall": recall, "fpr": fpr, "accuracy": accuracy_at(&oof, &y_m, t)});
             if let ThresholdRule::RecallAtFpr { source, .. } = plan.threshold {
-                let (n, f) = oof.iter().zip(&train_rows).filter(|(_, r)| !r.positive && r.source.starts_with(source)).fold(
+                let (n, f) = oof.iter().zip(&train_m).filter(|(_, r)| !r.positive && r.source.starts_with(source)).fold(
                     (0usize, 0usize),
                     |(n, f), (p, _)| (n + 1, f + usize::from(*p >= t)),
                 );
@@ -357,11 +384,12 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
 
     // The final head, on the whole training split.
     let x: Vec<Vec<f32>> = train_idx.iter().map(|&i| features(&cand.features, i)).collect();
-    let net = fit(&x, &y, &w, &cand.hyper, opts.seed);
+    let nets = fit_members(&x, &y, &weights(&cand), &cand.hyper, opts.seed);
     let training = json!({
         "seed": opts.seed,
         "candidate": cand.name,
         "hyper": cand.hyper,
+        "hard_negative_weight": cand.hard_negative_weight,
         "threshold_rule": plan.threshold,
         "rows": {"train": train_idx.len(), "heldout": held_idx.len()},
     });
@@ -374,7 +402,7 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         negative: plan.negative.to_string(),
         features: cand.features,
         rule_names: cand.features.rule_names(),
-        net,
+        nets,
         threshold: chosen.threshold,
         training,
     };
@@ -462,7 +490,6 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         "weights_version": crate::classifier::weights_version((serde_json::to_string(&head).expect("heads serialise") + "\n").as_bytes()),
         "data": data,
         "folds": FOLDS,
-        "source_weights": "see the detector's train plan",
         "selection": selection,
         "chosen": {"candidate": cand.name, "cross_validation": chosen},
         "threshold_curve_out_of_fold": curve,
@@ -492,6 +519,7 @@ mod tests {
             key: String::new(),
             note: None,
             baseline: None,
+            train_only: false,
         }
     }
 
@@ -516,11 +544,19 @@ mod tests {
             .map(|(s, y)| row(s, *y))
             .collect();
         let rr: Vec<&Row> = r.iter().collect();
-        let c = choose_threshold(ThresholdRule::RecallAtFpr { source: "ni", max_fpr: 0.0 }, &p, &y, &rr);
+        let rule = |max_fpr, max_fpr_all| ThresholdRule::RecallAtFpr {
+            source: "ni",
+            max_fpr,
+            max_fpr_all,
+        };
+        let c = choose_threshold(rule(0.0, 1.0), &p, &y, &rr);
         assert!(c.threshold > 0.85 && c.threshold <= 0.9, "{c:?}");
         assert_eq!(c.fpr_source, Some(0.0));
         assert!((c.recall - 0.4).abs() < 1e-9);
-        let c = choose_threshold(ThresholdRule::RecallAtFpr { source: "ni", max_fpr: 0.5 }, &p, &y, &rr);
+        let c = choose_threshold(rule(0.5, 1.0), &p, &y, &rr);
         assert_eq!(c.recall, 1.0);
+        // A budget on all negatives binds too: one false positive of three is too many.
+        let c = choose_threshold(rule(0.5, 0.2), &p, &y, &rr);
+        assert!(c.fpr <= 0.2 && c.threshold > 0.85, "{c:?}");
     }
 }
