@@ -16,7 +16,10 @@ const WORDS: &str = "the committee reviewed the annual report on water quality i
 found that most samples met the national standard although several wells near the old factory showed \
 raised levels of nitrate which the council plans to monitor every month while engineers design a new \
 filter system for the school and the hospital that rely on those wells during the dry season when \
-rainfall is low and demand rises sharply across farms towns and small villages nearby";
+rainfall is low and demand rises sharply across farms towns and small villages nearby. the report also \
+notes that two pumping stations need repairs before winter, that the budget for testing equipment was cut \
+last year, and that volunteers from the local college have helped collect samples from rivers and lakes \
+every spring since the program began, giving the council a record that now spans more than ten years";
 
 /// A deterministic shuffle of the words (SplitMix-style mixing of the index).
 fn permutation(words: &[&str], seed: u64) -> String {
@@ -35,7 +38,9 @@ fn permutation(words: &[&str], seed: u64) -> String {
 /// included).
 fn words_for(tokens: usize) -> Vec<&'static str> {
     let path = emmental_models::fetch::default_home().join("models/all-minilm-l6-v2/tokenizer.json");
-    let tok = tokenizers::Tokenizer::from_file(&path).expect("the encoder's tokenizer is in the model cache");
+    let mut tok = tokenizers::Tokenizer::from_file(&path).expect("the encoder's tokenizer is in the model cache");
+    // The shipped tokenizer.json pads everything to 128: count real tokens.
+    tok.with_padding(None);
     let all: Vec<&str> = WORDS.split_whitespace().collect();
     let count = |n: usize| tok.encode(all[..n].join(" "), true).expect("tokenizes").get_ids().len();
     let n = (1..=all.len()).find(|&n| count(n) >= tokens).expect("enough words");

@@ -68,8 +68,14 @@ pub fn embed(encoder: &LocalEncoder, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, 
     missing.sort_by_key(|&i| (texts[i].len(), keys[i]));
     missing.dedup_by_key(|i| keys[*i]);
     if !missing.is_empty() {
-        let batch: Vec<String> = missing.iter().map(|&i| texts[i].to_string()).collect();
-        let vectors = encoder.embed_blocking(&batch)?;
+        // The encoder pads a batch to its longest text: texts of very different lengths go in
+        // separate calls (a window of 40 words must not be padded to the 256-token text it
+        // came from).
+        let mut vectors = Vec::with_capacity(missing.len());
+        for group in length_groups(&missing, |i| texts[i].len()) {
+            let batch: Vec<String> = group.iter().map(|&i| texts[i].to_string()).collect();
+            vectors.extend(encoder.embed_blocking(&batch)?);
+        }
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         for (&i, v) in missing.iter().zip(vectors) {
             cache.insert(keys[i], Arc::from(v));
@@ -90,6 +96,20 @@ pub fn embed(encoder: &LocalEncoder, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, 
         }
     }
     Ok(out.into_iter().map(|v| v.expect("every text embedded")).collect())
+}
+
+/// Splits items already sorted by length into runs whose longest is at most twice the
+/// shortest (lengths in bytes, a stand-in for tokens).
+fn length_groups(sorted: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for k in 1..=sorted.len() {
+        if k == sorted.len() || len(sorted[k]) > 2 * len(sorted[start]).max(8) {
+            groups.push(&sorted[start..k]);
+            start = k;
+        }
+    }
+    groups
 }
 
 /// File magic of the training cache.
@@ -212,6 +232,15 @@ mod tests {
         assert!(read_cache(&p, 1, 4).is_none());
         std::fs::write(&p, b"garbage").unwrap();
         assert!(read_cache(&p, 2, 2).is_none());
+    }
+
+    #[test]
+    fn length_groups_split_where_lengths_double() {
+        let lens = [3usize, 10, 15, 20, 21, 80, 90];
+        let idx: Vec<usize> = (0..lens.len()).collect();
+        let g = length_groups(&idx, |i| lens[i]);
+        assert_eq!(g, vec![&[0, 1, 2][..], &[3, 4][..], &[5, 6][..]]);
+        assert!(length_groups(&[], |i| i).is_empty());
     }
 
     #[test]
