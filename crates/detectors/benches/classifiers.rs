@@ -37,14 +37,27 @@ fn permutation(words: &[&str], seed: u64) -> String {
 /// Words whose text is `tokens` tokens long for the encoder's tokenizer ([CLS] and [SEP]
 /// included).
 fn words_for(tokens: usize) -> Vec<&'static str> {
-    let path = emmental_models::fetch::default_home().join("models/all-minilm-l6-v2/tokenizer.json");
-    let mut tok = tokenizers::Tokenizer::from_file(&path).expect("the encoder's tokenizer is in the model cache");
+    let path =
+        emmental_models::fetch::default_home().join("models/all-minilm-l6-v2/tokenizer.json");
+    let mut tok = tokenizers::Tokenizer::from_file(&path)
+        .expect("the encoder's tokenizer is in the model cache");
     // The shipped tokenizer.json pads everything to 128: count real tokens.
     tok.with_padding(None);
     let all: Vec<&str> = WORDS.split_whitespace().collect();
-    let count = |n: usize| tok.encode(all[..n].join(" "), true).expect("tokenizes").get_ids().len();
-    let n = (1..=all.len()).find(|&n| count(n) >= tokens).expect("enough words");
-    assert_eq!(count(n), tokens, "pick words that reach exactly {tokens} tokens");
+    let count = |n: usize| {
+        tok.encode(all[..n].join(" "), true)
+            .expect("tokenizes")
+            .get_ids()
+            .len()
+    };
+    let n = (1..=all.len())
+        .find(|&n| count(n) >= tokens)
+        .expect("enough words");
+    assert_eq!(
+        count(n),
+        tokens,
+        "pick words that reach exactly {tokens} tokens"
+    );
     all[..n].to_vec()
 }
 
@@ -111,7 +124,11 @@ fn main() {
             (0..ROUNDS)
                 .map(|_| {
                     let t = fresh();
-                    let input = if with_prompt { Input::answer(prompt, &t) } else { Input::text(&t) };
+                    let input = if with_prompt {
+                        Input::answer(prompt, &t)
+                    } else {
+                        Input::text(&t)
+                    };
                     let s = Instant::now();
                     d.detect(&input).unwrap();
                     s.elapsed()
@@ -121,7 +138,13 @@ fn main() {
         let texts: Vec<String> = (0..BATCH).map(|_| fresh()).collect();
         let inputs: Vec<Input<'_>> = texts
             .iter()
-            .map(|t| if with_prompt { Input::answer(prompt, t) } else { Input::text(t) })
+            .map(|t| {
+                if with_prompt {
+                    Input::answer(prompt, t)
+                } else {
+                    Input::text(t)
+                }
+            })
             .collect();
         let s = Instant::now();
         d.detect_batch(&inputs).unwrap();

@@ -28,7 +28,10 @@ pub fn describe() -> DetectorInfo {
     }
 }
 
-pub fn build(info: DetectorInfo, res: &Resources) -> Result<EncoderClassifier, crate::DetectorError> {
+pub fn build(
+    info: DetectorInfo,
+    res: &Resources,
+) -> Result<EncoderClassifier, crate::DetectorError> {
     EncoderClassifier::build(info, res, WEIGHTS)
 }
 
@@ -52,9 +55,18 @@ pub fn plan() -> Plan {
         product: false,
         rules: Some(RuleSet::Refusal),
     };
-    let opening = FeatureSpec { opening: true, ..rules };
-    let prompt = FeatureSpec { prompt: true, ..rules };
-    let opening_prompt = FeatureSpec { opening: true, ..prompt };
+    let opening = FeatureSpec {
+        opening: true,
+        ..rules
+    };
+    let prompt = FeatureSpec {
+        prompt: true,
+        ..rules
+    };
+    let opening_prompt = FeatureSpec {
+        opening: true,
+        ..prompt
+    };
     let product = FeatureSpec {
         prompt: true,
         product: true,
@@ -65,23 +77,72 @@ pub fn plan() -> Plan {
         positive: "harmful",
         negative: "benign",
         candidates: vec![
-            Candidate { name: "text, l2 1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+rules, l2 1", features: rules, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+prompt+rules, l2 1", features: prompt, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+opening+prompt+rules, l2 1", features: opening_prompt, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+opening+prompt+rules, l2 10", features: opening_prompt, hyper: logistic(10.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+prompt+product+rules, l2 1", features: product, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate {
+                name: "text, l2 1",
+                features: FeatureSpec::TEXT_ONLY,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+rules, l2 1",
+                features: rules,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+rules, l2 1",
+                features: opening,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+prompt+rules, l2 1",
+                features: prompt,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, l2 1",
+                features: opening_prompt,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, l2 10",
+                features: opening_prompt,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+prompt+product+rules, l2 1",
+                features: product,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
             Candidate {
                 name: "text+opening+prompt+rules, mlp 32",
                 features: opening_prompt,
-                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 1 },
+                hyper: Hyper {
+                    hidden: 32,
+                    l2: 1.0,
+                    epochs: 40,
+                    lr: 0.003,
+                    batch: 32,
+                    members: 1,
+                },
                 hard_negative_weight: 1.0,
             },
             Candidate {
                 name: "text+opening+prompt+rules, mlp 32 ×5",
                 features: opening_prompt,
-                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 5 },
+                hyper: Hyper {
+                    hidden: 32,
+                    l2: 1.0,
+                    epochs: 40,
+                    lr: 0.003,
+                    batch: 32,
+                    members: 5,
+                },
                 hard_negative_weight: 1.0,
             },
         ],

@@ -31,7 +31,10 @@ pub fn describe() -> DetectorInfo {
     }
 }
 
-pub fn build(info: DetectorInfo, res: &Resources) -> Result<EncoderClassifier, crate::DetectorError> {
+pub fn build(
+    info: DetectorInfo,
+    res: &Resources,
+) -> Result<EncoderClassifier, crate::DetectorError> {
     EncoderClassifier::build(info, res, WEIGHTS)
 }
 
@@ -51,7 +54,12 @@ fn hard_negative(r: &Row) -> bool {
     r.source == "notinject"
 }
 
-fn candidate(name: &'static str, features: FeatureSpec, hyper: Hyper, notinject_weight: f32) -> Candidate {
+fn candidate(
+    name: &'static str,
+    features: FeatureSpec,
+    hyper: Hyper,
+    notinject_weight: f32,
+) -> Candidate {
     Candidate {
         name,
         features,
@@ -69,7 +77,10 @@ pub fn plan() -> Plan {
         product: false,
         rules: Some(RuleSet::Injection),
     };
-    let windowed = FeatureSpec { windows: true, ..rules };
+    let windowed = FeatureSpec {
+        windows: true,
+        ..rules
+    };
     let windows_only = FeatureSpec {
         windows: true,
         ..FeatureSpec::TEXT_ONLY
@@ -79,26 +90,75 @@ pub fn plan() -> Plan {
         positive: "injection",
         negative: "benign",
         candidates: vec![
-            candidate("text, l2 0.1, notinject ×4", FeatureSpec::TEXT_ONLY, logistic(0.1), 4.0),
+            candidate(
+                "text, l2 0.1, notinject ×4",
+                FeatureSpec::TEXT_ONLY,
+                logistic(0.1),
+                4.0,
+            ),
             candidate("text+rules, l2 1, notinject ×1", rules, logistic(1.0), 1.0),
             candidate("text+rules, l2 1, notinject ×4", rules, logistic(1.0), 4.0),
             candidate("text+rules, l2 1, notinject ×8", rules, logistic(1.0), 8.0),
-            candidate("text+rules, l2 1, notinject ×16", rules, logistic(1.0), 16.0),
-            candidate("text+rules, l2 1, notinject ×32", rules, logistic(1.0), 32.0),
-            candidate("text+rules, l2 1, notinject ×64", rules, logistic(1.0), 64.0),
-            candidate("text+rules, l2 0.3, notinject ×16", rules, logistic(0.3), 16.0),
-            candidate("text+windows, l2 1, notinject ×4", windows_only, logistic(1.0), 4.0),
-            candidate("text+windows+rules, l2 1, notinject ×4", windowed, logistic(1.0), 4.0),
+            candidate(
+                "text+rules, l2 1, notinject ×16",
+                rules,
+                logistic(1.0),
+                16.0,
+            ),
+            candidate(
+                "text+rules, l2 1, notinject ×32",
+                rules,
+                logistic(1.0),
+                32.0,
+            ),
+            candidate(
+                "text+rules, l2 1, notinject ×64",
+                rules,
+                logistic(1.0),
+                64.0,
+            ),
+            candidate(
+                "text+rules, l2 0.3, notinject ×16",
+                rules,
+                logistic(0.3),
+                16.0,
+            ),
+            candidate(
+                "text+windows, l2 1, notinject ×4",
+                windows_only,
+                logistic(1.0),
+                4.0,
+            ),
+            candidate(
+                "text+windows+rules, l2 1, notinject ×4",
+                windowed,
+                logistic(1.0),
+                4.0,
+            ),
             candidate(
                 "text+windows+rules, mlp 64, notinject ×16",
                 windowed,
-                Hyper { hidden: 64, l2: 1.0, epochs: 30, lr: 0.003, batch: 64, members: 1 },
+                Hyper {
+                    hidden: 64,
+                    l2: 1.0,
+                    epochs: 30,
+                    lr: 0.003,
+                    batch: 64,
+                    members: 1,
+                },
                 16.0,
             ),
             candidate(
                 "text+windows+rules, mlp 64 ×5, notinject ×16",
                 windowed,
-                Hyper { hidden: 64, l2: 1.0, epochs: 30, lr: 0.003, batch: 64, members: 5 },
+                Hyper {
+                    hidden: 64,
+                    l2: 1.0,
+                    epochs: 30,
+                    lr: 0.003,
+                    batch: 64,
+                    members: 5,
+                },
                 16.0,
             ),
         ],

@@ -384,7 +384,7 @@ mod tests {
             Span::from_chars(text, 5, 9, "PERSON", 0.9),
             Span::from_chars(text, 19, 24, "LOCATION", 0.9),
         ];
-        let r = SpanReport::compute(&[gold.clone()], &[pred], None);
+        let r = SpanReport::compute(std::slice::from_ref(&gold), &[pred], None);
         assert_eq!(r.types["PERSON"].recall.value, 0.0);
         // The short prediction lies wholly in gold: it is correct, though it found too little.
         assert_eq!(r.types["PERSON"].precision.value, 1.0);

@@ -28,7 +28,10 @@ pub fn describe() -> DetectorInfo {
     }
 }
 
-pub fn build(info: DetectorInfo, res: &Resources) -> Result<EncoderClassifier, crate::DetectorError> {
+pub fn build(
+    info: DetectorInfo,
+    res: &Resources,
+) -> Result<EncoderClassifier, crate::DetectorError> {
     EncoderClassifier::build(info, res, WEIGHTS)
 }
 
@@ -53,30 +56,85 @@ const RULES: FeatureSpec = FeatureSpec {
 
 /// How the shipped head is trained.
 pub fn plan() -> Plan {
-    let opening = FeatureSpec { opening: true, ..RULES };
-    let with_prompt = FeatureSpec { prompt: true, ..RULES };
+    let opening = FeatureSpec {
+        opening: true,
+        ..RULES
+    };
+    let with_prompt = FeatureSpec {
+        prompt: true,
+        ..RULES
+    };
     Plan {
         id: ID,
         positive: "refusal",
         negative: "compliance",
         candidates: vec![
-            Candidate { name: "text, l2 0.1", features: FeatureSpec::TEXT_ONLY, hyper: logistic(0.1), hard_negative_weight: 1.0 },
-            Candidate { name: "text+rules, l2 0.1", features: RULES, hyper: logistic(0.1), hard_negative_weight: 1.0 },
-            Candidate { name: "text+rules, l2 1", features: RULES, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+rules, l2 10", features: RULES, hyper: logistic(10.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+opening+rules, l2 1", features: opening, hyper: logistic(1.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+opening+rules, l2 10", features: opening, hyper: logistic(10.0), hard_negative_weight: 1.0 },
-            Candidate { name: "text+prompt+rules, l2 1", features: with_prompt, hyper: logistic(1.0), hard_negative_weight: 1.0 },
+            Candidate {
+                name: "text, l2 0.1",
+                features: FeatureSpec::TEXT_ONLY,
+                hyper: logistic(0.1),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+rules, l2 0.1",
+                features: RULES,
+                hyper: logistic(0.1),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+rules, l2 1",
+                features: RULES,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+rules, l2 10",
+                features: RULES,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+rules, l2 1",
+                features: opening,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+rules, l2 10",
+                features: opening,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+prompt+rules, l2 1",
+                features: with_prompt,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
             Candidate {
                 name: "text+opening+rules, mlp 32",
                 features: opening,
-                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 1 },
+                hyper: Hyper {
+                    hidden: 32,
+                    l2: 1.0,
+                    epochs: 40,
+                    lr: 0.003,
+                    batch: 32,
+                    members: 1,
+                },
                 hard_negative_weight: 1.0,
             },
             Candidate {
                 name: "text+opening+rules, mlp 32 ×5",
                 features: opening,
-                hyper: Hyper { hidden: 32, l2: 1.0, epochs: 40, lr: 0.003, batch: 32, members: 5 },
+                hyper: Hyper {
+                    hidden: 32,
+                    l2: 1.0,
+                    epochs: 40,
+                    lr: 0.003,
+                    batch: 32,
+                    members: 5,
+                },
                 hard_negative_weight: 1.0,
             },
         ],

@@ -95,7 +95,10 @@ pub fn embed(encoder: &LocalEncoder, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, 
             }
         }
     }
-    Ok(out.into_iter().map(|v| v.expect("every text embedded")).collect())
+    Ok(out
+        .into_iter()
+        .map(|v| v.expect("every text embedded"))
+        .collect())
 }
 
 /// Splits items already sorted by length into runs whose longest is at most twice the

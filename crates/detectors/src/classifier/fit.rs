@@ -59,7 +59,10 @@ fn standardisation(x: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
             *s += d * d;
         }
     }
-    let scale = var.iter().map(|v| ((v / n).sqrt()).max(1e-4) as f32).collect();
+    let scale = var
+        .iter()
+        .map(|v| ((v / n).sqrt()).max(1e-4) as f32)
+        .collect();
     (mean.into_iter().map(|m| m as f32).collect(), scale)
 }
 
@@ -103,26 +106,40 @@ impl Adam {
 /// Trains a network on rows `x` with labels `y` and per-row weights `w` (class balance and
 /// source weighting are the caller's choice).
 pub fn fit(x: &[Vec<f32>], y: &[bool], w: &[f32], hyper: &Hyper, seed: u64) -> Net {
-    assert!(x.len() == y.len() && y.len() == w.len(), "one label and weight per row");
+    assert!(
+        x.len() == y.len() && y.len() == w.len(),
+        "one label and weight per row"
+    );
     let d = x.first().map_or(0, Vec::len);
     let (mean, scale) = standardisation(x);
     let z: Vec<Vec<f32>> = x
         .iter()
-        .map(|r| r.iter().zip(&mean).zip(&scale).map(|((v, m), s)| (v - m) / s).collect())
+        .map(|r| {
+            r.iter()
+                .zip(&mean)
+                .zip(&scale)
+                .map(|((v, m), s)| (v - m) / s)
+                .collect()
+        })
         .collect();
     let mut rng = SplitMix64::new(seed);
     let h = hyper.hidden;
     let mut hidden = (h > 0).then(|| {
         let mut l = Dense::zeros(d, h);
         let sd = (2.0 / d.max(1) as f32).sqrt();
-        l.weights.iter_mut().for_each(|v| *v = sd * normal(&mut rng));
+        l.weights
+            .iter_mut()
+            .for_each(|v| *v = sd * normal(&mut rng));
         l
     });
     let out_in = if h > 0 { h } else { d };
     let mut output = Dense::zeros(out_in, 1);
     if h > 0 {
         let sd = (1.0 / h as f32).sqrt();
-        output.weights.iter_mut().for_each(|v| *v = sd * normal(&mut rng));
+        output
+            .weights
+            .iter_mut()
+            .for_each(|v| *v = sd * normal(&mut rng));
     }
     let mut adam_h = Adam::new(if h > 0 { d * h + h } else { 0 });
     let mut adam_o = Adam::new(out_in + 1);
@@ -219,7 +236,14 @@ pub fn balanced_weights(y: &[bool]) -> Vec<f32> {
 
 /// Out-of-fold probabilities: row `i` is predicted by a network trained without fold
 /// `folds[i]`. Rows sharing a split key must share a fold (the caller assigns folds by key).
-pub fn cross_validate(x: &[Vec<f32>], y: &[bool], w: &[f32], folds: &[usize], hyper: &Hyper, seed: u64) -> Vec<f32> {
+pub fn cross_validate(
+    x: &[Vec<f32>],
+    y: &[bool],
+    w: &[f32],
+    folds: &[usize],
+    hyper: &Hyper,
+    seed: u64,
+) -> Vec<f32> {
     let k = folds.iter().copied().max().map_or(0, |m| m + 1);
     let mut out = vec![f32::NAN; x.len()];
     for f in 0..k {
@@ -258,7 +282,11 @@ mod tests {
     }
 
     fn accuracy(net: &Net, x: &[Vec<f32>], y: &[bool]) -> f64 {
-        let ok = x.iter().zip(y).filter(|(x, y)| (net.probability(x) >= 0.5) == **y).count();
+        let ok = x
+            .iter()
+            .zip(y)
+            .filter(|(x, y)| (net.probability(x) >= 0.5) == **y)
+            .count();
         ok as f64 / y.len() as f64
     }
 
@@ -277,7 +305,10 @@ mod tests {
         let net = fit(&x, &y, &balanced_weights(&y), &LOGISTIC, 7);
         let (tx, ty) = blobs(400, 2);
         assert!(accuracy(&net, &tx, &ty) > 0.95);
-        assert!(net.output.weights[0] > 1.0, "dimension 0 carries the signal");
+        assert!(
+            net.output.weights[0] > 1.0,
+            "dimension 0 carries the signal"
+        );
     }
 
     #[test]
@@ -292,7 +323,18 @@ mod tests {
             .unzip();
         let w = balanced_weights(&y);
         let lin = fit(&x, &y, &w, &LOGISTIC, 1);
-        let mlp = fit(&x, &y, &w, &Hyper { hidden: 16, epochs: 80, lr: 0.02, ..LOGISTIC }, 1);
+        let mlp = fit(
+            &x,
+            &y,
+            &w,
+            &Hyper {
+                hidden: 16,
+                epochs: 80,
+                lr: 0.02,
+                ..LOGISTIC
+            },
+            1,
+        );
         assert!(accuracy(&lin, &x, &y) < 0.7);
         assert!(accuracy(&mlp, &x, &y) > 0.9);
     }
@@ -301,11 +343,17 @@ mod tests {
     fn same_seed_same_weights_other_seed_other_weights() {
         let (x, y) = blobs(200, 4);
         let w = balanced_weights(&y);
-        let h = Hyper { hidden: 4, ..LOGISTIC };
+        let h = Hyper {
+            hidden: 4,
+            ..LOGISTIC
+        };
         let a = fit(&x, &y, &w, &h, 11);
         let b = fit(&x, &y, &w, &h, 11);
         let c = fit(&x, &y, &w, &h, 12);
-        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
         assert_ne!(a, c);
         let two = fit_members(&x, &y, &w, &Hyper { members: 2, ..h }, 11);
         assert_eq!(two[0], a, "the first member uses the seed itself");
@@ -320,7 +368,11 @@ mod tests {
         let folds: Vec<usize> = (0..100).map(|i| i % 5).collect();
         let p = cross_validate(&x, &y, &balanced_weights(&y), &folds, &LOGISTIC, 1);
         assert!(p.iter().all(|v| v.is_finite()));
-        let ok = p.iter().zip(&y).filter(|(p, y)| (**p >= 0.5) == **y).count();
+        let ok = p
+            .iter()
+            .zip(&y)
+            .filter(|(p, y)| (**p >= 0.5) == **y)
+            .count();
         assert!(ok > 90, "{ok}");
     }
 

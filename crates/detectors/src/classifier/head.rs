@@ -54,7 +54,11 @@ pub fn windows(text: &str) -> Vec<&str> {
         return all;
     }
     let half = MAX_WINDOWS / 2;
-    all[..half].iter().chain(&all[all.len() - half..]).copied().collect()
+    all[..half]
+        .iter()
+        .chain(&all[all.len() - half..])
+        .copied()
+        .collect()
 }
 
 /// The element-wise maximum of vectors (at least one).
@@ -203,7 +207,12 @@ impl Dense {
                 self.bias.len()
             ));
         }
-        if self.weights.iter().chain(&self.bias).any(|v| !v.is_finite()) {
+        if self
+            .weights
+            .iter()
+            .chain(&self.bias)
+            .any(|v| !v.is_finite())
+        {
             return Err(format!("{what} layer holds a non-finite weight"));
         }
         Ok(())
@@ -271,16 +280,24 @@ impl Net {
     fn check(&self) -> Result<(), String> {
         let d = self.mean.len();
         if self.scale.len() != d {
-            return Err(format!("mean has {d} entries but scale {}", self.scale.len()));
+            return Err(format!(
+                "mean has {d} entries but scale {}",
+                self.scale.len()
+            ));
         }
-        if self.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) || self.mean.iter().any(|m| !m.is_finite()) {
+        if self.scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || self.mean.iter().any(|m| !m.is_finite())
+        {
             return Err("scale must be finite and positive, mean finite".into());
         }
         let out_in = match &self.hidden {
             Some(h) => {
                 h.check("hidden")?;
                 if h.inputs != d {
-                    return Err(format!("hidden layer reads {} inputs, features are {d}", h.inputs));
+                    return Err(format!(
+                        "hidden layer reads {} inputs, features are {d}",
+                        h.inputs
+                    ));
                 }
                 h.outputs
             }
@@ -337,8 +354,8 @@ impl Head {
             detector: detector.to_string(),
             message,
         };
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| fail(format!("weights are not JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| fail(format!("weights are not JSON: {e}")))?;
         match value.get("format").and_then(|f| f.as_str()) {
             Some(FORMAT) => {}
             Some(other) => {
@@ -348,9 +365,13 @@ impl Head {
             }
             None => return Err(fail("weights have no `format` field".into())),
         }
-        let head: Head = serde_json::from_value(value).map_err(|e| fail(format!("weights do not parse: {e}")))?;
+        let head: Head = serde_json::from_value(value)
+            .map_err(|e| fail(format!("weights do not parse: {e}")))?;
         if head.detector != detector {
-            return Err(fail(format!("weights were trained for detector `{}`", head.detector)));
+            return Err(fail(format!(
+                "weights were trained for detector `{}`",
+                head.detector
+            )));
         }
         if head.rule_names != head.features.rule_names() {
             return Err(fail(format!(
@@ -373,7 +394,10 @@ impl Head {
             net.check().map_err(fail)?;
         }
         if !(head.threshold > 0.0 && head.threshold < 1.0) {
-            return Err(fail(format!("threshold {} is not inside (0, 1)", head.threshold)));
+            return Err(fail(format!(
+                "threshold {} is not inside (0, 1)",
+                head.threshold
+            )));
         }
         Ok(head)
     }
@@ -387,7 +411,11 @@ impl Head {
 
     /// The label for a score from [`Head::score`].
     pub fn label(&self, score: f32) -> &str {
-        if score >= 0.5 { &self.positive } else { &self.negative }
+        if score >= 0.5 {
+            &self.positive
+        } else {
+            &self.negative
+        }
     }
 }
 
@@ -446,7 +474,10 @@ mod tests {
         // A short text is its own opening.
         assert_eq!(&with[..9], &[1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 8.0]);
         let without = spec.assemble(v(None), "I'm sorry");
-        assert_eq!(&without[..9], &[1.0, 2.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            &without[..9],
+            &[1.0, 2.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
         assert_eq!(with[9..], without[9..]);
         let long = Vectors {
             text: &[1.0, 2.0],
@@ -455,7 +486,10 @@ mod tests {
             prompt: None,
         };
         assert_eq!(&spec.assemble(long, "x")[2..4], &[5.0, 6.0]);
-        let spec = FeatureSpec { windows: true, ..spec };
+        let spec = FeatureSpec {
+            windows: true,
+            ..spec
+        };
         assert_eq!(&spec.assemble(long, "x")[2..6], &[5.0, 6.0, 7.0, 8.0]);
     }
 
@@ -471,13 +505,19 @@ mod tests {
         let w = windows(&long);
         assert_eq!(w.len(), MAX_WINDOWS);
         assert!(w[0].starts_with("é0") && w[MAX_WINDOWS - 1].ends_with("é999"));
-        assert_eq!(max_pool([&[1.0, 5.0][..], &[3.0, 2.0][..]].into_iter()), vec![3.0, 5.0]);
+        assert_eq!(
+            max_pool([&[1.0, 5.0][..], &[3.0, 2.0][..]].into_iter()),
+            vec![3.0, 5.0]
+        );
     }
 
     #[test]
     fn opening_is_cut_at_a_word_and_absent_for_short_texts() {
         assert_eq!(opening("short answer"), None);
-        let long = format!("I'm sorry, but I can't help. {}", "More words here. ".repeat(30));
+        let long = format!(
+            "I'm sorry, but I can't help. {}",
+            "More words here. ".repeat(30)
+        );
         let o = opening(&long).unwrap();
         assert!(o.starts_with("I'm sorry") && o.chars().count() <= OPENING_CHARS);
         assert!(!o.ends_with(' '));
@@ -504,17 +544,25 @@ mod tests {
         assert!(err.contains("trained for detector `refusal`"), "{err}");
         let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
         v["format"] = "emmental.classifier-head/9".into();
-        let err = Head::from_json("refusal", &serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not supported"), "{err}");
         let mut h = tiny(0.5);
         h.nets[0].output.weights.pop();
-        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).unwrap_err().to_string();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("holds 4 weights"), "{err}");
-        let err = Head::from_json("refusal", b"{\"format\": 3").unwrap_err().to_string();
+        let err = Head::from_json("refusal", b"{\"format\": 3")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not JSON"), "{err}");
         let mut h = tiny(0.5);
         h.nets.clear();
-        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).unwrap_err().to_string();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no network"), "{err}");
         let mut h = tiny(0.5);
         h.threshold = 1.0;

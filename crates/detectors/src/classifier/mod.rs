@@ -42,7 +42,11 @@ pub fn weights_version(bytes: &[u8]) -> String {
 
 impl EncoderClassifier {
     /// Builds detector `info.id` from its weights (`--weights DIR` or the shipped bytes).
-    pub fn build(mut info: DetectorInfo, res: &Resources, shipped: &'static [u8]) -> Result<Self, DetectorError> {
+    pub fn build(
+        mut info: DetectorInfo,
+        res: &Resources,
+        shipped: &'static [u8],
+    ) -> Result<Self, DetectorError> {
         let encoder = res.encoder(info.id)?;
         let bytes = res.weights(info.id, info.id, shipped)?;
         let head = Head::from_json(info.id, &bytes)?;
@@ -59,7 +63,11 @@ impl EncoderClassifier {
             });
         }
         info.version = weights_version(&bytes);
-        Ok(Self { info, head, encoder })
+        Ok(Self {
+            info,
+            head,
+            encoder,
+        })
     }
 
     pub fn head(&self) -> &Head {
@@ -106,7 +114,13 @@ impl Detector for EncoderClassifier {
             .collect();
         let window_lists: Vec<Vec<&str>> = inputs
             .iter()
-            .map(|i| if spec.windows { windows(i.text) } else { Vec::new() })
+            .map(|i| {
+                if spec.windows {
+                    windows(i.text)
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         let mut texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
         texts.extend(openings.iter().flatten());
@@ -115,8 +129,10 @@ impl Detector for EncoderClassifier {
         let vectors = embed::embed(&self.encoder, &texts).map_err(|e| self.fail(e))?;
         let (text_vecs, rest) = vectors.split_at(inputs.len());
         let mut rest = rest.iter();
-        let mut next = |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
-        let opening_vecs: Vec<Option<&[f32]>> = openings.iter().map(|o| next(o.is_some())).collect();
+        let mut next =
+            |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
+        let opening_vecs: Vec<Option<&[f32]>> =
+            openings.iter().map(|o| next(o.is_some())).collect();
         let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
         let pooled: Vec<Option<Vec<f32>>> = window_lists
             .iter()

@@ -83,7 +83,11 @@ pub fn refusal(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             key: c.prompt.clone(),
             note: Some(c.final_label.clone()),
             // XSTest's string-match classifier.
-            baseline: c.strmatch.as_deref().and_then(crate::data::xstest_label).map(|l| l == "refusal"),
+            baseline: c
+                .strmatch
+                .as_deref()
+                .and_then(crate::data::xstest_label)
+                .map(|l| l == "refusal"),
             train_only: false,
         });
     }
@@ -184,8 +188,10 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         add(a, true, "tensor_trust", None);
     }
     let contexts = sources::bipia_contexts(dir)?;
-    let text_ctx: Vec<&sources::BipiaContext> = contexts.iter().filter(|c| c.task != "code").collect();
-    let code_ctx: Vec<&sources::BipiaContext> = contexts.iter().filter(|c| c.task == "code").collect();
+    let text_ctx: Vec<&sources::BipiaContext> =
+        contexts.iter().filter(|c| c.task != "code").collect();
+    let code_ctx: Vec<&sources::BipiaContext> =
+        contexts.iter().filter(|c| c.task == "code").collect();
     for (kind, category, attack) in sources::bipia_attacks(dir)? {
         let pool = if kind == "code" { &code_ctx } else { &text_ctx };
         let c = pool[split_bucket(&format!("bipia-context/{attack}"), pool.len() as u64) as usize];
@@ -214,7 +220,11 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         add(p, true, "jailbreak_llms", None);
     }
     for (lang, _variant, text) in sources::cyberseceval_injections(dir)? {
-        let src = if lang == "English" { "cyberseceval/english" } else { "cyberseceval/translated" };
+        let src = if lang == "English" {
+            "cyberseceval/english"
+        } else {
+            "cyberseceval/translated"
+        };
         add(text, true, src, None);
     }
     for r in sources::jailbreakbench(dir)? {
@@ -261,7 +271,10 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
     for q in sources::forbidden_questions(dir)? {
         add(q, false, "jailbreak_llms/forbidden", None);
     }
-    let mut goals: Vec<String> = sources::jailbreakbench(dir)?.into_iter().map(|r| r.goal).collect();
+    let mut goals: Vec<String> = sources::jailbreakbench(dir)?
+        .into_iter()
+        .map(|r| r.goal)
+        .collect();
     goals.sort();
     goals.dedup();
     for g in goals {
@@ -345,7 +358,10 @@ mod tests {
         assert!(plant(c, "ATTACK", 0).starts_with("ATTACK\n"));
         assert!(plant(c, "ATTACK", 2).ends_with("\nATTACK"));
         let mid = plant(c, "ATTACK", 1);
-        assert!(mid.contains("two ATTACK three") || mid.contains("three ATTACK four"), "{mid}");
+        assert!(
+            mid.contains("two ATTACK three") || mid.contains("three ATTACK four"),
+            "{mid}"
+        );
         assert_eq!(cut("héllo", 2), "hé");
         // The middle of a multi-byte text is found on a character boundary.
         assert!(plant("ééé ééé", "X", 1).contains(" X "));

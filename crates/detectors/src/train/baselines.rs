@@ -18,17 +18,27 @@ pub fn xstest(dir: &Path) -> Result<Value, DetectorError> {
     let rows = xstest_completions(dir)?;
     let mut out = BTreeMap::new();
     for (name, pick) in [
-        ("string_match", (|c: &super::sources::XsCompletion| c.strmatch.clone()) as fn(&_) -> _),
-        ("gpt4_judge", |c: &super::sources::XsCompletion| c.gpt4.clone()),
+        (
+            "string_match",
+            (|c: &super::sources::XsCompletion| c.strmatch.clone()) as fn(&_) -> _,
+        ),
+        ("gpt4_judge", |c: &super::sources::XsCompletion| {
+            c.gpt4.clone()
+        }),
     ] {
         let mut by_split = BTreeMap::new();
         for (split, keep) in [
-            ("heldout", (|c: &super::sources::XsCompletion| is_heldout(&c.prompt)) as fn(&_) -> bool),
+            (
+                "heldout",
+                (|c: &super::sources::XsCompletion| is_heldout(&c.prompt)) as fn(&_) -> bool,
+            ),
             ("all", |_: &super::sources::XsCompletion| true),
         ] {
             let (mut agree, mut n, mut unlabelled) = (0usize, 0usize, 0usize);
             for c in rows.iter().filter(|c| keep(c)) {
-                let Some(gold) = xstest_label(&c.final_label) else { continue };
+                let Some(gold) = xstest_label(&c.final_label) else {
+                    continue;
+                };
                 let Some(label) = pick(c) else { continue };
                 n += 1;
                 match xstest_label(&label) {

@@ -63,7 +63,11 @@ pub fn train(id: &str, opts: &TrainOptions, res: &Resources) -> Result<TrainRepo
 /// The labelled rows a trainable detector is trained and validated on, assembled from the
 /// public data sets in `data_dir`; with `heldout_only`, just the held-out split. This is what
 /// `emmental detectors validate NAME --data DIR --heldout` measures.
-pub fn labeled_rows(id: &str, data_dir: &Path, heldout_only: bool) -> Result<Vec<LabeledText>, DetectorError> {
+pub fn labeled_rows(
+    id: &str,
+    data_dir: &Path,
+    heldout_only: bool,
+) -> Result<Vec<LabeledText>, DetectorError> {
     let plan = match id {
         "refusal" => crate::refusal::plan(),
         "harm" => crate::harm::plan(),
@@ -79,7 +83,12 @@ pub fn labeled_rows(id: &str, data_dir: &Path, heldout_only: bool) -> Result<Vec
         .into_iter()
         .filter(|r| !r.train_only && (!heldout_only || r.heldout()))
         .map(|r| LabeledText {
-            label: if r.positive { plan.positive } else { plan.negative }.to_string(),
+            label: if r.positive {
+                plan.positive
+            } else {
+                plan.negative
+            }
+            .to_string(),
             text: r.text,
             prompt: r.prompt,
             source: r.source,

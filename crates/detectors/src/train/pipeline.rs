@@ -93,7 +93,11 @@ fn progress_printer(what: &'static str) -> impl FnMut(usize, usize) {
 
 /// The entries of `v` whose `mask` entry is true.
 fn keep<T: Copy>(v: &[T], mask: &[bool]) -> Vec<T> {
-    v.iter().zip(mask).filter(|(_, m)| **m).map(|(x, _)| *x).collect()
+    v.iter()
+        .zip(mask)
+        .filter(|(_, m)| **m)
+        .map(|(x, _)| *x)
+        .collect()
 }
 
 /// Accuracy of labels `p >= t` against `y`.
@@ -152,7 +156,10 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
                 let a = accuracy_at(p, y, t);
                 let better = match best {
                     None => true,
-                    Some((ba, bt)) => a > ba + 1e-12 || ((a - ba).abs() <= 1e-12 && (t - 0.5).abs() < (bt - 0.5).abs()),
+                    Some((ba, bt)) => {
+                        a > ba + 1e-12
+                            || ((a - ba).abs() <= 1e-12 && (t - 0.5).abs() < (bt - 0.5).abs())
+                    }
                 };
                 if better {
                     best = Some((a, t));
@@ -181,7 +188,8 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
                 .filter(|((_, y), r)| !**y && r.source.starts_with(source))
                 .map(|((p, _), _)| *p)
                 .collect();
-            let fpr_src = |t: f32| neg.iter().filter(|p| **p >= t).count() as f64 / neg.len().max(1) as f64;
+            let fpr_src =
+                |t: f32| neg.iter().filter(|p| **p >= t).count() as f64 / neg.len().max(1) as f64;
             // Grid ascending: the first threshold within budget has the most recall.
             let t = grid
                 .iter()
@@ -247,10 +255,10 @@ fn counts(rows: &[Row]) -> Value {
         let i = usize::from(r.heldout()) * 2 + usize::from(!r.positive);
         e[i] += 1;
     }
-    let total = m.values().fold([0; 4], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]);
-    let obj = |c: [usize; 4]| {
-        json!({"train_positive": c[0], "train_negative": c[1], "heldout_positive": c[2], "heldout_negative": c[3]})
-    };
+    let total = m.values().fold([0; 4], |a, b| {
+        [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
+    });
+    let obj = |c: [usize; 4]| json!({"train_positive": c[0], "train_negative": c[1], "heldout_positive": c[2], "heldout_negative": c[3]});
     json!({
         "total": obj(total),
         "sources": m.into_iter().map(|(k, v)| (k, obj(v))).collect::<BTreeMap<_, _>>(),
@@ -259,12 +267,27 @@ fn counts(rows: &[Row]) -> Value {
 
 /// Trains per `plan` on `rows` and writes `<id>.json` and `<id>.record.json` into the out dir.
 /// `extra` (e.g. baseline figures) goes into the record's validation section.
-pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, extra: Value) -> Result<TrainReport, DetectorError> {
+pub fn run(
+    plan: &Plan,
+    rows: Vec<Row>,
+    opts: &TrainOptions,
+    res: &Resources,
+    extra: Value,
+) -> Result<TrainReport, DetectorError> {
     let encoder = res.encoder(plan.id)?;
-    if rows.iter().filter(|r| !r.heldout()).map(|r| r.positive).collect::<std::collections::HashSet<_>>().len() < 2 {
+    if rows
+        .iter()
+        .filter(|r| !r.heldout())
+        .map(|r| r.positive)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        < 2
+    {
         return Err(DetectorError::Load {
             detector: plan.id.to_string(),
-            message: "the training split needs rows of both classes; is the data directory complete?".into(),
+            message:
+                "the training split needs rows of both classes; is the data directory complete?"
+                    .into(),
         });
     }
     let prepared: Vec<Prepared> = rows
@@ -279,34 +302,55 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
     if uses_prompt {
         texts.extend(prepared.iter().filter_map(|p| p.prompt.clone()));
     }
-    let vectors = embed_all(&encoder, &texts, opts.embedding_cache.as_deref(), &mut progress_printer(plan.id)).map_err(|e| {
-        DetectorError::Inference {
-            detector: plan.id.to_string(),
-            message: e.to_string(),
-        }
+    let vectors = embed_all(
+        &encoder,
+        &texts,
+        opts.embedding_cache.as_deref(),
+        &mut progress_printer(plan.id),
+    )
+    .map_err(|e| DetectorError::Inference {
+        detector: plan.id.to_string(),
+        message: e.to_string(),
     })?;
     // Openings are embedded apart from the rest, so the (long, slow) texts keep their cache
     // file when only the candidates change.
     let openings: Vec<String> = if plan.candidates.iter().any(|c| c.features.opening) {
-        prepared.iter().filter_map(|p| opening(&p.text).map(str::to_string)).collect()
+        prepared
+            .iter()
+            .filter_map(|p| opening(&p.text).map(str::to_string))
+            .collect()
     } else {
         Vec::new()
     };
-    let opening_vectors = embed_all(&encoder, &openings, opts.embedding_cache.as_deref(), &mut progress_printer(plan.id))
-        .map_err(|e| DetectorError::Inference {
-            detector: plan.id.to_string(),
-            message: e.to_string(),
-        })?;
+    let opening_vectors = embed_all(
+        &encoder,
+        &openings,
+        opts.embedding_cache.as_deref(),
+        &mut progress_printer(plan.id),
+    )
+    .map_err(|e| DetectorError::Inference {
+        detector: plan.id.to_string(),
+        message: e.to_string(),
+    })?;
     let window_texts: Vec<String> = if plan.candidates.iter().any(|c| c.features.windows) {
-        prepared.iter().flat_map(|p| windows(&p.text)).map(str::to_string).collect()
+        prepared
+            .iter()
+            .flat_map(|p| windows(&p.text))
+            .map(str::to_string)
+            .collect()
     } else {
         Vec::new()
     };
-    let window_vectors = embed_all(&encoder, &window_texts, opts.embedding_cache.as_deref(), &mut progress_printer(plan.id))
-        .map_err(|e| DetectorError::Inference {
-            detector: plan.id.to_string(),
-            message: e.to_string(),
-        })?;
+    let window_vectors = embed_all(
+        &encoder,
+        &window_texts,
+        opts.embedding_cache.as_deref(),
+        &mut progress_printer(plan.id),
+    )
+    .map_err(|e| DetectorError::Inference {
+        detector: plan.id.to_string(),
+        message: e.to_string(),
+    })?;
     let pooled: Vec<Option<Vec<f32>>> = prepared
         .iter()
         .map(|p| {
@@ -319,14 +363,22 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         let p = &prepared[i];
         let v = Vectors {
             text: &vectors[&p.text],
-            opening: opening(&p.text).filter(|_| spec.opening).map(|o| opening_vectors[o].as_slice()),
+            opening: opening(&p.text)
+                .filter(|_| spec.opening)
+                .map(|o| opening_vectors[o].as_slice()),
             windows: pooled[i].as_deref().filter(|_| spec.windows),
-            prompt: p.prompt.as_ref().filter(|_| spec.uses_prompt()).map(|q| vectors[q].as_slice()),
+            prompt: p
+                .prompt
+                .as_ref()
+                .filter(|_| spec.uses_prompt())
+                .map(|q| vectors[q].as_slice()),
         };
         spec.assemble(v, &p.text)
     };
     let train_idx: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].heldout()).collect();
-    let held_idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].heldout() && !rows[i].train_only).collect();
+    let held_idx: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].heldout() && !rows[i].train_only)
+        .collect();
     let train_rows: Vec<&Row> = train_idx.iter().map(|&i| &rows[i]).collect();
     let y: Vec<bool> = train_rows.iter().map(|r| r.positive).collect();
     let balanced = balanced_weights(&y);
@@ -334,7 +386,13 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         balanced
             .iter()
             .zip(&train_rows)
-            .map(|(b, r)| if (plan.hard_negative)(r) { b * c.hard_negative_weight } else { *b })
+            .map(|(b, r)| {
+                if (plan.hard_negative)(r) {
+                    b * c.hard_negative_weight
+                } else {
+                    *b
+                }
+            })
             .collect()
     };
     // Derived rows train but are never scored, in cross-validation as on held-out rows.
@@ -348,15 +406,32 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
     let mut selection = Vec::new();
     let mut best: Option<(usize, Chosen, Vec<f32>)> = None;
     for (ci, c) in plan.candidates.iter().enumerate() {
-        let x: Vec<Vec<f32>> = train_idx.iter().map(|&i| features(&c.features, i)).collect();
+        let x: Vec<Vec<f32>> = train_idx
+            .iter()
+            .map(|&i| features(&c.features, i))
+            .collect();
         let oof = cross_validate(&x, &y, &weights(c), &folds, &c.hyper, opts.seed);
-        let chosen = choose_threshold(plan.threshold, &keep(&oof, &measured_mask), &keep(&y, &measured_mask), &keep(&train_rows, &measured_mask));
+        let chosen = choose_threshold(
+            plan.threshold,
+            &keep(&oof, &measured_mask),
+            &keep(&y, &measured_mask),
+            &keep(&train_rows, &measured_mask),
+        );
         eprintln!(
             "{}: candidate {:<28} cv objective {:.4} (threshold {:.3}, accuracy {:.4}, recall {:.4}, fpr {:.4})",
-            plan.id, c.name, chosen.objective, chosen.threshold, chosen.accuracy, chosen.recall, chosen.fpr
+            plan.id,
+            c.name,
+            chosen.objective,
+            chosen.threshold,
+            chosen.accuracy,
+            chosen.recall,
+            chosen.fpr
         );
         selection.push(json!({"candidate": c, "cross_validation": chosen}));
-        if best.as_ref().is_none_or(|(_, b, _)| chosen.objective > b.objective + 1e-9) {
+        if best
+            .as_ref()
+            .is_none_or(|(_, b, _)| chosen.objective > b.objective + 1e-9)
+        {
             best = Some((ci, chosen, oof));
         }
     }
@@ -364,7 +439,11 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
     let cand = plan.candidates[ci];
 
     // Threshold curve on out-of-fold predictions (measured rows only), for the record.
-    let (oof, y_m, train_m) = (keep(&oof, &measured_mask), keep(&y, &measured_mask), keep(&train_rows, &measured_mask));
+    let (oof, y_m, train_m) = (
+        keep(&oof, &measured_mask),
+        keep(&y, &measured_mask),
+        keep(&train_rows, &measured_mask),
+    );
     let curve: Vec<Value> = [0.05f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
         .iter()
         .chain(std::iter::once(&chosen.threshold))
@@ -383,7 +462,10 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         .collect();
 
     // The final head, on the whole training split.
-    let x: Vec<Vec<f32>> = train_idx.iter().map(|&i| features(&cand.features, i)).collect();
+    let x: Vec<Vec<f32>> = train_idx
+        .iter()
+        .map(|&i| features(&cand.features, i))
+        .collect();
     let nets = fit_members(&x, &y, &weights(&cand), &cand.hyper, opts.seed);
     let training = json!({
         "seed": opts.seed,
@@ -413,7 +495,13 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         .iter()
         .map(|&i| head.score(&features(&cand.features, i)) >= 0.5)
         .collect();
-    let label = |b: bool| if b { plan.positive.to_string() } else { plan.negative.to_string() };
+    let label = |b: bool| {
+        if b {
+            plan.positive.to_string()
+        } else {
+            plan.negative.to_string()
+        }
+    };
     let gold: Vec<String> = held_rows.iter().map(|r| label(r.positive)).collect();
     let pred: Vec<String> = held_pred.iter().map(|b| label(*b)).collect();
     let report = ClassificationReport::compute(&gold, &pred, Some(plan.positive));
@@ -451,7 +539,10 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
                 .filter(|((r, _), _)| r.source.starts_with(prefix))
                 .map(|((_, g), p)| (g.clone(), p.clone()))
                 .unzip();
-            (*name, ClassificationReport::compute(&g, &p, Some(plan.positive)).to_json(plan.id))
+            (
+                *name,
+                ClassificationReport::compute(&g, &p, Some(plan.positive)).to_json(plan.id),
+            )
         })
         .collect();
     let validation = json!({
@@ -475,7 +566,10 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
             source: e,
         })
     };
-    write(&weights_path, serde_json::to_string(&head).expect("heads serialise"))?;
+    write(
+        &weights_path,
+        serde_json::to_string(&head).expect("heads serialise"),
+    )?;
     let record = json!({
         "detector": plan.id,
         "command": format!(
@@ -496,7 +590,10 @@ pub fn run(plan: &Plan, rows: Vec<Row>, opts: &TrainOptions, res: &Resources, ex
         "validation": validation,
         "calibration": calibration,
     });
-    write(&record_path, serde_json::to_string_pretty(&record).expect("records serialise"))?;
+    write(
+        &record_path,
+        serde_json::to_string_pretty(&record).expect("records serialise"),
+    )?;
     Ok(TrainReport {
         detector: plan.id.to_string(),
         seed: opts.seed,
@@ -539,10 +636,19 @@ mod tests {
         // Hard negatives from "ni" score high; other negatives low.
         let p = [0.95, 0.9, 0.8, 0.7, 0.6, 0.85, 0.1, 0.1];
         let y = [true, true, true, true, true, false, false, false];
-        let r: Vec<Row> = [("x", true), ("x", true), ("x", true), ("x", true), ("x", true), ("ni", false), ("ni", false), ("other", false)]
-            .iter()
-            .map(|(s, y)| row(s, *y))
-            .collect();
+        let r: Vec<Row> = [
+            ("x", true),
+            ("x", true),
+            ("x", true),
+            ("x", true),
+            ("x", true),
+            ("ni", false),
+            ("ni", false),
+            ("other", false),
+        ]
+        .iter()
+        .map(|(s, y)| row(s, *y))
+        .collect();
         let rr: Vec<&Row> = r.iter().collect();
         let rule = |max_fpr, max_fpr_all| ThresholdRule::RecallAtFpr {
             source: "ni",

@@ -30,7 +30,10 @@ fn json(path: &Path) -> Result<Value, DetectorError> {
 }
 
 /// Rows of a CSV file as maps from column name to value; `need` columns must exist.
-fn csv_rows(path: &Path, need: &[&str]) -> Result<Vec<std::collections::HashMap<String, String>>, DetectorError> {
+fn csv_rows(
+    path: &Path,
+    need: &[&str],
+) -> Result<Vec<std::collections::HashMap<String, String>>, DetectorError> {
     let body = read(path)?;
     let mut rdr = csv::Reader::from_reader(body.as_bytes());
     let headers: Vec<String> = rdr
@@ -41,13 +44,23 @@ fn csv_rows(path: &Path, need: &[&str]) -> Result<Vec<std::collections::HashMap<
         .collect();
     for n in need {
         if !headers.iter().any(|h| h == n) {
-            return Err(bad(path, 1, format!("no `{n}` column (columns: {})", headers.join(", "))));
+            return Err(bad(
+                path,
+                1,
+                format!("no `{n}` column (columns: {})", headers.join(", ")),
+            ));
         }
     }
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| bad(path, i + 2, e.to_string()))?;
-        out.push(headers.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
+        out.push(
+            headers
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(str::to_string))
+                .collect(),
+        );
     }
     Ok(out)
 }
@@ -90,16 +103,29 @@ pub fn xstest_completions(dir: &Path) -> Result<Vec<XsCompletion>, DetectorError
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let model = stem.rsplit('_').next().unwrap_or_default().to_string();
-        let auto = |suffix: &str, col: &str| -> Result<std::collections::HashMap<String, String>, DetectorError> {
-            let p = dir.join(format!("xstest/evaluation/automated_evaluation_labels/{stem}_{suffix}.csv"));
+        let auto = |suffix: &str,
+                    col: &str|
+         -> Result<std::collections::HashMap<String, String>, DetectorError> {
+            let p = dir.join(format!(
+                "xstest/evaluation/automated_evaluation_labels/{stem}_{suffix}.csv"
+            ));
             if !p.exists() {
                 return Ok(Default::default());
             }
             Ok(csv_rows(&p, &["id", col])?
                 .into_iter()
-                .map(|mut r| (r.remove("id").unwrap_or_default(), r.remove(col).unwrap_or_default()))
+                .map(|mut r| {
+                    (
+                        r.remove("id").unwrap_or_default(),
+                        r.remove(col).unwrap_or_default(),
+                    )
+                })
                 .collect())
         };
         let str_labels = auto("streval", "strmatch_label")?;
@@ -124,10 +150,12 @@ pub fn xstest_completions(dir: &Path) -> Result<Vec<XsCompletion>, DetectorError
 
 /// XSTest's 450 prompts: (prompt, is the prompt unsafe).
 pub fn xstest_prompts(dir: &Path) -> Result<Vec<(String, bool)>, DetectorError> {
-    Ok(csv_rows(&dir.join("xstest/xstest_prompts.csv"), &["prompt", "label"])?
-        .into_iter()
-        .map(|r| (r["prompt"].clone(), r["label"] == "unsafe"))
-        .collect())
+    Ok(
+        csv_rows(&dir.join("xstest/xstest_prompts.csv"), &["prompt", "label"])?
+            .into_iter()
+            .map(|r| (r["prompt"].clone(), r["label"] == "unsafe"))
+            .collect(),
+    )
 }
 
 /// One JailbreakBench artifact record.
@@ -163,7 +191,11 @@ pub fn jailbreakbench(dir: &Path) -> Result<Vec<JbbRecord>, DetectorError> {
         }
         for kind in list(&method)? {
             if kind.is_dir() {
-                files.extend(list(&kind)?.into_iter().filter(|p| p.extension().is_some_and(|x| x == "json")));
+                files.extend(
+                    list(&kind)?
+                        .into_iter()
+                        .filter(|p| p.extension().is_some_and(|x| x == "json")),
+                );
             }
         }
     }
@@ -203,7 +235,11 @@ pub fn tensor_trust_attacks(dir: &Path) -> Result<Vec<String>, DetectorError> {
         "tensor_trust/benchmarks/hijacking-robustness/v1/hijacking_robustness_dataset.jsonl",
         "tensor_trust/benchmarks/extraction-robustness/v1/extraction_robustness_dataset.jsonl",
     ] {
-        out.extend(read_jsonl::<TensorTrustRow>(&dir.join(f))?.into_iter().map(|(_, r)| r.attack));
+        out.extend(
+            read_jsonl::<TensorTrustRow>(&dir.join(f))?
+                .into_iter()
+                .map(|(_, r)| r.attack),
+        );
     }
     Ok(out)
 }
@@ -219,7 +255,11 @@ pub struct BipiaContext {
 
 fn lines_or_string(v: &Value) -> String {
     match v {
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
         Value::String(s) => s.clone(),
         _ => String::new(),
     }
@@ -247,7 +287,10 @@ pub fn bipia_contexts(dir: &Path) -> Result<Vec<BipiaContext>, DetectorError> {
                     ),
                 )
             } else {
-                (lines_or_string(&v["context"]), lines_or_string(&v["question"]))
+                (
+                    lines_or_string(&v["context"]),
+                    lines_or_string(&v["question"]),
+                )
             };
             out.push(BipiaContext {
                 task,
@@ -274,7 +317,12 @@ pub fn bipia_attacks(dir: &Path) -> Result<Vec<(&'static str, String, String)>, 
             return Err(bad(&p, 1, "expected an object of category → attacks"));
         };
         for (cat, list) in map {
-            for a in list.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for a in list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 out.push((kind, cat.clone(), a.to_string()));
             }
         }
@@ -285,8 +333,14 @@ pub fn bipia_attacks(dir: &Path) -> Result<Vec<(&'static str, String, String)>, 
 /// In-the-wild jailbreak prompts (both releases; duplicates are the caller's to remove).
 pub fn jailbreak_llms_prompts(dir: &Path) -> Result<Vec<String>, DetectorError> {
     let mut out = Vec::new();
-    for f in ["jailbreak_prompts_2023_12_25.csv", "jailbreak_prompts_2023_05_07.csv"] {
-        for r in csv_rows(&dir.join("jailbreak_llms").join(f), &["prompt", "jailbreak"])? {
+    for f in [
+        "jailbreak_prompts_2023_12_25.csv",
+        "jailbreak_prompts_2023_05_07.csv",
+    ] {
+        for r in csv_rows(
+            &dir.join("jailbreak_llms").join(f),
+            &["prompt", "jailbreak"],
+        )? {
             if r["jailbreak"].eq_ignore_ascii_case("true") {
                 out.push(r["prompt"].clone());
             }
@@ -297,17 +351,23 @@ pub fn jailbreak_llms_prompts(dir: &Path) -> Result<Vec<String>, DetectorError> 
 
 /// The forbidden-question set: plain harmful requests with no jailbreak.
 pub fn forbidden_questions(dir: &Path) -> Result<Vec<String>, DetectorError> {
-    Ok(csv_rows(&dir.join("jailbreak_llms/forbidden_question_set.csv"), &["question"])?
-        .into_iter()
-        .map(|r| r["question"].clone())
-        .collect())
+    Ok(csv_rows(
+        &dir.join("jailbreak_llms/forbidden_question_set.csv"),
+        &["question"],
+    )?
+    .into_iter()
+    .map(|r| r["question"].clone())
+    .collect())
 }
 
 /// CyberSecEval's prompt-injection user inputs: (language, injection variant, text), English
 /// file first, then the machine-translated one.
 pub fn cyberseceval_injections(dir: &Path) -> Result<Vec<(String, String, String)>, DetectorError> {
     let mut out = Vec::new();
-    for f in ["prompt_injection.json", "prompt_injection_multilingual_machine_translated.json"] {
+    for f in [
+        "prompt_injection.json",
+        "prompt_injection_multilingual_machine_translated.json",
+    ] {
         let p = dir.join("cyberseceval/datasets/prompt_injection").join(f);
         let v = json(&p)?;
         for item in v.as_array().into_iter().flatten() {
@@ -336,7 +396,11 @@ pub fn cyberseceval_frr(dir: &Path) -> Result<Vec<String>, DetectorError> {
 /// NotInject: (category, prompt), all benign prompts full of injection trigger words.
 pub fn notinject(dir: &Path) -> Result<Vec<(String, String)>, DetectorError> {
     let mut out = Vec::new();
-    for f in ["NotInject_one.json", "NotInject_two.json", "NotInject_three.json"] {
+    for f in [
+        "NotInject_one.json",
+        "NotInject_two.json",
+        "NotInject_three.json",
+    ] {
         let v = json(&dir.join("notinject").join(f))?;
         for item in v.as_array().into_iter().flatten() {
             let s = |k: &str| item[k].as_str().unwrap_or_default().to_string();
@@ -373,17 +437,23 @@ pub fn mmlu(dir: &Path) -> Result<Vec<String>, DetectorError> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        out.extend(csv_rows(&f, &["Question"])?.into_iter().map(|r| r["Question"].clone()));
+        out.extend(
+            csv_rows(&f, &["Question"])?
+                .into_iter()
+                .map(|r| r["Question"].clone()),
+        );
     }
     Ok(out)
 }
 
 /// TruthfulQA questions.
 pub fn truthfulqa_questions(dir: &Path) -> Result<Vec<String>, DetectorError> {
-    Ok(csv_rows(&dir.join("truthfulqa/TruthfulQA.csv"), &["Question"])?
-        .into_iter()
-        .map(|r| r["Question"].clone())
-        .collect())
+    Ok(
+        csv_rows(&dir.join("truthfulqa/TruthfulQA.csv"), &["Question"])?
+            .into_iter()
+            .map(|r| r["Question"].clone())
+            .collect(),
+    )
 }
 
 /// Plain harmful requests (no jailbreak): AdvBench behaviours, HarmBench behaviours (standard
@@ -401,7 +471,10 @@ pub fn harmful_requests(dir: &Path) -> Result<Vec<(&'static str, String)>, Detec
             out.push(("harmbench", r["Behavior"].clone()));
         }
     }
-    for r in csv_rows(&dir.join("strongreject/strongreject_dataset.csv"), &["forbidden_prompt"])? {
+    for r in csv_rows(
+        &dir.join("strongreject/strongreject_dataset.csv"),
+        &["forbidden_prompt"],
+    )? {
         out.push(("strongreject", r["forbidden_prompt"].clone()));
     }
     Ok(out)
@@ -424,7 +497,12 @@ mod tests {
 
     #[test]
     fn missing_data_is_an_error_naming_the_path() {
-        let err = xstest_completions(Path::new("/nonexistent")).unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/xstest/model_completions"), "{err}");
+        let err = xstest_completions(Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/xstest/model_completions"),
+            "{err}"
+        );
     }
 }
