@@ -251,6 +251,10 @@ fn by_source(rows: &[&Row], predicted: &[bool]) -> BTreeMap<String, Value> {
 fn counts(rows: &[Row]) -> Value {
     let mut m: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     for r in rows {
+        if r.train_only && r.heldout() {
+            // Derived rows in the held-out split are neither trained on nor measured.
+            continue;
+        }
         let e = m.entry(r.source.clone()).or_default();
         let i = usize::from(r.heldout()) * 2 + usize::from(!r.positive);
         e[i] += 1;
