@@ -99,7 +99,7 @@ impl Detector for EncoderClassifier {
             // A head trained on (prompt, answer) pairs has never seen an answer alone: refuse
             // rather than guess.
             return Err(self.fail(format!(
-                "input {} has no prompt; this detector judges an answer against the prompt it answers                  (give \"prompt\" with \"text\")",
+                "input {} has no prompt; this detector judges an answer against the prompt it answers (give \"prompt\" with \"text\")",
                 i + 1
             )));
         }
