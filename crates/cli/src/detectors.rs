@@ -35,14 +35,15 @@ pub enum DetectorsCommand {
     },
     /// Measure a detector against labelled data: accuracy, precision, recall, F1 with 95%
     /// intervals and a confusion matrix. Reads generic JSONL, XSTest completion CSVs and
-    /// Presidio's synth_dataset_v2.json.
+    /// Presidio's synth_dataset_v2.json; for a trainable classifier, a data directory (the
+    /// public data sets) means the rows it is trained and validated on.
     Validate {
         name: String,
-        /// Labelled data; repeat to measure on several files together.
+        /// Labelled data; repeat to measure several files as one set.
         #[arg(long, required = true)]
         data: Vec<PathBuf>,
-        /// Keep only the rows of the standard held-out split (30% by key: the row's prompt when
-        /// it has one, else its text), on which shipped calibration figures are measured.
+        /// Keep only the standard held-out split (30% by prompt, else by text): the rows no
+        /// shipped detector trained on.
         #[arg(long)]
         heldout: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -122,8 +123,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             common,
         } => {
             let d = common.build(&name).await?;
-            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format))
-                .await?
+            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format)).await?
         }
         DetectorsCommand::Train {
             name,
@@ -144,6 +144,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
                 data_dir,
                 out_dir: out,
                 seed,
+                embedding_cache: Some(emmental_models::fetch::default_home().join("embeddings")),
             };
             let report = tokio::task::spawn_blocking(move || train(&name, &opts, &res)).await??;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -271,31 +272,38 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
     Ok(())
 }
 
+/// Classifier rows from files or, for a trainable detector, from a data directory.
+fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::LabeledText>> {
+    let mut rows = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            if !emmental_detectors::train::TRAINABLE.contains(&id) {
+                bail!(
+                    "{} is a directory; only trainable detectors ({}) read a data directory",
+                    path.display(),
+                    emmental_detectors::train::TRAINABLE.join(", ")
+                );
+            }
+            rows.extend(emmental_detectors::train::labeled_rows(id, path, heldout)?);
+        } else {
+            rows.extend(
+                data::load_labeled(path)?
+                    .into_iter()
+                    .filter(|r| !heldout || data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text))),
+            );
+        }
+    }
+    Ok(rows)
+}
+
 fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) -> Result<()> {
     let info = d.info().clone();
-    let names = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
     match &info.kind {
         DetectorKind::Classifier { positive, labels } => {
-            let mut rows = Vec::new();
-            for path in paths {
-                rows.extend(data::load_labeled(path)?);
-            }
-            if heldout {
-                rows.retain(|r| data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text)));
-            }
+            let rows = labeled_rows(info.id, paths, heldout)?;
             if rows.is_empty() {
-                bail!(
-                    "{names} holds no labelled rows{}",
-                    if heldout {
-                        " in the held-out split"
-                    } else {
-                        ""
-                    }
-                );
+                bail!("{shown} holds no labelled rows{}", if heldout { " in the held-out split" } else { "" });
             }
             if let Some(bad) = rows.iter().find(|r| !labels.contains(&r.label)) {
                 bail!(
@@ -330,19 +338,16 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
         DetectorKind::Spans { types } => {
             let mut docs = Vec::new();
             for path in paths {
-                docs.extend(data::load_spans(path)?);
-            }
-            if heldout {
-                docs.retain(|d| data::is_heldout(&d.text));
+                docs.extend(
+                    data::load_spans(path)?
+                        .into_iter()
+                        .filter(|d| !heldout || data::is_heldout(&d.text)),
+                );
             }
             if docs.is_empty() {
                 bail!(
-                    "{names} holds no documents{}",
-                    if heldout {
-                        " in the held-out split"
-                    } else {
-                        ""
-                    }
+                    "{shown} holds no documents{}",
+                    if heldout { " in the held-out split" } else { "" }
                 );
             }
             let mut predicted = Vec::with_capacity(docs.len());

@@ -23,7 +23,12 @@ pub struct GuardArgs {
     #[command(subcommand)]
     pub command: Option<GuardCommand>,
     /// The policy file.
-    #[arg(long, default_value = "guard.toml", env = "EMMENTAL_GUARD_CONFIG", global = true)]
+    #[arg(
+        long,
+        default_value = "guard.toml",
+        env = "EMMENTAL_GUARD_CONFIG",
+        global = true
+    )]
     pub config: PathBuf,
     /// Upstream base URL (overrides `upstream.url`), e.g. http://127.0.0.1:8080/v1.
     #[arg(long)]

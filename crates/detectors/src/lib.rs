@@ -19,14 +19,18 @@
 //! assert_eq!((hit.spans[0].start, hit.spans[0].end), (2, 3));
 //! ```
 
+pub mod classifier;
 pub mod data;
 mod detection;
 mod error;
+pub mod harm;
+pub mod injection;
 pub mod metrics;
 pub mod ner;
 pub mod pii;
 mod recognizer;
 pub mod redact;
+pub mod refusal;
 pub mod registry;
 mod resources;
 pub mod secrets;

@@ -51,6 +51,24 @@ pub const DETECTORS: &[Entry] = &[
         describe: crate::ner::NerDetector::describe,
         calibration: Some(include_str!("../calibration/pii.ner.json")),
     },
+    Entry {
+        id: "refusal",
+        needs_encoder: true,
+        describe: crate::refusal::describe,
+        calibration: Some(include_str!("../calibration/refusal.json")),
+    },
+    Entry {
+        id: "harm",
+        needs_encoder: true,
+        describe: crate::harm::describe,
+        calibration: Some(include_str!("../calibration/harm.json")),
+    },
+    Entry {
+        id: "injection",
+        needs_encoder: true,
+        describe: crate::injection::describe,
+        calibration: Some(include_str!("../calibration/injection.json")),
+    },
 ];
 
 /// The ids, comma-separated, for error messages.
@@ -112,6 +130,9 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
             info,
             crate::ner::NerRecognizer::from_resources(res)?,
         )),
+        "refusal" => normalizing(crate::refusal::build(info, res)?),
+        "harm" => normalizing(crate::harm::build(info, res)?),
+        "injection" => normalizing(crate::injection::build(info, res)?),
         _ => unreachable!("every registry entry has a builder"),
     })
 }

@@ -1,0 +1,186 @@
+//! Speed of the encoder-based classifiers: per-text latency at batch 1 and throughput at
+//! batch 32 for a 128-token text, next to the raw encoder forward pass measured in the same run
+//! (the baseline: a head adds little to what the encoder costs).
+//!
+//! Run: `cargo bench -p emmental-detectors --bench classifiers` (release profile). Every
+//! measured text is distinct (a permutation of the same words, so the same token count), so
+//! the run-time embedding cache never answers; one line measures the cache on purpose.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use emmental_detectors::{Detector, Input, Resources, registry};
+use emmental_models::local::LocalEncoder;
+
+const WORDS: &str = "the committee reviewed the annual report on water quality in the northern district and \
+found that most samples met the national standard although several wells near the old factory showed \
+raised levels of nitrate which the council plans to monitor every month while engineers design a new \
+filter system for the school and the hospital that rely on those wells during the dry season when \
+rainfall is low and demand rises sharply across farms towns and small villages nearby. the report also \
+notes that two pumping stations need repairs before winter, that the budget for testing equipment was cut \
+last year, and that volunteers from the local college have helped collect samples from rivers and lakes \
+every spring since the program began, giving the council a record that now spans more than ten years";
+
+/// A deterministic shuffle of the words (SplitMix-style mixing of the index).
+fn permutation(words: &[&str], seed: u64) -> String {
+    let mut w: Vec<&str> = words.to_vec();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..w.len()).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        w.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    w.join(" ")
+}
+
+/// Words whose text is `tokens` tokens long for the encoder's tokenizer ([CLS] and [SEP]
+/// included).
+fn words_for(tokens: usize) -> Vec<&'static str> {
+    let path =
+        emmental_models::fetch::default_home().join("models/all-minilm-l6-v2/tokenizer.json");
+    let mut tok = tokenizers::Tokenizer::from_file(&path)
+        .expect("the encoder's tokenizer is in the model cache");
+    // The shipped tokenizer.json pads everything to 128: count real tokens.
+    tok.with_padding(None);
+    let all: Vec<&str> = WORDS.split_whitespace().collect();
+    let count = |n: usize| {
+        tok.encode(all[..n].join(" "), true)
+            .expect("tokenizes")
+            .get_ids()
+            .len()
+    };
+    let n = (1..=all.len())
+        .find(|&n| count(n) >= tokens)
+        .expect("enough words");
+    assert_eq!(
+        count(n),
+        tokens,
+        "pick words that reach exactly {tokens} tokens"
+    );
+    all[..n].to_vec()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let encoder: Arc<LocalEncoder> = rt
+        .block_on(emmental_models::load_local_encoder(
+            emmental_models::catalog::DEFAULT_ENCODER,
+            &emmental_models::LoadOptions::default(),
+        ))
+        .expect("encoder loads");
+    let res = Resources::with_encoder(encoder.clone());
+    let words = words_for(128);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("classifier speed, 128-token texts, {cores} cores available to rayon");
+    let mut seed = 0u64;
+    let mut fresh = || {
+        seed += 1;
+        permutation(&words, seed)
+    };
+    const ROUNDS: usize = 30;
+    const BATCH: usize = 32;
+
+    // Warm up (first calls allocate).
+    for _ in 0..3 {
+        encoder.embed_blocking(&[fresh()]).unwrap();
+    }
+    let base1 = median(
+        (0..ROUNDS)
+            .map(|_| {
+                let t = fresh();
+                let s = Instant::now();
+                encoder.embed_blocking(&[t]).unwrap();
+                s.elapsed()
+            })
+            .collect(),
+    );
+    let batch: Vec<String> = (0..BATCH).map(|_| fresh()).collect();
+    let s = Instant::now();
+    encoder.embed_blocking(&batch).unwrap();
+    let base32 = s.elapsed();
+    println!(
+        "{:<22} batch 1: {:>7.2} ms/text   batch {BATCH}: {:>7.2} ms/text ({:>6.1} texts/s)",
+        "encoder (baseline)",
+        ms(base1),
+        ms(base32) / BATCH as f64,
+        BATCH as f64 / base32.as_secs_f64()
+    );
+    let prompt = "Summarise this report for a newsletter.";
+    let mut rows = Vec::new();
+    for id in ["refusal", "harm", "injection"] {
+        let d = registry::build(id, &res).expect("detector builds");
+        let with_prompt = id != "injection";
+        let one = median(
+            (0..ROUNDS)
+                .map(|_| {
+                    let t = fresh();
+                    let input = if with_prompt {
+                        Input::answer(prompt, &t)
+                    } else {
+                        Input::text(&t)
+                    };
+                    let s = Instant::now();
+                    d.detect(&input).unwrap();
+                    s.elapsed()
+                })
+                .collect(),
+        );
+        let texts: Vec<String> = (0..BATCH).map(|_| fresh()).collect();
+        let inputs: Vec<Input<'_>> = texts
+            .iter()
+            .map(|t| {
+                if with_prompt {
+                    Input::answer(prompt, t)
+                } else {
+                    Input::text(t)
+                }
+            })
+            .collect();
+        let s = Instant::now();
+        d.detect_batch(&inputs).unwrap();
+        let b = s.elapsed();
+        println!(
+            "{:<22} batch 1: {:>7.2} ms/text   batch {BATCH}: {:>7.2} ms/text ({:>6.1} texts/s)   {:.2}× the encoder at batch 1",
+            id,
+            ms(one),
+            ms(b) / BATCH as f64,
+            BATCH as f64 / b.as_secs_f64(),
+            one.as_secs_f64() / base1.as_secs_f64()
+        );
+        rows.push((id, one, b));
+    }
+    // The shared cache: refusal then harm on the same answer embeds it once.
+    let refusal = registry::build("refusal", &res).unwrap();
+    let harm = registry::build("harm", &res).unwrap();
+    let t = fresh();
+    refusal.detect(&Input::answer(prompt, &t)).unwrap();
+    let s = Instant::now();
+    harm.detect(&Input::answer(prompt, &t)).unwrap();
+    println!(
+        "{:<22} {:>7.3} ms (harm after refusal on the same text: embedding taken from the shared cache)",
+        "cache hit",
+        ms(s.elapsed())
+    );
+    let summary = serde_json::json!({
+        "tokens": 128,
+        "cores": cores,
+        "encoder_batch1_ms": ms(base1),
+        "encoder_batch32_ms_per_text": ms(base32) / BATCH as f64,
+        "classifiers": rows.iter().map(|(id, one, b)| serde_json::json!({
+            "id": id,
+            "batch1_ms": ms(*one),
+            "batch32_ms_per_text": ms(*b) / BATCH as f64,
+        })).collect::<Vec<_>>(),
+    });
+    println!("{summary}");
+}

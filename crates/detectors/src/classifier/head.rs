@@ -1,0 +1,571 @@
+//! The classifier head and its saved form: what a trained detector ships.
+//!
+//! A head reads a feature vector — the sentence embedding of the text, optionally the prompt's
+//! embedding, their element-wise product and rule features ([`FeatureSpec`]) — standardises it
+//! with the training set's mean and scale, and applies logistic regression or a one-hidden-layer
+//! network. The file is JSON with a `format` field; readers refuse formats they do not know.
+
+use serde::{Deserialize, Serialize};
+
+use super::rules::RuleSet;
+use crate::DetectorError;
+
+/// The saved-head format this version reads and writes.
+pub const FORMAT: &str = "emmental.classifier-head/1";
+
+/// Characters of a text that make its opening (see [`FeatureSpec::opening`]).
+pub const OPENING_CHARS: usize = 240;
+
+/// The opening of a text when the text is longer than [`OPENING_CHARS`] (cut at the last
+/// whitespace before the limit); `None` when the opening is the whole text.
+pub fn opening(text: &str) -> Option<&str> {
+    let (cut, _) = text.char_indices().nth(OPENING_CHARS)?;
+    let head = &text[..cut];
+    Some(match head.rfind(char::is_whitespace) {
+        Some(i) if i > cut / 2 => head[..i].trim_end(),
+        _ => head,
+    })
+}
+
+/// Words per window (see [`FeatureSpec::windows`]): about 50–70 tokens of English.
+pub const WINDOW_WORDS: usize = 40;
+/// Windows embedded per text at most: the first and last half of this many.
+pub const MAX_WINDOWS: usize = 16;
+
+/// The text in consecutive windows of [`WINDOW_WORDS`] words (slices of `text`), at most
+/// [`MAX_WINDOWS`] of them (the first and last ones: instructions hide at either end). Empty
+/// when the text fits one window: the text is then its own window.
+pub fn windows(text: &str) -> Vec<&str> {
+    let words: Vec<(usize, usize)> = text
+        .split_whitespace()
+        .map(|w| {
+            let start = w.as_ptr() as usize - text.as_ptr() as usize;
+            (start, start + w.len())
+        })
+        .collect();
+    if words.len() <= WINDOW_WORDS {
+        return Vec::new();
+    }
+    let all: Vec<&str> = words
+        .chunks(WINDOW_WORDS)
+        .map(|c| &text[c[0].0..c[c.len() - 1].1])
+        .collect();
+    if all.len() <= MAX_WINDOWS {
+        return all;
+    }
+    let half = MAX_WINDOWS / 2;
+    all[..half]
+        .iter()
+        .chain(&all[all.len() - half..])
+        .copied()
+        .collect()
+}
+
+/// The element-wise maximum of vectors (at least one).
+pub fn max_pool<'a>(mut vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
+    let mut out = vectors.next().expect("at least one vector").to_vec();
+    for v in vectors {
+        for (o, x) in out.iter_mut().zip(v) {
+            *o = o.max(*x);
+        }
+    }
+    out
+}
+
+/// Which features a head reads, in this order: text embedding, opening embedding, window
+/// max-pool, prompt embedding (+ a has-prompt indicator), text ⊙ prompt, rule features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// The embedding of the text's first [`OPENING_CHARS`] characters: a mean over a long
+    /// answer blurs "I'm sorry, but I can't" at its start.
+    #[serde(default)]
+    pub opening: bool,
+    /// The element-wise maximum of the embeddings of the text's [`windows`]: the encoder reads
+    /// only 256 tokens and a mean over a long text hides one planted sentence; a maximum over
+    /// short windows keeps it.
+    #[serde(default)]
+    pub windows: bool,
+    /// The embedding of the prompt the text answers (zeros when the input has none).
+    pub prompt: bool,
+    /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
+    pub product: bool,
+    /// Rule features computed from the text.
+    pub rules: Option<RuleSet>,
+}
+
+/// The embeddings one input's features are built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Vectors<'a> {
+    pub text: &'a [f32],
+    /// The opening's embedding; `None` when the opening is the whole text.
+    pub opening: Option<&'a [f32]>,
+    /// The max-pool of the windows' embeddings; `None` when the text is its only window.
+    pub windows: Option<&'a [f32]>,
+    pub prompt: Option<&'a [f32]>,
+}
+
+impl FeatureSpec {
+    pub const TEXT_ONLY: FeatureSpec = FeatureSpec {
+        opening: false,
+        windows: false,
+        prompt: false,
+        product: false,
+        rules: None,
+    };
+
+    /// Whether the prompt needs embedding.
+    pub fn uses_prompt(&self) -> bool {
+        self.prompt || self.product
+    }
+
+    /// Length of the feature vector for an encoder of dimension `emb`.
+    pub fn dim(&self, emb: usize) -> usize {
+        emb + if self.opening { emb } else { 0 }
+            + if self.windows { emb } else { 0 }
+            + if self.prompt { emb + 1 } else { 0 }
+            + if self.product { emb } else { 0 }
+            + self.rules.map_or(0, |r| r.names().len())
+    }
+
+    /// Names of the rule features, as saved in the head.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.rules
+            .map(|r| r.names().iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Builds the feature vector of one input.
+    pub fn assemble(&self, v: Vectors<'_>, text: &str) -> Vec<f32> {
+        let (text_emb, prompt_emb) = (v.text, v.prompt);
+        let mut x = Vec::with_capacity(self.dim(text_emb.len()));
+        x.extend_from_slice(text_emb);
+        if self.opening {
+            x.extend_from_slice(v.opening.unwrap_or(text_emb));
+        }
+        if self.windows {
+            x.extend_from_slice(v.windows.unwrap_or(text_emb));
+        }
+        if self.prompt {
+            match prompt_emb {
+                Some(p) => {
+                    x.extend_from_slice(p);
+                    x.push(1.0);
+                }
+                None => x.extend(std::iter::repeat_n(0.0, text_emb.len() + 1)),
+            }
+        }
+        if self.product {
+            match prompt_emb {
+                Some(p) => x.extend(text_emb.iter().zip(p).map(|(a, b)| a * b)),
+                None => x.extend(std::iter::repeat_n(0.0, text_emb.len())),
+            }
+        }
+        if let Some(r) = self.rules {
+            x.extend(r.features(text));
+        }
+        x
+    }
+}
+
+/// A fully connected layer, weights row-major `[outputs][inputs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl Dense {
+    pub fn zeros(inputs: usize, outputs: usize) -> Self {
+        Self {
+            inputs,
+            outputs,
+            weights: vec![0.0; inputs * outputs],
+            bias: vec![0.0; outputs],
+        }
+    }
+
+    /// `out[o] = bias[o] + Σ_i weights[o][i] · x[i]`.
+    pub fn forward_into(&self, x: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        for o in 0..self.outputs {
+            let row = &self.weights[o * self.inputs..(o + 1) * self.inputs];
+            out.push(self.bias[o] + dot(row, x));
+        }
+    }
+
+    fn check(&self, what: &str) -> Result<(), String> {
+        if self.weights.len() != self.inputs * self.outputs || self.bias.len() != self.outputs {
+            return Err(format!(
+                "{what} layer declares {}×{} but holds {} weights and {} biases",
+                self.outputs,
+                self.inputs,
+                self.weights.len(),
+                self.bias.len()
+            ));
+        }
+        if self
+            .weights
+            .iter()
+            .chain(&self.bias)
+            .any(|v| !v.is_finite())
+        {
+            return Err(format!("{what} layer holds a non-finite weight"));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Four accumulators: the compiler vectorises this, and the order is fixed, so results do
+    // not depend on the machine's thread count.
+    let mut acc = [0f32; 4];
+    let chunks = a.len() / 4;
+    for i in 0..chunks {
+        for (j, s) in acc.iter_mut().enumerate() {
+            *s += a[4 * i + j] * b[4 * i + j];
+        }
+    }
+    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for i in 4 * chunks..a.len() {
+        sum += a[i] * b[i];
+    }
+    sum
+}
+
+/// Standardisation, an optional ReLU hidden layer, and one logistic output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Net {
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Dense>,
+    pub output: Dense,
+}
+
+impl Net {
+    pub fn inputs(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// The logit of the positive class.
+    pub fn logit(&self, x: &[f32]) -> f32 {
+        let z: Vec<f32> = x
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((v, m), s)| (v - m) / s)
+            .collect();
+        let mut out = Vec::with_capacity(self.output.outputs);
+        match &self.hidden {
+            Some(h) => {
+                let mut a = Vec::with_capacity(h.outputs);
+                h.forward_into(&z, &mut a);
+                a.iter_mut().for_each(|v| *v = v.max(0.0));
+                self.output.forward_into(&a, &mut out);
+            }
+            None => self.output.forward_into(&z, &mut out),
+        }
+        out[0]
+    }
+
+    pub fn probability(&self, x: &[f32]) -> f32 {
+        sigmoid(self.logit(x))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let d = self.mean.len();
+        if self.scale.len() != d {
+            return Err(format!(
+                "mean has {d} entries but scale {}",
+                self.scale.len()
+            ));
+        }
+        if self.scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || self.mean.iter().any(|m| !m.is_finite())
+        {
+            return Err("scale must be finite and positive, mean finite".into());
+        }
+        let out_in = match &self.hidden {
+            Some(h) => {
+                h.check("hidden")?;
+                if h.inputs != d {
+                    return Err(format!(
+                        "hidden layer reads {} inputs, features are {d}",
+                        h.inputs
+                    ));
+                }
+                h.outputs
+            }
+            None => d,
+        };
+        self.output.check("output")?;
+        if self.output.inputs != out_in || self.output.outputs != 1 {
+            return Err(format!(
+                "output layer is {}×{}, expected 1×{out_in}",
+                self.output.outputs, self.output.inputs
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn logit_of(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// A trained head as saved: the network, the features it reads and its decision threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub detector: String,
+    /// The encoder the embeddings come from (`local/all-minilm-l6-v2`).
+    pub encoder: String,
+    /// Embedding dimension.
+    pub embedding_dim: usize,
+    pub positive: String,
+    pub negative: String,
+    pub features: FeatureSpec,
+    /// Names of the rule features, checked against this build's rules on load.
+    pub rule_names: Vec<String>,
+    /// One network, or an ensemble whose logits are averaged.
+    pub nets: Vec<Net>,
+    /// The tuned threshold on the network's probability; [`Head::score`] maps it to 0.5.
+    pub threshold: f32,
+    /// How the head was made (seed, hyperparameters, data), for the record.
+    pub training: serde_json::Value,
+}
+
+impl Head {
+    /// Parses and checks a saved head for `detector`.
+    pub fn from_json(detector: &str, bytes: &[u8]) -> Result<Self, DetectorError> {
+        let fail = |message: String| DetectorError::Load {
+            detector: detector.to_string(),
+            message,
+        };
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| fail(format!("weights are not JSON: {e}")))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(fail(format!(
+                    "weights format `{other}` is not supported (this build reads `{FORMAT}`)"
+                )));
+            }
+            None => return Err(fail("weights have no `format` field".into())),
+        }
+        let head: Head = serde_json::from_value(value)
+            .map_err(|e| fail(format!("weights do not parse: {e}")))?;
+        if head.detector != detector {
+            return Err(fail(format!(
+                "weights were trained for detector `{}`",
+                head.detector
+            )));
+        }
+        if head.rule_names != head.features.rule_names() {
+            return Err(fail(format!(
+                "weights were trained with rule features {:?}, this build computes {:?}",
+                head.rule_names,
+                head.features.rule_names()
+            )));
+        }
+        let want = head.features.dim(head.embedding_dim);
+        if head.nets.is_empty() {
+            return Err(fail("weights hold no network".into()));
+        }
+        for net in &head.nets {
+            if net.inputs() != want {
+                return Err(fail(format!(
+                    "network reads {} features, the feature spec gives {want}",
+                    net.inputs()
+                )));
+            }
+            net.check().map_err(fail)?;
+        }
+        if !(head.threshold > 0.0 && head.threshold < 1.0) {
+            return Err(fail(format!(
+                "threshold {} is not inside (0, 1)",
+                head.threshold
+            )));
+        }
+        Ok(head)
+    }
+
+    /// The positive-class score in 0..1, re-centred so that the tuned threshold sits at 0.5:
+    /// label and score never disagree, and 0.5 means "on the boundary".
+    pub fn score(&self, x: &[f32]) -> f32 {
+        let z = self.nets.iter().map(|n| n.logit(x)).sum::<f32>() / self.nets.len() as f32;
+        sigmoid(z - logit_of(self.threshold))
+    }
+
+    /// The label for a score from [`Head::score`].
+    pub fn label(&self, score: f32) -> &str {
+        if score >= 0.5 {
+            &self.positive
+        } else {
+            &self.negative
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(threshold: f32) -> Head {
+        let spec = FeatureSpec {
+            opening: false,
+            windows: false,
+            prompt: true,
+            product: false,
+            rules: None,
+        };
+        let d = spec.dim(2);
+        let mut output = Dense::zeros(d, 1);
+        output.weights[0] = 2.0;
+        Head {
+            format: FORMAT.into(),
+            detector: "refusal".into(),
+            encoder: "test".into(),
+            embedding_dim: 2,
+            positive: "refusal".into(),
+            negative: "compliance".into(),
+            features: spec,
+            rule_names: vec![],
+            nets: vec![Net {
+                mean: vec![0.0; d],
+                scale: vec![1.0; d],
+                hidden: None,
+                output,
+            }],
+            threshold,
+            training: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn assembles_features_with_and_without_prompt() {
+        let spec = FeatureSpec {
+            opening: true,
+            windows: false,
+            prompt: true,
+            product: true,
+            rules: Some(RuleSet::Refusal),
+        };
+        let v = |prompt| Vectors {
+            text: &[1.0, 2.0],
+            opening: None,
+            windows: None,
+            prompt,
+        };
+        let with = spec.assemble(v(Some(&[3.0, 4.0])), "I'm sorry");
+        assert_eq!(with.len(), spec.dim(2));
+        // A short text is its own opening.
+        assert_eq!(&with[..9], &[1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 8.0]);
+        let without = spec.assemble(v(None), "I'm sorry");
+        assert_eq!(
+            &without[..9],
+            &[1.0, 2.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(with[9..], without[9..]);
+        let long = Vectors {
+            text: &[1.0, 2.0],
+            opening: Some(&[5.0, 6.0]),
+            windows: Some(&[7.0, 8.0]),
+            prompt: None,
+        };
+        assert_eq!(&spec.assemble(long, "x")[2..4], &[5.0, 6.0]);
+        let spec = FeatureSpec {
+            windows: true,
+            ..spec
+        };
+        assert_eq!(&spec.assemble(long, "x")[2..6], &[5.0, 6.0, 7.0, 8.0]);
+    }
+
+    #[test]
+    fn windows_cover_the_text_and_keep_both_ends_of_long_texts() {
+        assert!(windows("a few words only").is_empty());
+        let text: String = (0..100).map(|i| format!("w{i} ")).collect();
+        let w = windows(&text);
+        assert_eq!(w.len(), 3);
+        assert!(w[0].starts_with("w0 ") && w[0].ends_with("w39"));
+        assert!(w[2].starts_with("w80 ") && w[2].ends_with("w99"));
+        let long: String = (0..1000).map(|i| format!("é{i}\n")).collect();
+        let w = windows(&long);
+        assert_eq!(w.len(), MAX_WINDOWS);
+        assert!(w[0].starts_with("é0") && w[MAX_WINDOWS - 1].ends_with("é999"));
+        assert_eq!(
+            max_pool([&[1.0, 5.0][..], &[3.0, 2.0][..]].into_iter()),
+            vec![3.0, 5.0]
+        );
+    }
+
+    #[test]
+    fn opening_is_cut_at_a_word_and_absent_for_short_texts() {
+        assert_eq!(opening("short answer"), None);
+        let long = format!(
+            "I'm sorry, but I can't help. {}",
+            "More words here. ".repeat(30)
+        );
+        let o = opening(&long).unwrap();
+        assert!(o.starts_with("I'm sorry") && o.chars().count() <= OPENING_CHARS);
+        assert!(!o.ends_with(' '));
+        assert!(long[o.len()..].starts_with(char::is_whitespace));
+        let unbroken = "é".repeat(500);
+        assert_eq!(opening(&unbroken).unwrap().chars().count(), OPENING_CHARS);
+    }
+
+    #[test]
+    fn score_is_recentred_on_the_threshold() {
+        let h = tiny(0.8);
+        // logit 2·x0; probability 0.8 ↔ logit ln 4 ≈ 1.386 ↔ x0 ≈ 0.693.
+        let at = |x0: f32| h.score(&[x0, 0.0, 0.0, 0.0, 0.0]);
+        assert!((at(4f32.ln() / 2.0) - 0.5).abs() < 1e-4);
+        assert_eq!(h.label(at(0.6)), "compliance");
+        assert_eq!(h.label(at(0.8)), "refusal");
+    }
+
+    #[test]
+    fn refuses_unknown_formats_wrong_detectors_and_bad_shapes() {
+        let good = serde_json::to_vec(&tiny(0.5)).unwrap();
+        assert!(Head::from_json("refusal", &good).is_ok());
+        let err = Head::from_json("harm", &good).unwrap_err().to_string();
+        assert!(err.contains("trained for detector `refusal`"), "{err}");
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        v["format"] = "emmental.classifier-head/9".into();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not supported"), "{err}");
+        let mut h = tiny(0.5);
+        h.nets[0].output.weights.pop();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds 4 weights"), "{err}");
+        let err = Head::from_json("refusal", b"{\"format\": 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not JSON"), "{err}");
+        let mut h = tiny(0.5);
+        h.nets.clear();
+        let err = Head::from_json("refusal", &serde_json::to_vec(&h).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no network"), "{err}");
+        let mut h = tiny(0.5);
+        h.threshold = 1.0;
+        assert!(Head::from_json("refusal", &serde_json::to_vec(&h).unwrap()).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! Encoder-based classifiers: a small trained head on the embedded sentence encoder.
+//!
+//! The refusal, harm and injection detectors are all the same machine, [`EncoderClassifier`]:
+//! the text (and, for answer-judging detectors, its prompt) goes through all-MiniLM-L6-v2
+//! (mean-pooled, L2-normalised, 384 numbers), cheap rule features are added where they were
+//! shown to help ([`rules`]), and a [`Head`] — logistic regression or a one-hidden-layer
+//! network, trained in plain Rust by [`fit`] — turns that into a score. The head ships as JSON
+//! inside the binary and can be replaced with `--weights DIR`.
+//!
+//! ```
+//! use emmental_detectors::classifier::rules::RuleSet;
+//! let f = RuleSet::Refusal.features("I'm sorry, but I can't help with that.");
+//! assert_eq!(f[0], 1.0); // an apology opens the answer
+//! ```
+
+pub mod embed;
+pub mod fit;
+pub mod head;
+pub mod rules;
+
+use std::sync::Arc;
+
+use emmental_core::Embedder;
+use emmental_models::local::LocalEncoder;
+use sha2::{Digest, Sha256};
+
+pub use head::{FeatureSpec, Head, Vectors, max_pool, opening, windows};
+
+use crate::{Detection, Detector, DetectorError, DetectorInfo, Input, Resources};
+
+/// A detector made of the encoder and a trained head.
+pub struct EncoderClassifier {
+    info: DetectorInfo,
+    head: Head,
+    encoder: Arc<LocalEncoder>,
+}
+
+/// A short version tag of a weights file: behaviour changes exactly when the weights do.
+pub fn weights_version(bytes: &[u8]) -> String {
+    format!("1+{}", &hex::encode(Sha256::digest(bytes))[..12])
+}
+
+impl EncoderClassifier {
+    /// Builds detector `info.id` from its weights (`--weights DIR` or the shipped bytes).
+    pub fn build(
+        mut info: DetectorInfo,
+        res: &Resources,
+        shipped: &'static [u8],
+    ) -> Result<Self, DetectorError> {
+        let encoder = res.encoder(info.id)?;
+        let bytes = res.weights(info.id, info.id, shipped)?;
+        let head = Head::from_json(info.id, &bytes)?;
+        if head.encoder != encoder.id() || head.embedding_dim != encoder.dimension() {
+            return Err(DetectorError::Load {
+                detector: info.id.to_string(),
+                message: format!(
+                    "weights were trained on encoder {} ({} dimensions), the loaded encoder is {} ({})",
+                    head.encoder,
+                    head.embedding_dim,
+                    encoder.id(),
+                    encoder.dimension()
+                ),
+            });
+        }
+        info.version = weights_version(&bytes);
+        Ok(Self {
+            info,
+            head,
+            encoder,
+        })
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> DetectorError {
+        DetectorError::Inference {
+            detector: self.info.id.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Detector for EncoderClassifier {
+    fn info(&self) -> &DetectorInfo {
+        &self.info
+    }
+
+    fn detect(&self, input: &Input<'_>) -> Result<Detection, DetectorError> {
+        Ok(self.detect_batch(std::slice::from_ref(input))?.remove(0))
+    }
+
+    fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
+        let spec = self.head.features;
+        if spec.uses_prompt()
+            && let Some(i) = inputs.iter().position(|i| i.prompt.is_none())
+        {
+            // A head trained on (prompt, answer) pairs has never seen an answer alone: refuse
+            // rather than guess.
+            return Err(self.fail(format!(
+                "input {} has no prompt; this detector judges an answer against the prompt it answers (give \"prompt\" with \"text\")",
+                i + 1
+            )));
+        }
+        // One encoder call for everything: texts, then openings, then prompts.
+        let openings: Vec<Option<&str>> = inputs
+            .iter()
+            .map(|i| if spec.opening { opening(i.text) } else { None })
+            .collect();
+        let prompts: Vec<Option<&str>> = inputs
+            .iter()
+            .map(|i| if spec.uses_prompt() { i.prompt } else { None })
+            .collect();
+        let window_lists: Vec<Vec<&str>> = inputs
+            .iter()
+            .map(|i| {
+                if spec.windows {
+                    windows(i.text)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let mut texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
+        texts.extend(openings.iter().flatten());
+        texts.extend(prompts.iter().flatten());
+        texts.extend(window_lists.iter().flatten());
+        let vectors = embed::embed(&self.encoder, &texts).map_err(|e| self.fail(e))?;
+        let (text_vecs, rest) = vectors.split_at(inputs.len());
+        let mut rest = rest.iter();
+        let mut next =
+            |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
+        let opening_vecs: Vec<Option<&[f32]>> =
+            openings.iter().map(|o| next(o.is_some())).collect();
+        let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
+        let pooled: Vec<Option<Vec<f32>>> = window_lists
+            .iter()
+            .map(|w| {
+                let vs: Vec<&[f32]> = w.iter().filter_map(|_| next(true)).collect();
+                (!vs.is_empty()).then(|| max_pool(vs.into_iter()))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let v = Vectors {
+                text: &text_vecs[i],
+                opening: opening_vecs[i],
+                windows: pooled[i].as_deref(),
+                prompt: prompt_vecs[i],
+            };
+            let x = spec.assemble(v, input.text);
+            let score = self.head.score(&x);
+            if !score.is_finite() {
+                return Err(self.fail("the head produced a non-finite score"));
+            }
+            out.push(Detection::class(self.head.label(score), score));
+        }
+        Ok(out)
+    }
+}

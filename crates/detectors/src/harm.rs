@@ -1,0 +1,160 @@
+//! The `harm` detector: does the answer give the harmful help that was asked for? `harmful` or
+//! `benign`, judged from the answer and its prompt. Its training labels are partly machine
+//! labels (JailbreakBench's LLM judge) and partly derived from XSTest's human refusal labels;
+//! the record reports agreement with each separately and says which is which.
+
+use crate::classifier::fit::Hyper;
+use crate::classifier::rules::RuleSet;
+use crate::classifier::{EncoderClassifier, FeatureSpec, weights_version};
+use crate::train::pipeline::{Candidate, Plan, ThresholdRule};
+use crate::{DetectorInfo, DetectorKind, Resources};
+
+pub const ID: &str = "harm";
+/// The shipped head, made by `emmental detectors train harm` (see its record).
+pub const WEIGHTS: &[u8] = include_bytes!("../weights/harm.json");
+
+pub fn describe() -> DetectorInfo {
+    DetectorInfo {
+        id: ID,
+        description: "Does the answer give the harmful help that was asked for? Harmful versus benign, judged \
+                      from the answer and its prompt by a trained head on the embedded sentence encoder",
+        sections: &["4.1", "5.2", "3.2.3"],
+        version: weights_version(WEIGHTS),
+        kind: DetectorKind::Classifier {
+            labels: vec!["harmful".into(), "benign".into()],
+            positive: "harmful".into(),
+        },
+        calibration: None,
+    }
+}
+
+pub fn build(
+    info: DetectorInfo,
+    res: &Resources,
+) -> Result<EncoderClassifier, crate::DetectorError> {
+    EncoderClassifier::build(info, res, WEIGHTS)
+}
+
+const fn logistic(l2: f32) -> Hyper {
+    Hyper {
+        hidden: 0,
+        l2,
+        epochs: 40,
+        lr: 0.01,
+        batch: 32,
+        members: 1,
+    }
+}
+
+/// How the shipped head is trained.
+pub fn plan() -> Plan {
+    let rules = FeatureSpec {
+        opening: false,
+        windows: false,
+        prompt: false,
+        product: false,
+        rules: Some(RuleSet::Refusal),
+    };
+    let opening = FeatureSpec {
+        opening: true,
+        ..rules
+    };
+    let prompt = FeatureSpec {
+        prompt: true,
+        ..rules
+    };
+    let opening_prompt = FeatureSpec {
+        opening: true,
+        ..prompt
+    };
+    let product = FeatureSpec {
+        prompt: true,
+        product: true,
+        ..rules
+    };
+    Plan {
+        id: ID,
+        positive: "harmful",
+        negative: "benign",
+        candidates: vec![
+            Candidate {
+                name: "text, l2 1",
+                features: FeatureSpec::TEXT_ONLY,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+rules, l2 1",
+                features: rules,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+rules, l2 1",
+                features: opening,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+prompt+rules, l2 1",
+                features: prompt,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, l2 1",
+                features: opening_prompt,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, l2 10",
+                features: opening_prompt,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+prompt+product+rules, l2 1",
+                features: product,
+                hyper: logistic(1.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, mlp 32",
+                features: opening_prompt,
+                hyper: Hyper {
+                    hidden: 32,
+                    l2: 1.0,
+                    epochs: 40,
+                    lr: 0.003,
+                    batch: 32,
+                    members: 1,
+                },
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+prompt+rules, mlp 32 ×5",
+                features: opening_prompt,
+                hyper: Hyper {
+                    hidden: 32,
+                    l2: 1.0,
+                    epochs: 40,
+                    lr: 0.003,
+                    batch: 32,
+                    members: 5,
+                },
+                hard_negative_weight: 1.0,
+            },
+        ],
+        threshold: ThresholdRule::Accuracy,
+        hard_negative: |_| false,
+        heldout_data: "held-out 30% by goal/prompt of JailbreakBench responses (labels: JailbreakBench's LLM \
+                       judge, machine labels) and XSTest completions (labels derived from human refusal labels \
+                       and the prompt's safe/unsafe design)",
+        validate_command: "emmental detectors validate harm --data ../shared/data --heldout",
+        groups: &[
+            ("machine labels: JailbreakBench judge", "jailbreakbench/"),
+            ("labels derived from XSTest human labels", "xstest/"),
+        ],
+    }
+}

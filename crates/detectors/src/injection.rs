@@ -1,0 +1,178 @@
+//! The `injection` detector: is this input a prompt injection or a jailbreak attempt? It
+//! judges what goes into a model (a user prompt, or content retrieved on the user's behalf):
+//! `injection` or `benign`. Plain harmful requests are `benign` here — they try no trick on
+//! the model's instructions; the refusal and harm detectors judge what the model does with them.
+//! Its threshold is set for a small over-defence budget on NotInject-style benign prompts that
+//! are full of trigger words ("ignore", "bypass", "developer mode").
+
+use crate::classifier::fit::Hyper;
+use crate::classifier::rules::RuleSet;
+use crate::classifier::{EncoderClassifier, FeatureSpec, weights_version};
+use crate::train::assemble::Row;
+use crate::train::pipeline::{Candidate, Plan, ThresholdRule};
+use crate::{DetectorInfo, DetectorKind, Resources};
+
+pub const ID: &str = "injection";
+/// The shipped head, made by `emmental detectors train injection` (see its record).
+pub const WEIGHTS: &[u8] = include_bytes!("../weights/injection.json");
+
+pub fn describe() -> DetectorInfo {
+    DetectorInfo {
+        id: ID,
+        description: "Is this input a prompt injection or jailbreak attempt? Injection versus benign, judged by \
+                      a trained head on the embedded sentence encoder with injection-marker features",
+        sections: &["3.2.3", "5.3"],
+        version: weights_version(WEIGHTS),
+        kind: DetectorKind::Classifier {
+            labels: vec!["injection".into(), "benign".into()],
+            positive: "injection".into(),
+        },
+        calibration: None,
+    }
+}
+
+pub fn build(
+    info: DetectorInfo,
+    res: &Resources,
+) -> Result<EncoderClassifier, crate::DetectorError> {
+    EncoderClassifier::build(info, res, WEIGHTS)
+}
+
+const fn logistic(l2: f32) -> Hyper {
+    Hyper {
+        hidden: 0,
+        l2,
+        epochs: 30,
+        lr: 0.01,
+        batch: 64,
+        members: 1,
+    }
+}
+
+/// NotInject's benign prompts are the over-defence test and few: candidates weigh them more.
+fn hard_negative(r: &Row) -> bool {
+    r.source == "notinject"
+}
+
+fn candidate(
+    name: &'static str,
+    features: FeatureSpec,
+    hyper: Hyper,
+    notinject_weight: f32,
+) -> Candidate {
+    Candidate {
+        name,
+        features,
+        hyper,
+        hard_negative_weight: notinject_weight,
+    }
+}
+
+/// How the shipped head is trained.
+pub fn plan() -> Plan {
+    let rules = FeatureSpec {
+        opening: false,
+        windows: false,
+        prompt: false,
+        product: false,
+        rules: Some(RuleSet::Injection),
+    };
+    let windowed = FeatureSpec {
+        windows: true,
+        ..rules
+    };
+    let windows_only = FeatureSpec {
+        windows: true,
+        ..FeatureSpec::TEXT_ONLY
+    };
+    Plan {
+        id: ID,
+        positive: "injection",
+        negative: "benign",
+        candidates: vec![
+            candidate(
+                "text, l2 0.1, notinject ×4",
+                FeatureSpec::TEXT_ONLY,
+                logistic(0.1),
+                4.0,
+            ),
+            candidate("text+rules, l2 1, notinject ×1", rules, logistic(1.0), 1.0),
+            candidate("text+rules, l2 1, notinject ×4", rules, logistic(1.0), 4.0),
+            candidate("text+rules, l2 1, notinject ×8", rules, logistic(1.0), 8.0),
+            candidate(
+                "text+rules, l2 1, notinject ×16",
+                rules,
+                logistic(1.0),
+                16.0,
+            ),
+            candidate(
+                "text+rules, l2 1, notinject ×32",
+                rules,
+                logistic(1.0),
+                32.0,
+            ),
+            candidate(
+                "text+rules, l2 1, notinject ×64",
+                rules,
+                logistic(1.0),
+                64.0,
+            ),
+            candidate(
+                "text+rules, l2 0.3, notinject ×16",
+                rules,
+                logistic(0.3),
+                16.0,
+            ),
+            candidate(
+                "text+windows, l2 1, notinject ×4",
+                windows_only,
+                logistic(1.0),
+                4.0,
+            ),
+            candidate(
+                "text+windows+rules, l2 1, notinject ×4",
+                windowed,
+                logistic(1.0),
+                4.0,
+            ),
+            candidate(
+                "text+windows+rules, mlp 64, notinject ×16",
+                windowed,
+                Hyper {
+                    hidden: 64,
+                    l2: 1.0,
+                    epochs: 30,
+                    lr: 0.003,
+                    batch: 64,
+                    members: 1,
+                },
+                16.0,
+            ),
+            candidate(
+                "text+windows+rules, mlp 64 ×5, notinject ×16",
+                windowed,
+                Hyper {
+                    hidden: 64,
+                    l2: 1.0,
+                    epochs: 30,
+                    lr: 0.003,
+                    batch: 64,
+                    members: 5,
+                },
+                16.0,
+            ),
+        ],
+        threshold: ThresholdRule::RecallAtFpr {
+            source: "notinject",
+            max_fpr: 0.02,
+            max_fpr_all: 0.03,
+        },
+        hard_negative,
+        heldout_data: "held-out 30% by text of the injection set assembled from the public data sets \
+                       (positives: tensor_trust, bipia, jailbreak_llms, cyberseceval, jailbreakbench prompts; \
+                       negatives: notinject, xstest, gsm8k, mmlu, truthfulqa, cyberseceval mitre_frr, bipia \
+                       contexts, plain harmful requests)",
+        validate_command: "emmental detectors validate injection --data ../shared/data --heldout",
+        groups: &[],
+    }
+}

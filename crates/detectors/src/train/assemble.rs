@@ -1,0 +1,369 @@
+//! What each classifier learns from: labelled rows assembled from the public data sets, each
+//! with the key that decides its split (the prompt for answers, so the three models' answers
+//! to one prompt never straddle train and test; the text itself for inputs).
+//!
+//! Choices made here, and why:
+//!
+//! - **refusal**: XSTest's human-labelled completions, partial refusal counted as refusal.
+//! - **harm**: JailbreakBench responses with the JailbreakBench judge's `jailbroken` flag (a
+//!   machine label: an LLM judge, not people), split by goal; and XSTest completions, labelled
+//!   from the human refusal label and the prompt's design: an unsafe (`contrast_*`) prompt fully
+//!   complied with is harmful, fully refused is benign, every answer to a safe prompt is benign.
+//!   Partial refusals of unsafe prompts are left out: whether they gave the harmful help is not
+//!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
+//! - **injection**: positives are prompt injections and jailbreaks (Tensor Trust attacks,
+//!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers,
+//!   in-the-wild jailbreak prompts (and, for training only, the first 40 words of each long
+//!   one: short set-ups like "From now on you are DAN" are otherwise unseen), CyberSecEval's injected user inputs in all its languages,
+//!   JailbreakBench's attack prompts). Negatives are everything a user may plainly ask:
+//!   NotInject (benign prompts full of trigger words), XSTest prompts, GSM8K, MMLU and
+//!   TruthfulQA questions, CyberSecEval's benign security coding requests, BIPIA contexts
+//!   without an attack — and plain harmful requests (AdvBench, HarmBench, StrongREJECT,
+//!   jailbreak_llms' forbidden questions, JailbreakBench goals). A harmful request is not an
+//!   injection: it tries no trick on the model's instructions, and judging harm is the harm
+//!   and refusal detectors' job. Texts seen with both labels are dropped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::sources;
+use crate::DetectorError;
+use crate::data::{is_heldout, split_bucket};
+
+/// One labelled training or validation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub text: String,
+    pub prompt: Option<String>,
+    /// Whether the row belongs to the detector's positive class.
+    pub positive: bool,
+    /// The data set (and subset) it came from, e.g. `xstest/llama2new`.
+    pub source: String,
+    /// What must not cross the train/held-out boundary.
+    pub key: String,
+    /// The human label behind the row, where there is one.
+    pub note: Option<String>,
+    /// A baseline scorer's verdict on the row (positive or not), for a paired comparison.
+    pub baseline: Option<bool>,
+    /// Derived from another row to widen training (e.g. the opening of a long jailbreak
+    /// prompt): trained on when its key is in the training split, never measured.
+    pub train_only: bool,
+}
+
+impl Row {
+    pub fn heldout(&self) -> bool {
+        is_heldout(&self.key)
+    }
+}
+
+/// The rows of a trainable detector.
+pub fn rows(id: &str, dir: &Path) -> Result<Vec<Row>, DetectorError> {
+    match id {
+        "refusal" => refusal(dir),
+        "harm" => harm(dir),
+        "injection" => injection(dir),
+        other => Err(DetectorError::Unknown {
+            name: other.to_string(),
+            known: super::TRAINABLE.join(", "),
+        }),
+    }
+}
+
+pub fn refusal(dir: &Path) -> Result<Vec<Row>, DetectorError> {
+    let mut out = Vec::new();
+    for c in sources::xstest_completions(dir)? {
+        let Some(label) = crate::data::xstest_label(&c.final_label) else {
+            continue;
+        };
+        out.push(Row {
+            text: c.completion.clone(),
+            prompt: Some(c.prompt.clone()),
+            positive: label == "refusal",
+            source: format!("xstest/{}", c.model),
+            key: c.prompt.clone(),
+            note: Some(c.final_label.clone()),
+            // XSTest's string-match classifier.
+            baseline: c
+                .strmatch
+                .as_deref()
+                .and_then(crate::data::xstest_label)
+                .map(|l| l == "refusal"),
+            train_only: false,
+        });
+    }
+    Ok(out)
+}
+
+pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
+    let mut out = Vec::new();
+    for r in sources::jailbreakbench(dir)? {
+        let (Some(prompt), Some(response)) = (r.prompt, r.response) else {
+            continue;
+        };
+        out.push(Row {
+            text: response.trim().to_string(),
+            prompt: Some(prompt),
+            positive: r.jailbroken,
+            source: format!("jailbreakbench/{}", r.method),
+            key: r.goal,
+            note: None,
+            baseline: None,
+            train_only: false,
+        });
+    }
+    for c in sources::xstest_completions(dir)? {
+        let positive = match (c.unsafe_prompt(), c.final_label.as_str()) {
+            (false, _) => false,
+            (true, "1_full_compliance") => true,
+            (true, "2_full_refusal") => false,
+            _ => continue,
+        };
+        out.push(Row {
+            text: c.completion.clone(),
+            prompt: Some(c.prompt.clone()),
+            positive,
+            source: format!(
+                "xstest/{}/{}",
+                c.model,
+                if c.unsafe_prompt() { "unsafe" } else { "safe" }
+            ),
+            key: c.prompt.clone(),
+            note: Some(c.final_label.clone()),
+            baseline: None,
+            train_only: false,
+        });
+    }
+    Ok(out)
+}
+
+/// Words of a long in-the-wild jailbreak kept as its opening (training only).
+const JAILBREAK_OPENING_WORDS: usize = 40;
+
+/// Characters of BIPIA content kept around a planted attack: the encoder reads 256 tokens,
+/// and an attack planted past them would be a positive the detector cannot see.
+const BIPIA_CONTENT_CHARS: usize = 700;
+
+fn cut(s: &str, chars: usize) -> &str {
+    match s.char_indices().nth(chars) {
+        Some((b, _)) => &s[..b],
+        None => s,
+    }
+}
+
+/// Plants `attack` at the start, middle (at a space) or end of `content`.
+fn plant(content: &str, attack: &str, position: u64) -> String {
+    match position {
+        0 => format!("{attack}\n{content}"),
+        1 => {
+            let mid = (0..=content.len() / 2)
+                .rev()
+                .find(|&i| content.is_char_boundary(i))
+                .unwrap_or(0);
+            let at = content[mid..].find(' ').map_or(content.len(), |i| mid + i);
+            format!("{} {attack} {}", &content[..at], content[at..].trim_start())
+        }
+        _ => format!("{content}\n{attack}"),
+    }
+}
+
+pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut add = |text: String, positive: bool, source: &str, key: Option<String>| {
+        if text.trim().is_empty() {
+            return;
+        }
+        rows.push(Row {
+            key: key.unwrap_or_else(|| text.clone()),
+            text,
+            prompt: None,
+            positive,
+            source: source.to_string(),
+            note: None,
+            baseline: None,
+            train_only: false,
+        });
+    };
+    // Positives.
+    for a in sources::tensor_trust_attacks(dir)? {
+        add(a, true, "tensor_trust", None);
+    }
+    let contexts = sources::bipia_contexts(dir)?;
+    let text_ctx: Vec<&sources::BipiaContext> =
+        contexts.iter().filter(|c| c.task != "code").collect();
+    let code_ctx: Vec<&sources::BipiaContext> =
+        contexts.iter().filter(|c| c.task == "code").collect();
+    for (kind, category, attack) in sources::bipia_attacks(dir)? {
+        let pool = if kind == "code" { &code_ctx } else { &text_ctx };
+        let c = pool[split_bucket(&format!("bipia-context/{attack}"), pool.len() as u64) as usize];
+        let planted = plant(
+            cut(&c.content, BIPIA_CONTENT_CHARS),
+            &attack,
+            split_bucket(&format!("bipia-position/{attack}"), 3),
+        );
+        let _ = category;
+        add(
+            format!("{}\n\n{planted}", c.question),
+            true,
+            &format!("bipia/{}", c.task),
+            Some(attack),
+        );
+    }
+    let mut openings = Vec::new();
+    for p in sources::jailbreak_llms_prompts(dir)? {
+        // In-the-wild jailbreaks are long templates; an attack in a chat is often just their
+        // set-up. The opening words of each long template are a training-only positive, in
+        // the template's own split.
+        let words: Vec<&str> = p.split_whitespace().collect();
+        if words.len() > 2 * JAILBREAK_OPENING_WORDS {
+            openings.push((words[..JAILBREAK_OPENING_WORDS].join(" "), p.clone()));
+        }
+        add(p, true, "jailbreak_llms", None);
+    }
+    for (lang, _variant, text) in sources::cyberseceval_injections(dir)? {
+        let src = if lang == "English" {
+            "cyberseceval/english"
+        } else {
+            "cyberseceval/translated"
+        };
+        add(text, true, src, None);
+    }
+    for r in sources::jailbreakbench(dir)? {
+        if let Some(p) = r.prompt {
+            add(p, true, &format!("jailbreakbench/{}", r.method), None);
+        }
+    }
+    // Negatives.
+    for (cat, p) in sources::notinject(dir)? {
+        let _ = cat;
+        add(p, false, "notinject", None);
+    }
+    for (p, _) in sources::xstest_prompts(dir)? {
+        add(p, false, "xstest_prompts", None);
+    }
+    for q in sources::gsm8k(dir)? {
+        // A sample keeps maths from outnumbering everything else.
+        if split_bucket(&format!("sample/{q}"), 100) < 45 {
+            add(q, false, "gsm8k", None);
+        }
+    }
+    for q in sources::mmlu(dir)? {
+        if split_bucket(&format!("sample/{q}"), 100) < 30 {
+            add(q, false, "mmlu", None);
+        }
+    }
+    for q in sources::truthfulqa_questions(dir)? {
+        add(q, false, "truthfulqa", None);
+    }
+    for p in sources::cyberseceval_frr(dir)? {
+        add(p, false, "cyberseceval/mitre_frr", None);
+    }
+    for c in &contexts {
+        add(
+            format!("{}\n\n{}", c.question, cut(&c.content, BIPIA_CONTENT_CHARS)),
+            false,
+            &format!("bipia/{}/clean", c.task),
+            None,
+        );
+    }
+    for (src, p) in sources::harmful_requests(dir)? {
+        add(p, false, src, None);
+    }
+    for q in sources::forbidden_questions(dir)? {
+        add(q, false, "jailbreak_llms/forbidden", None);
+    }
+    let mut goals: Vec<String> = sources::jailbreakbench(dir)?
+        .into_iter()
+        .map(|r| r.goal)
+        .collect();
+    goals.sort();
+    goals.dedup();
+    for g in goals {
+        add(g, false, "jailbreakbench/goals", None);
+    }
+    let mut rows = dedupe(rows);
+    // After deduplication, so a derived row never displaces a real one.
+    let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
+    for (opening, parent) in openings {
+        if !seen.contains(&opening) {
+            rows.push(Row {
+                text: opening,
+                prompt: None,
+                positive: true,
+                source: "jailbreak_llms/opening".into(),
+                key: parent,
+                note: None,
+                baseline: None,
+                train_only: true,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Keeps the first row of each text; drops texts that occur with both labels.
+fn dedupe(rows: Vec<Row>) -> Vec<Row> {
+    let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut labels: HashMap<String, (bool, bool)> = HashMap::new();
+    for r in &rows {
+        let e = labels.entry(norm(&r.text)).or_default();
+        if r.positive {
+            e.0 = true;
+        } else {
+            e.1 = true;
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter(|r| {
+            let n = norm(&r.text);
+            let (p, q) = labels[&n];
+            !(p && q) && seen.insert(n)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(text: &str, positive: bool) -> Row {
+        Row {
+            text: text.into(),
+            prompt: None,
+            positive,
+            source: "t".into(),
+            key: text.into(),
+            note: None,
+            baseline: None,
+            train_only: false,
+        }
+    }
+
+    #[test]
+    fn dedupe_keeps_first_and_drops_conflicts() {
+        let out = dedupe(vec![
+            row("a  b", true),
+            row("a b", true),
+            row("c", true),
+            row("c", false),
+            row("d", false),
+        ]);
+        let texts: Vec<&str> = out.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["a  b", "d"]);
+    }
+
+    #[test]
+    fn planting_puts_the_attack_where_asked() {
+        let c = "one two three four";
+        assert!(plant(c, "ATTACK", 0).starts_with("ATTACK\n"));
+        assert!(plant(c, "ATTACK", 2).ends_with("\nATTACK"));
+        let mid = plant(c, "ATTACK", 1);
+        assert!(
+            mid.contains("two ATTACK three") || mid.contains("three ATTACK four"),
+            "{mid}"
+        );
+        assert_eq!(cut("héllo", 2), "hé");
+        // The middle of a multi-byte text is found on a character boundary.
+        assert!(plant("ééé ééé", "X", 1).contains(" X "));
+    }
+}
