@@ -375,7 +375,7 @@ pub fn is_refusal(answer: &str) -> bool {
 #[async_trait]
 impl Scorer for Refusal {
     fn id(&self) -> &str {
-        "refusal"
+        "refusal_rules"
     }
     fn args(&self) -> Value {
         json!({ "version": "rules-1" })

@@ -82,8 +82,6 @@ impl SuiteDef {
 /// A scorer by its id (the ones that need no configuration).
 pub fn scorer_by_id(id: &str) -> Result<Arc<dyn Scorer>, String> {
     Ok(match id {
-        // Until the validated refusal detector lands (then `refusal` is the detector).
-        "refusal" => Arc::new(scorer::Refusal),
         "match" => Arc::new(scorer::AnswerMatch),
         "numeric" => Arc::new(scorer::Numeric),
         "choice" => Arc::new(scorer::Choice),
