@@ -163,7 +163,7 @@ pub fn report_json(
         "areas": areas,
         "capabilities": capabilities,
         "over_refusal": over_refusal,
-        "caveat": "Spot checks on a fixed probe set: they do not give quantitative guarantees about behaviour on other inputs (International AI Safety Report, §3). Intervals cover sampling error only; refusals are detected by rules, not yet by a validated detector.",
+        "caveat": "Spot checks on a fixed probe set: they do not give quantitative guarantees about behaviour on other inputs (International AI Safety Report, §3). Intervals cover sampling error only, not the refusal detector's own error (see `emmental detectors list`).",
     })
 }
 

@@ -123,7 +123,8 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             common,
         } => {
             let d = common.build(&name).await?;
-            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format)).await?
+            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format))
+                .await?
         }
         DetectorsCommand::Train {
             name,
@@ -287,9 +288,9 @@ fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::
             rows.extend(emmental_detectors::train::labeled_rows(id, path, heldout)?);
         } else {
             rows.extend(
-                data::load_labeled(path)?
-                    .into_iter()
-                    .filter(|r| !heldout || data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text))),
+                data::load_labeled(path)?.into_iter().filter(|r| {
+                    !heldout || data::is_heldout(r.prompt.as_deref().unwrap_or(&r.text))
+                }),
             );
         }
     }
@@ -298,12 +299,23 @@ fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::
 
 fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) -> Result<()> {
     let info = d.info().clone();
-    let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let shown = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     match &info.kind {
         DetectorKind::Classifier { positive, labels } => {
             let rows = labeled_rows(info.id, paths, heldout)?;
             if rows.is_empty() {
-                bail!("{shown} holds no labelled rows{}", if heldout { " in the held-out split" } else { "" });
+                bail!(
+                    "{shown} holds no labelled rows{}",
+                    if heldout {
+                        " in the held-out split"
+                    } else {
+                        ""
+                    }
+                );
             }
             if let Some(bad) = rows.iter().find(|r| !labels.contains(&r.label)) {
                 bail!(
@@ -347,7 +359,11 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
             if docs.is_empty() {
                 bail!(
                     "{shown} holds no documents{}",
-                    if heldout { " in the held-out split" } else { "" }
+                    if heldout {
+                        " in the held-out split"
+                    } else {
+                        ""
+                    }
                 );
             }
             let mut predicted = Vec::with_capacity(docs.len());

@@ -102,10 +102,14 @@ impl Scorer for DetectorScorer {
         let prompt = state.sample.input.text();
         let answer = state.output().to_string();
         let id = self.id;
-        let det = tokio::task::spawn_blocking(move || detector.detect(&Input::answer(&prompt, &answer)).map(|d| (d, detector)))
-            .await
-            .map_err(|e| fail(id, e.to_string()))?
-            .map_err(|e| fail(id, e.to_string()))?;
+        let det = tokio::task::spawn_blocking(move || {
+            detector
+                .detect(&Input::answer(&prompt, &answer))
+                .map(|d| (d, detector))
+        })
+        .await
+        .map_err(|e| fail(id, e.to_string()))?
+        .map_err(|e| fail(id, e.to_string()))?;
         let (d, detector) = det;
         let hit = match &detector.info().kind {
             DetectorKind::Classifier { positive, .. } => &d.label == positive,

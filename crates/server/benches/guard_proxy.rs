@@ -77,19 +77,29 @@ struct Stats {
 fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize) -> Stats {
     let url = format!("{url}/chat/completions");
     client_rt.block_on(async move {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
-        let body = json!({"model": "echo", "messages": [{"role": "user", "content": PROMPT}]}).to_string();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONCURRENCY)
+            .build()
+            .unwrap();
+        let body =
+            json!({"model": "echo", "messages": [{"role": "user", "content": PROMPT}]}).to_string();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..CONCURRENCY {
-            let (client, url, body, next) = (client.clone(), url.clone(), body.clone(), next.clone());
+            let (client, url, body, next) =
+                (client.clone(), url.clone(), body.clone(), next.clone());
             workers.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0;
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
                     let t = Instant::now();
-                    let r = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await;
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
                     match r {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
@@ -111,19 +121,29 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize) -> Stats {
         let wall = started.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         let q = |p: f64| lat[((p * (lat.len() - 1) as f64).round() as usize).min(lat.len() - 1)];
-        Stats { p50: q(0.5), p99: q(0.99), rps: lat.len() as f64 / wall, errors }
+        Stats {
+            p50: q(0.5),
+            p99: q(0.99),
+            rps: lat.len() as f64 / wall,
+            errors,
+        }
     })
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
     let delay: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     emmental_models::ensure_crypto_provider();
     let stub_rt = runtime(1);
     let proxy_rt = runtime(2);
     let client_rt = runtime(1);
-    let upstream = stub_rt.block_on(stub::start(Duration::from_millis(delay), false)).unwrap();
+    let upstream = stub_rt
+        .block_on(stub::start(Duration::from_millis(delay), false))
+        .unwrap();
     let encoder = proxy_rt
         .block_on(emmental_models::load_local_encoder(
             emmental_models::catalog::DEFAULT_ENCODER,
@@ -139,23 +159,38 @@ fn main() {
             None => Resources::default(),
         };
         let guard = Guard::build(cfg, &res).unwrap();
-        let store = proxy_rt.block_on(Store::open(&dir.path().join(format!("{name}.db")))).unwrap();
+        let store = proxy_rt
+            .block_on(Store::open(&dir.path().join(format!("{name}.db"))))
+            .unwrap();
         let state = GuardState::new(guard, store).unwrap();
-        let listener = proxy_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listener = proxy_rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         proxy_rt.spawn(serve_guard(listener, state, std::future::pending()));
         url
     };
-    println!("{n} requests at concurrency {CONCURRENCY}; upstream answers after {delay} ms; prompt {} characters", PROMPT.len());
+    println!(
+        "{n} requests at concurrency {CONCURRENCY}; upstream answers after {delay} ms; prompt {} characters",
+        PROMPT.len()
+    );
     // Warm up connections and caches.
     let _ = load(&client_rt, &upstream.url, 500);
     let direct = load(&client_rt, &upstream.url, n);
-    println!("{:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}", "direct to the stub (baseline)", direct.p50, direct.p99, direct.rps, direct.errors);
-    let mut configs = vec![("a: no layers", String::new()), ("b: non-ML layers", NON_ML.to_string())];
+    println!(
+        "{:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}",
+        "direct to the stub (baseline)", direct.p50, direct.p99, direct.rps, direct.errors
+    );
+    let mut configs = vec![
+        ("a: no layers", String::new()),
+        ("b: non-ML layers", NON_ML.to_string()),
+    ];
     if encoder.is_some() {
         configs.push(("c: non-ML + encoder detectors", format!("{NON_ML}{ML}")));
     } else {
-        println!("(c) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)");
+        println!(
+            "(c) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)"
+        );
     }
     for (name, layers) in configs {
         let url = start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers);
@@ -163,7 +198,13 @@ fn main() {
         let s = load(&client_rt, &url, n);
         println!(
             "{name:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}  added p50 {:+.2} ms  added p99 {:+.2} ms  throughput {:.2}x direct",
-            s.p50, s.p99, s.rps, s.errors, s.p50 - direct.p50, s.p99 - direct.p99, s.rps / direct.rps
+            s.p50,
+            s.p99,
+            s.rps,
+            s.errors,
+            s.p50 - direct.p50,
+            s.p99 - direct.p99,
+            s.rps / direct.rps
         );
     }
 }

@@ -38,7 +38,9 @@ use emmental_guard::metrics::Metrics;
 use emmental_guard::ratelimit::RateLimiter;
 use emmental_guard::{Checked, Decision, Direction, Guard, Outcome, ScanContext, Step};
 use emmental_models::openai::sse::SseParser;
-use emmental_store::{AuditEvent, NewReview, ReviewDecision, ReviewItem, ReviewStatus, Store, StoreError};
+use emmental_store::{
+    AuditEvent, NewReview, ReviewDecision, ReviewItem, ReviewStatus, Store, StoreError,
+};
 use futures::StreamExt;
 use rand::Rng;
 use serde::Deserialize;
@@ -51,11 +53,37 @@ use crate::error::{ApiError, ServerError};
 /// Top-level fields of OpenAI's chat completions request; anything else is refused (a typo in
 /// a safety-relevant field must not pass silently).
 const KNOWN_FIELDS: &[&str] = &[
-    "model", "messages", "temperature", "top_p", "n", "stream", "stream_options", "stop",
-    "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias",
-    "logprobs", "top_logprobs", "user", "response_format", "seed", "tools", "tool_choice",
-    "parallel_tool_calls", "functions", "function_call", "service_tier", "store", "metadata",
-    "modalities", "audio", "prediction", "reasoning_effort", "web_search_options",
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "n",
+    "stream",
+    "stream_options",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "response_format",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "functions",
+    "function_call",
+    "service_tier",
+    "store",
+    "metadata",
+    "modalities",
+    "audio",
+    "prediction",
+    "reasoning_effort",
+    "web_search_options",
 ];
 
 /// The proxy's shared state.
@@ -192,20 +220,30 @@ struct Slot {
 fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "the request body is larger than this guard accepts (server.max_body_bytes)")
-                .code("request_too_large")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "the request body is larger than this guard accepts (server.max_body_bytes)",
+            )
+            .code("request_too_large")
         } else {
             ApiError::invalid_request(format!("cannot read the request body: {}", r.body_text()))
         }
     })?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        ApiError::invalid_request(format!("the request body is not valid UTF-8 (byte {})", e.valid_up_to()))
-            .code("invalid_utf8")
+        ApiError::invalid_request(format!(
+            "the request body is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
+        .code("invalid_utf8")
     })?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::invalid_request(format!("the request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        ApiError::invalid_request(format!("the request body is not valid JSON: {e}"))
+    })?;
     let Value::Object(obj) = value else {
-        return Err(ApiError::invalid_request("the request body must be a JSON object"));
+        return Err(ApiError::invalid_request(
+            "the request body must be a JSON object",
+        ));
     };
     if let Some(k) = obj.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::invalid_request(format!(
@@ -214,10 +252,14 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Valu
         .code("unknown_field"));
     }
     let Some(Value::Array(messages)) = obj.get("messages") else {
-        return Err(ApiError::invalid_request("`messages` must be a non-empty array").param("messages"));
+        return Err(
+            ApiError::invalid_request("`messages` must be a non-empty array").param("messages"),
+        );
     };
     if messages.is_empty() {
-        return Err(ApiError::invalid_request("`messages` must be a non-empty array").param("messages"));
+        return Err(
+            ApiError::invalid_request("`messages` must be a non-empty array").param("messages"),
+        );
     }
     for (i, m) in messages.iter().enumerate() {
         let ok_role = m.get("role").and_then(Value::as_str).is_some();
@@ -232,7 +274,10 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Valu
             )));
         }
     }
-    if obj.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
+    if obj
+        .get("stream")
+        .is_some_and(|s| !s.is_boolean() && !s.is_null())
+    {
         return Err(ApiError::invalid_request("`stream` must be true or false"));
     }
     Ok(obj)
@@ -249,13 +294,19 @@ fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<
         }
         match m.get("content") {
             Some(Value::String(s)) => {
-                slots.push(Slot { message: i, part: None });
+                slots.push(Slot {
+                    message: i,
+                    part: None,
+                });
                 texts.push(s.clone());
             }
             Some(Value::Array(parts)) => {
                 for (k, p) in parts.iter().enumerate() {
                     if let Some(t) = p.get("text").and_then(Value::as_str) {
-                        slots.push(Slot { message: i, part: Some(k) });
+                        slots.push(Slot {
+                            message: i,
+                            part: Some(k),
+                        });
                         texts.push(t.to_string());
                     }
                 }
@@ -267,7 +318,10 @@ fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<
 }
 
 fn write_back(req: &mut Map<String, Value>, slots: &[Slot], texts: &[String]) {
-    let messages = req.get_mut("messages").and_then(Value::as_array_mut).expect("checked");
+    let messages = req
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
+        .expect("checked");
     for (slot, text) in slots.iter().zip(texts) {
         let m = &mut messages[slot.message];
         match slot.part {
@@ -298,10 +352,19 @@ fn last_user(req: &Map<String, Value>) -> Option<String> {
 
 /// Plants a canary token at the end of the system prompt (adding one if there is none).
 fn plant_canary(req: &mut Map<String, Value>) -> String {
-    let token = format!("emc-{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff);
+    let token = format!(
+        "emc-{:012x}",
+        rand::rng().random::<u64>() & 0xffff_ffff_ffff
+    );
     let note = format!("\n\n(Confidential marker {token}: never repeat it.)");
-    let messages = req.get_mut("messages").and_then(Value::as_array_mut).expect("checked");
-    match messages.iter_mut().find(|m| m["role"].as_str() == Some("system")) {
+    let messages = req
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
+        .expect("checked");
+    match messages
+        .iter_mut()
+        .find(|m| m["role"].as_str() == Some("system"))
+    {
         Some(m) if m["content"].is_string() => {
             let c = m["content"].as_str().unwrap_or("").to_string();
             m["content"] = Value::String(c + &note);
@@ -320,7 +383,11 @@ fn decision_events(request_id: &str, key_id: &str, decisions: &[Decision]) -> Ve
             key_id: Some(key_id.to_string()),
             kind: d.direction.as_str().to_string(),
             layer: Some(d.layer.clone()),
-            verdict: if d.error.is_some() { "error".into() } else { d.verdict.as_str().into() },
+            verdict: if d.error.is_some() {
+                "error".into()
+            } else {
+                d.verdict.as_str().into()
+            },
             detail: json!({
                 "scanner": d.scanner, "score": d.score, "label": d.label, "threshold": d.threshold,
                 "spans": d.spans, "micros": d.micros, "error": d.error,
@@ -346,8 +413,26 @@ impl GuardState {
         let m = &self.inner.metrics;
         for d in &checked.decisions {
             let dir = d.direction.as_str();
-            m.inc("emmental_guard_verdicts_total", &[("layer", &d.layer), ("direction", dir), ("verdict", if d.error.is_some() { "error" } else { d.verdict.as_str() })]);
-            m.observe("emmental_guard_layer_seconds", &[("layer", &d.layer), ("direction", dir)], d.micros as f64 / 1e6);
+            m.inc(
+                "emmental_guard_verdicts_total",
+                &[
+                    ("layer", &d.layer),
+                    ("direction", dir),
+                    (
+                        "verdict",
+                        if d.error.is_some() {
+                            "error"
+                        } else {
+                            d.verdict.as_str()
+                        },
+                    ),
+                ],
+            );
+            m.observe(
+                "emmental_guard_layer_seconds",
+                &[("layer", &d.layer), ("direction", dir)],
+                d.micros as f64 / 1e6,
+            );
         }
     }
 
@@ -365,10 +450,12 @@ impl GuardState {
     }
 
     fn watch(&self, key_id: &str, decisions: &[Decision]) {
-        let alerts = self
-            .inner
-            .anomaly
-            .observe(key_id, decisions.iter().map(|d| (d.layer.as_str(), d.verdict.tripped())));
+        let alerts = self.inner.anomaly.observe(
+            key_id,
+            decisions
+                .iter()
+                .map(|d| (d.layer.as_str(), d.verdict.tripped())),
+        );
         for a in alerts {
             self.alert(a);
         }
@@ -377,11 +464,18 @@ impl GuardState {
     fn alert(&self, a: Alert) {
         tracing::warn!(key = %a.key_id, layer = %a.layer, recent = a.recent_rate, baseline = a.baseline_rate,
             "anomaly: this key trips the layer far more often than usual");
-        self.inner.metrics.inc("emmental_guard_anomalies_total", &[("layer", &a.layer)]);
+        self.inner
+            .metrics
+            .inc("emmental_guard_anomalies_total", &[("layer", &a.layer)]);
         if let Some(url) = self.inner.guard.config.anomaly.webhook.clone() {
             let client = self.inner.client.clone();
             tokio::spawn(async move {
-                let sent = client.post(&url).timeout(Duration::from_secs(5)).json(&json!({"alert": "emmental.guard.anomaly", "detail": a})).send().await;
+                let sent = client
+                    .post(&url)
+                    .timeout(Duration::from_secs(5))
+                    .json(&json!({"alert": "emmental.guard.anomaly", "detail": a}))
+                    .send()
+                    .await;
                 if let Err(e) = sent {
                     tracing::warn!(error = %e, "anomaly webhook failed");
                 }
@@ -391,10 +485,22 @@ impl GuardState {
 
     /// Puts an escalated exchange in the review queue and, in hold mode, waits for a decision.
     /// Returns whether the exchange may go on.
-    async fn review(&self, request_id: &str, key_id: &str, layer: &str, reason: &str, exchange: Value) -> Result<(bool, String), ApiError> {
+    async fn review(
+        &self,
+        request_id: &str,
+        key_id: &str,
+        layer: &str,
+        reason: &str,
+        exchange: Value,
+    ) -> Result<(bool, String), ApiError> {
         let store = &self.inner.store;
         let fault = |e: StoreError| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the review queue failed: {e}")).code("review_failed")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                format!("the review queue failed: {e}"),
+            )
+            .code("review_failed")
         };
         let id = store
             .enqueue_review(NewReview {
@@ -408,10 +514,20 @@ impl GuardState {
             .map_err(fault)?;
         let cfg = &self.inner.guard.config.review;
         if cfg.mode == ReviewMode::Hold {
-            let item = store.wait_review(&id, Duration::from_secs_f64(cfg.hold_s)).await.map_err(fault)?;
+            let item = store
+                .wait_review(&id, Duration::from_secs_f64(cfg.hold_s))
+                .await
+                .map_err(fault)?;
             if item.status == ReviewStatus::Pending {
                 // Nobody decided in time: the exchange is closed, and the queue says so.
-                let expired = store.decide_review(&id, ReviewDecision::Expire, "guard", Some("no decision within review.hold_s")).await;
+                let expired = store
+                    .decide_review(
+                        &id,
+                        ReviewDecision::Expire,
+                        "guard",
+                        Some("no decision within review.hold_s"),
+                    )
+                    .await;
                 if let Ok(item) = expired {
                     return Ok((item.status == ReviewStatus::Approved, id));
                 }
@@ -430,7 +546,12 @@ impl GuardState {
             let chunk = json!({"id": format!("chatcmpl-{review_id}"), "object": "chat.completion.chunk", "created": now(), "model": model,
                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}]});
             let body = format!("data: {chunk}\n\ndata: [DONE]\n\n");
-            (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                body,
+            )
+                .into_response()
         } else {
             Json(json!({"id": format!("chatcmpl-{review_id}"), "object": "chat.completion", "created": now(), "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}],
@@ -450,7 +571,11 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn chat(State(s): State<GuardState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn chat(
+    State(s): State<GuardState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
     let key = key_id(&headers);
@@ -472,28 +597,58 @@ async fn chat(State(s): State<GuardState>, headers: HeaderMap, body: Result<Byte
     }
     let m = &s.inner.metrics;
     m.inc("emmental_guard_requests_total", &[("outcome", outcome)]);
-    m.observe("emmental_guard_request_seconds", &[], started.elapsed().as_secs_f64());
+    m.observe(
+        "emmental_guard_request_seconds",
+        &[],
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }
 
-async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes, BytesRejection>) -> Result<(Response, &'static str), ApiError> {
+async fn handle(
+    s: &GuardState,
+    request_id: &str,
+    key: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Response, &'static str), ApiError> {
     let inner = &s.inner;
     let guard = &inner.guard;
     if let Err(wait) = inner.limiter.check(key) {
-        s.audit(vec![exchange_event(request_id, key, "rate_limited", json!({"retry_after_s": wait.as_secs_f64()}))]).await?;
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "too many requests for this API key; slow down").code("rate_limited");
+        s.audit(vec![exchange_event(
+            request_id,
+            key,
+            "rate_limited",
+            json!({"retry_after_s": wait.as_secs_f64()}),
+        )])
+        .await?;
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "too many requests for this API key; slow down",
+        )
+        .code("rate_limited");
         e.retry_after = Some(wait);
         return Err(e);
     }
     let mut req = match parse_request(body) {
         Ok(r) => r,
         Err(e) => {
-            s.audit(vec![exchange_event(request_id, key, "invalid", json!({"status": e.status.as_u16(), "code": e.body.error.code}))]).await?;
+            s.audit(vec![exchange_event(
+                request_id,
+                key,
+                "invalid",
+                json!({"status": e.status.as_u16(), "code": e.body.error.code}),
+            )])
+            .await?;
             return Err(e);
         }
     };
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let model = req.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut cx = ScanContext {
         request_id: request_id.to_string(),
         key_id: Some(key.to_string()),
@@ -509,13 +664,23 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
     let mut decisions = checked.decisions.clone();
     match &checked.outcome {
         Outcome::Block { layer, reason } => {
-            events.push(exchange_event(request_id, key, "block", json!({"layer": layer, "direction": "input"})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "block",
+                json!({"layer": layer, "direction": "input"}),
+            ));
             s.audit(events).await?;
             s.watch(key, &decisions);
             return Err(blocked(layer, reason));
         }
         Outcome::Escalate { layer, reason } => {
-            events.push(exchange_event(request_id, key, "escalate", json!({"layer": layer, "direction": "input"})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "escalate",
+                json!({"layer": layer, "direction": "input"}),
+            ));
             s.audit(std::mem::take(&mut events)).await?;
             if checked.changed {
                 write_back(&mut req, &slots, &texts);
@@ -536,7 +701,10 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
         cx.canary = Some(plant_canary(&mut req));
     }
     // The upstream.
-    let mut call = inner.client.post(format!("{}/chat/completions", inner.upstream)).json(&Value::Object(req.clone()));
+    let mut call = inner
+        .client
+        .post(format!("{}/chat/completions", inner.upstream))
+        .json(&Value::Object(req.clone()));
     if let Some(k) = &inner.upstream_key {
         call = call.bearer_auth(k);
     }
@@ -545,8 +713,14 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
     }
     let up_started = Instant::now();
     let upstream = match tokio::time::timeout(inner.timeout, call.send()).await {
-        Err(_) => Err(upstream_error(true, "the upstream did not answer in time".into())),
-        Ok(Err(e)) => Err(upstream_error(e.is_timeout(), format!("cannot reach the upstream: {}", without_url(&e)))),
+        Err(_) => Err(upstream_error(
+            true,
+            "the upstream did not answer in time".into(),
+        )),
+        Ok(Err(e)) => Err(upstream_error(
+            e.is_timeout(),
+            format!("cannot reach the upstream: {}", without_url(&e)),
+        )),
         Ok(Ok(r)) => Ok(r),
     };
     let upstream = match upstream {
@@ -555,12 +729,22 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
             let status = r.status();
             let text = r.text().await.unwrap_or_default();
             let e = relay_error(status, &text);
-            events.push(exchange_event(request_id, key, "upstream_error", json!({"upstream_status": status.as_u16()})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "upstream_error",
+                json!({"upstream_status": status.as_u16()}),
+            ));
             s.audit(events).await?;
             return Err(e);
         }
         Err(e) => {
-            events.push(exchange_event(request_id, key, "upstream_error", json!({"code": e.body.error.code})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "upstream_error",
+                json!({"code": e.body.error.code}),
+            ));
             s.audit(events).await?;
             return Err(e);
         }
@@ -569,31 +753,66 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
         // Input decisions are recorded before the first byte of the answer leaves.
         s.audit(std::mem::take(&mut events)).await?;
         let sg = guard.stream(cx);
-        let resp = stream_answer(s.clone(), upstream, sg, request_id.to_string(), key.to_string(), model, decisions, up_started);
+        let resp = stream_answer(
+            s.clone(),
+            upstream,
+            sg,
+            request_id.to_string(),
+            key.to_string(),
+            model,
+            decisions,
+            up_started,
+        );
         return Ok((resp, "passed"));
     }
     let body = match tokio::time::timeout(inner.timeout, upstream.bytes()).await {
-        Err(_) => Err(upstream_error(true, "the upstream's answer did not arrive in time".into())),
-        Ok(Err(e)) => Err(upstream_error(e.is_timeout(), format!("the upstream's answer broke off: {}", without_url(&e)))),
+        Err(_) => Err(upstream_error(
+            true,
+            "the upstream's answer did not arrive in time".into(),
+        )),
+        Ok(Err(e)) => Err(upstream_error(
+            e.is_timeout(),
+            format!("the upstream's answer broke off: {}", without_url(&e)),
+        )),
         Ok(Ok(b)) => Ok(b),
     };
-    inner.metrics.observe("emmental_guard_upstream_seconds", &[], up_started.elapsed().as_secs_f64());
+    inner.metrics.observe(
+        "emmental_guard_upstream_seconds",
+        &[],
+        up_started.elapsed().as_secs_f64(),
+    );
     let answer: Result<Value, ApiError> = body.and_then(|b| {
-        serde_json::from_slice::<Value>(&b).ok().filter(|v| v["choices"].is_array()).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_GATEWAY, "server_error", "the upstream's answer is not a chat completion").code("upstream_error")
-        })
+        serde_json::from_slice::<Value>(&b)
+            .ok()
+            .filter(|v| v["choices"].is_array())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    "the upstream's answer is not a chat completion",
+                )
+                .code("upstream_error")
+            })
     });
     let mut answer = match answer {
         Ok(a) => a,
         Err(e) => {
-            events.push(exchange_event(request_id, key, "upstream_error", json!({"code": e.body.error.code})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "upstream_error",
+                json!({"code": e.body.error.code}),
+            ));
             s.audit(events).await?;
             return Err(e);
         }
     };
     // Output layers on every choice's text.
     let choices = answer["choices"].as_array().cloned().unwrap_or_default();
-    let mut outs: Vec<String> = choices.iter().map(|c| c["message"]["content"].as_str().unwrap_or("").to_string()).collect();
+    let mut outs: Vec<String> = choices
+        .iter()
+        .map(|c| c["message"]["content"].as_str().unwrap_or("").to_string())
+        .collect();
     let out_checked = guard.check(Direction::Output, &mut outs, &cx).await;
     s.record(&out_checked);
     events.extend(decision_events(request_id, key, &out_checked.decisions));
@@ -601,13 +820,23 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
     let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
     match &out_checked.outcome {
         Outcome::Block { layer, reason } => {
-            events.push(exchange_event(request_id, key, "block", json!({"layer": layer, "direction": "output", "upstream_ms": up_ms})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "block",
+                json!({"layer": layer, "direction": "output", "upstream_ms": up_ms}),
+            ));
             s.audit(events).await?;
             s.watch(key, &decisions);
             Err(blocked(layer, reason))
         }
         Outcome::Escalate { layer, reason } => {
-            events.push(exchange_event(request_id, key, "escalate", json!({"layer": layer, "direction": "output", "upstream_ms": up_ms})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "escalate",
+                json!({"layer": layer, "direction": "output", "upstream_ms": up_ms}),
+            ));
             s.audit(events).await?;
             s.watch(key, &decisions);
             let exchange = json!({"request": Value::Object(req), "answer": outs});
@@ -623,7 +852,12 @@ async fn handle(s: &GuardState, request_id: &str, key: &str, body: Result<Bytes,
             if out_checked.changed {
                 set_contents(&mut answer, &outs);
             }
-            events.push(exchange_event(request_id, key, "pass", json!({"upstream_ms": up_ms, "stream": false})));
+            events.push(exchange_event(
+                request_id,
+                key,
+                "pass",
+                json!({"upstream_ms": up_ms, "stream": false}),
+            ));
             s.audit(events).await?;
             s.watch(key, &decisions);
             Ok((Json(answer).into_response(), "passed"))
@@ -672,14 +906,27 @@ fn relay_error(status: reqwest::StatusCode, body: &str) -> ApiError {
         .unwrap_or_else(|| body.chars().take(300).collect());
     let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     if code.is_client_error() {
-        let mut e = ApiError::new(code, "upstream_error", format!("the upstream refused the request ({}): {upstream_msg}", status.as_u16())).code("upstream_refused");
+        let mut e = ApiError::new(
+            code,
+            "upstream_error",
+            format!(
+                "the upstream refused the request ({}): {upstream_msg}",
+                status.as_u16()
+            ),
+        )
+        .code("upstream_refused");
         if code == StatusCode::UNAUTHORIZED || code == StatusCode::FORBIDDEN {
             // The client's key is not the upstream's: a 401 from upstream is the guard's misconfiguration.
             e.status = StatusCode::BAD_GATEWAY;
         }
         e
     } else {
-        ApiError::new(StatusCode::BAD_GATEWAY, "server_error", format!("the upstream failed ({}): {upstream_msg}", status.as_u16())).code("upstream_error")
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            format!("the upstream failed ({}): {upstream_msg}", status.as_u16()),
+        )
+        .code("upstream_error")
     }
 }
 
@@ -689,7 +936,8 @@ fn sse(data: &str) -> Bytes {
 
 fn chunk_with(template: &Value, content: &str) -> Value {
     let mut c = template.clone();
-    c["choices"] = json!([{"index": 0, "delta": {"content": content}, "finish_reason": Value::Null}]);
+    c["choices"] =
+        json!([{"index": 0, "delta": {"content": content}, "finish_reason": Value::Null}]);
     c.as_object_mut().map(|o| o.remove("usage"));
     c
 }
@@ -724,12 +972,18 @@ fn stream_answer(
             let next = tokio::time::timeout(idle, bytes.next()).await;
             let chunk = match next {
                 Err(_) => {
-                    failure = Some(("upstream_timeout", "the upstream stopped sending in the middle of the answer".into()));
+                    failure = Some((
+                        "upstream_timeout",
+                        "the upstream stopped sending in the middle of the answer".into(),
+                    ));
                     break;
                 }
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
-                    failure = Some(("upstream_error", format!("the upstream stream broke off: {}", without_url(&e))));
+                    failure = Some((
+                        "upstream_error",
+                        format!("the upstream stream broke off: {}", without_url(&e)),
+                    ));
                     break;
                 }
                 Ok(Some(Ok(b))) => b,
@@ -740,12 +994,21 @@ fn stream_answer(
                     break;
                 }
                 let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
-                    failure = Some(("upstream_error", "the upstream sent an event that is not JSON".into()));
+                    failure = Some((
+                        "upstream_error",
+                        "the upstream sent an event that is not JSON".into(),
+                    ));
                     break 'read;
                 };
                 if v.get("error").is_some() {
-                    let m = v["error"]["message"].as_str().unwrap_or("unknown error").to_string();
-                    failure = Some(("upstream_error", format!("the upstream reported an error mid-stream: {m}")));
+                    let m = v["error"]["message"]
+                        .as_str()
+                        .unwrap_or("unknown error")
+                        .to_string();
+                    failure = Some((
+                        "upstream_error",
+                        format!("the upstream reported an error mid-stream: {m}"),
+                    ));
                     break 'read;
                 }
                 for k in ["id", "created", "model", "system_fingerprint"] {
@@ -758,7 +1021,9 @@ fn stream_answer(
                 if !content.is_empty() {
                     match sg.push(content).await {
                         Step::Release(t) => {
-                            if !t.is_empty() && !send(sse(&chunk_with(&template, &t).to_string())).await {
+                            if !t.is_empty()
+                                && !send(sse(&chunk_with(&template, &t).to_string())).await
+                            {
                                 return; // the client went away
                             }
                         }
@@ -782,9 +1047,16 @@ fn stream_answer(
                 }
             }
         }
-        s.inner.metrics.observe("emmental_guard_upstream_seconds", &[], up_started.elapsed().as_secs_f64());
+        s.inner.metrics.observe(
+            "emmental_guard_upstream_seconds",
+            &[],
+            up_started.elapsed().as_secs_f64(),
+        );
         if failure.is_none() && stop.is_none() && !done && finish_chunk.is_none() {
-            failure = Some(("upstream_error", "the upstream stream ended before its end marker".into()));
+            failure = Some((
+                "upstream_error",
+                "the upstream stream ended before its end marker".into(),
+            ));
         }
         if failure.is_none() && stop.is_none() {
             match sg.finish().await {
@@ -802,7 +1074,12 @@ fn stream_answer(
         decisions.extend(checked.decisions.iter().cloned());
         let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
         if let Some((code, message)) = failure {
-            events.push(exchange_event(&request_id, &key, "upstream_error", json!({"code": code, "stream": true, "upstream_ms": up_ms})));
+            events.push(exchange_event(
+                &request_id,
+                &key,
+                "upstream_error",
+                json!({"code": code, "stream": true, "upstream_ms": up_ms}),
+            ));
             let _ = s.audit(events).await;
             s.watch(&key, &decisions);
             let err = json!({"error": {"message": message, "type": "server_error", "param": Value::Null, "code": code}});
@@ -811,20 +1088,31 @@ fn stream_answer(
         }
         match stop {
             Some(Step::Block { layer, reason }) => {
-                events.push(exchange_event(&request_id, &key, "block", json!({"layer": layer, "direction": "output", "stream": true})));
+                events.push(exchange_event(
+                    &request_id,
+                    &key,
+                    "block",
+                    json!({"layer": layer, "direction": "output", "stream": true}),
+                ));
                 if s.audit(events).await.is_err() {
                     return;
                 }
                 s.watch(&key, &decisions);
                 let mut end = template.clone();
-                end["choices"] = json!([{"index": 0, "delta": {}, "finish_reason": "content_filter"}]);
+                end["choices"] =
+                    json!([{"index": 0, "delta": {}, "finish_reason": "content_filter"}]);
                 let err = json!({"error": {"message": format!("blocked by the guard: {reason}"), "type": "guard_blocked", "param": Value::Null, "code": layer}});
                 let _ = send(sse(&end.to_string())).await;
                 let _ = send(sse(&err.to_string())).await;
                 let _ = send(sse("[DONE]")).await;
             }
             Some(Step::Escalate { layer, reason }) => {
-                events.push(exchange_event(&request_id, &key, "escalate", json!({"layer": layer, "direction": "output", "stream": true})));
+                events.push(exchange_event(
+                    &request_id,
+                    &key,
+                    "escalate",
+                    json!({"layer": layer, "direction": "output", "stream": true}),
+                ));
                 if s.audit(events).await.is_err() {
                     return;
                 }
@@ -840,7 +1128,12 @@ fn stream_answer(
                 let _ = send(sse("[DONE]")).await;
             }
             _ => {
-                events.push(exchange_event(&request_id, &key, "pass", json!({"upstream_ms": up_ms, "stream": true})));
+                events.push(exchange_event(
+                    &request_id,
+                    &key,
+                    "pass",
+                    json!({"upstream_ms": up_ms, "stream": true}),
+                ));
                 if s.audit(events).await.is_err() {
                     let err = json!({"error": {"message": "the guard could not record its decision", "type": "server_error", "param": Value::Null, "code": "audit_failed"}});
                     let _ = send(sse(&err.to_string())).await;
@@ -861,19 +1154,32 @@ fn stream_answer(
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        .body(Body::from_stream(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
         .expect("valid response")
 }
 
 async fn models(State(s): State<GuardState>) -> Result<Response, ApiError> {
     let inner = &s.inner;
-    let mut call = inner.client.get(format!("{}/models", inner.upstream)).timeout(inner.timeout);
+    let mut call = inner
+        .client
+        .get(format!("{}/models", inner.upstream))
+        .timeout(inner.timeout);
     if let Some(k) = &inner.upstream_key {
         call = call.bearer_auth(k);
     }
-    let r = call.send().await.map_err(|e| upstream_error(e.is_timeout(), format!("cannot reach the upstream: {}", without_url(&e))))?;
+    let r = call.send().await.map_err(|e| {
+        upstream_error(
+            e.is_timeout(),
+            format!("cannot reach the upstream: {}", without_url(&e)),
+        )
+    })?;
     let status = r.status();
-    let body = r.bytes().await.map_err(|e| upstream_error(e.is_timeout(), without_url(&e)))?;
+    let body = r
+        .bytes()
+        .await
+        .map_err(|e| upstream_error(e.is_timeout(), without_url(&e)))?;
     if !status.is_success() {
         return Err(relay_error(status, &String::from_utf8_lossy(&body)));
     }
@@ -890,30 +1196,46 @@ async fn metrics(State(s): State<GuardState>) -> Response {
 
 fn admin(s: &GuardState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &s.inner.admin_token else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!(
-            "the review endpoints are off: set {} to an admin token and restart the guard",
-            s.inner.guard.config.server.admin_token_env
-        )));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!(
+                "the review endpoints are off: set {} to an admin token and restart the guard",
+                s.inner.guard.config.server.admin_token_env
+            ),
+        ));
     };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     // Compare digests so the comparison time does not depend on how much of the token matched.
-    let same = given.is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(token.as_bytes()));
+    let same =
+        given.is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(token.as_bytes()));
     if same {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "the review endpoints need `Authorization: Bearer <admin token>`"))
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "the review endpoints need `Authorization: Bearer <admin token>`",
+        ))
     }
 }
 
 fn store_error(e: StoreError) -> ApiError {
     let msg = e.to_string();
     match e {
-        StoreError::NoReviewMatches { .. } => ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", msg),
-        StoreError::AmbiguousReview { .. } | StoreError::InvalidReview { .. } => ApiError::invalid_request(msg),
-        StoreError::AlreadyDecided { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_request_error", msg).code("already_decided"),
+        StoreError::NoReviewMatches { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", msg)
+        }
+        StoreError::AmbiguousReview { .. } | StoreError::InvalidReview { .. } => {
+            ApiError::invalid_request(msg)
+        }
+        StoreError::AlreadyDecided { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "invalid_request_error", msg)
+                .code("already_decided")
+        }
         _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", msg),
     }
 }
@@ -930,20 +1252,37 @@ fn item_json(i: &ReviewItem) -> Value {
     serde_json::to_value(i).unwrap_or(Value::Null)
 }
 
-async fn review_list(State(s): State<GuardState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn review_list(
+    State(s): State<GuardState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
     admin(&s, &headers)?;
     let status = match q.status.as_deref() {
         None | Some("pending") => Some(ReviewStatus::Pending),
         Some("approved") => Some(ReviewStatus::Approved),
         Some("rejected") => Some(ReviewStatus::Rejected),
         Some("all") => None,
-        Some(other) => return Err(ApiError::invalid_request(format!("unknown `status` {other:?}: use pending, approved, rejected or all"))),
+        Some(other) => {
+            return Err(ApiError::invalid_request(format!(
+                "unknown `status` {other:?}: use pending, approved, rejected or all"
+            )));
+        }
     };
-    let items = s.inner.store.review_items(status, q.limit.unwrap_or(100)).await.map_err(store_error)?;
+    let items = s
+        .inner
+        .store
+        .review_items(status, q.limit.unwrap_or(100))
+        .await
+        .map_err(store_error)?;
     Ok(Json(json!({"data": items.iter().map(item_json).collect::<Vec<_>>()})).into_response())
 }
 
-async fn review_show(State(s): State<GuardState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn review_show(
+    State(s): State<GuardState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     admin(&s, &headers)?;
     let item = s.inner.store.review_item(&id).await.map_err(store_error)?;
     Ok(Json(item_json(&item)).into_response())
@@ -968,15 +1307,28 @@ async fn review_decide(
     let decision = match decision.as_str() {
         "approve" => ReviewDecision::Approve,
         "reject" => ReviewDecision::Reject,
-        other => return Err(ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("unknown decision `{other}`: use approve or reject"))),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                format!("unknown decision `{other}`: use approve or reject"),
+            ));
+        }
     };
     let b: DecideBody = if body.is_empty() {
         DecideBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(format!("the body must be {{\"note\": …, \"by\": …}}: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid_request(format!("the body must be {{\"note\": …, \"by\": …}}: {e}"))
+        })?
     };
     let by = b.by.unwrap_or_else(|| "admin-api".into());
-    let item = s.inner.store.decide_review(&id, decision, &by, b.note.as_deref()).await.map_err(store_error)?;
+    let item = s
+        .inner
+        .store
+        .decide_review(&id, decision, &by, b.note.as_deref())
+        .await
+        .map_err(store_error)?;
     Ok(Json(item_json(&item)).into_response())
 }
 
@@ -988,12 +1340,27 @@ mod tests {
     fn bad_bodies_are_400_with_reasons() {
         let bad = |b: &[u8]| parse_request(Ok(Bytes::copy_from_slice(b))).unwrap_err();
         assert!(bad(b"{nope").body.error.message.contains("not valid JSON"));
-        assert_eq!(bad(b"\xff\xfe{}").body.error.code.as_deref(), Some("invalid_utf8"));
+        assert_eq!(
+            bad(b"\xff\xfe{}").body.error.code.as_deref(),
+            Some("invalid_utf8")
+        );
         let e = bad(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temprature":0}"#);
         assert_eq!(e.body.error.code.as_deref(), Some("unknown_field"));
         assert!(e.body.error.message.contains("temprature"));
-        assert!(bad(br#"{"model":"m","messages":[]}"#).body.error.message.contains("messages"));
-        assert!(bad(br#"{"model":"m","messages":[{"role":"user","content":5}]}"#).body.error.message.contains("content"));
+        assert!(
+            bad(br#"{"model":"m","messages":[]}"#)
+                .body
+                .error
+                .message
+                .contains("messages")
+        );
+        assert!(
+            bad(br#"{"model":"m","messages":[{"role":"user","content":5}]}"#)
+                .body
+                .error
+                .message
+                .contains("content")
+        );
         assert!(parse_request(Ok(Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[]}"#))).is_ok());
     }
 
@@ -1015,7 +1382,10 @@ mod tests {
     fn api_keys_are_hashed_and_anonymous_without_one() {
         let mut h = HeaderMap::new();
         assert_eq!(key_id(&h), "anonymous");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer sk-secret-123"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-secret-123"),
+        );
         let id = key_id(&h);
         assert!(id.starts_with("key-") && !id.contains("secret"));
         assert_eq!(id.len(), 20);

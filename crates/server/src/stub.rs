@@ -35,7 +35,10 @@ pub struct Stub {
 impl Stub {
     /// Requests received so far (chat completion bodies).
     pub fn received(&self) -> Vec<Value> {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn calls(&self) -> usize {
@@ -53,14 +56,20 @@ pub async fn start(delay: Duration, record: bool) -> std::io::Result<Stub> {
     let (c, r) = (calls.clone(), requests.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { continue };
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
             let (c, r) = (c.clone(), r.clone());
             tokio::spawn(async move {
                 let _ = serve_conn(sock, delay, record, c, r).await;
             });
         }
     });
-    Ok(Stub { url, calls, requests })
+    Ok(Stub {
+        url,
+        calls,
+        requests,
+    })
 }
 
 /// Reads one request: (method, path, body). `None` when the client closed the connection.
@@ -80,7 +89,10 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, S
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let mut lines = head.lines();
     let mut first = lines.next().unwrap_or("").split_whitespace();
-    let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+    let (method, path) = (
+        first.next().unwrap_or("").to_string(),
+        first.next().unwrap_or("").to_string(),
+    );
     let len = lines
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
@@ -114,7 +126,10 @@ async fn serve_conn(
         calls.fetch_add(1, Ordering::SeqCst);
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if record {
-            requests.lock().unwrap_or_else(|e| e.into_inner()).push(req.clone());
+            requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(req.clone());
         }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -144,13 +159,18 @@ async fn serve_conn(
                 return Ok(());
             }
             m if stream => {
-                let size = m.rsplit_once('-').and_then(|(_, n)| n.parse::<usize>().ok()).unwrap_or(4).max(1);
+                let size = m
+                    .rsplit_once('-')
+                    .and_then(|(_, n)| n.parse::<usize>().ok())
+                    .unwrap_or(4)
+                    .max(1);
                 let chars: Vec<char> = text.chars().collect();
                 let pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
                 sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n").await?;
                 let role = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]});
-                sock.write_all(format!("data: {role}\n\n").as_bytes()).await?;
+                sock.write_all(format!("data: {role}\n\n").as_bytes())
+                    .await?;
                 let cut = matches!(m, "cut" | "stall");
                 let upto = if cut { pieces.len() / 2 } else { pieces.len() };
                 for p in &pieces[..upto] {
@@ -171,7 +191,10 @@ async fn serve_conn(
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
                 let usage = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m, "choices": [],
                     "usage": {"prompt_tokens": 1, "completion_tokens": pieces.len(), "total_tokens": 1 + pieces.len()}});
-                sock.write_all(format!("data: {end}\n\ndata: {usage}\n\ndata: [DONE]\n\n").as_bytes()).await?;
+                sock.write_all(
+                    format!("data: {end}\n\ndata: {usage}\n\ndata: [DONE]\n\n").as_bytes(),
+                )
+                .await?;
                 return Ok(());
             }
             _ => write_json(&mut sock, 200, &completion(&model, &text)).await?,
@@ -188,7 +211,11 @@ fn completion(model: &str, text: &str) -> String {
 }
 
 async fn write_json(sock: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
-    let reason = if status == 200 { "OK" } else { "Internal Server Error" };
+    let reason = if status == 200 {
+        "OK"
+    } else {
+        "Internal Server Error"
+    };
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
