@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduces the guard proxy figures: latency the proxy adds (p50/p99) and throughput at
+# concurrency 50 against a fixed-latency stub upstream, for (a) no layers, (b) the non-ML layers
+# (unicode, secrets, PII patterns, banned substrings; exfiltration on outputs) and (c) those plus
+# the encoder-based detectors (injection on inputs, harm on outputs). The baseline is the same
+# load sent straight to the stub in the same run.
+#
+#   bash bench/guard_proxy.sh [REQUESTS [DELAY_MS]]      # default 5000 requests, 10 ms upstream
+#
+# (c) needs the embedded encoder (`emmental models fetch all-minilm-l6-v2`, or EMMENTAL_MODEL_PATH).
+# Pin it to two cores like the development machine with `taskset -c 0,1 bash bench/guard_proxy.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench --quiet -p emmental-server --bench guard_proxy -- "$@"
