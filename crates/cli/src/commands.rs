@@ -39,7 +39,7 @@ pub enum Command {
     /// Print sentence embeddings as JSON.
     Embed(EmbedArgs),
     /// Run evaluation tasks (the report suite, a task of it, a data set, or --dataset FILE).
-    Eval(crate::eval::EvalArgs),
+    Eval(Box<crate::eval::EvalArgs>),
     /// The main job: assess a model on the report's risk areas and write report.json/report.md.
     Assess(crate::assess::AssessArgs),
     /// List, show and compare stored runs.
@@ -204,7 +204,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Models(cmd) => models(cmd).await,
         Command::Embed(args) => embed(args).await,
-        Command::Eval(args) => crate::eval::eval(args).await,
+        Command::Eval(args) => crate::eval::eval(*args).await,
         Command::Assess(args) => crate::assess::assess(args).await,
         Command::Runs(cmd) => crate::eval::runs(cmd).await,
         Command::Detectors(cmd) => crate::detectors::detectors(cmd).await,

@@ -208,7 +208,7 @@ pub async fn run(
                     usage,
                 }
             };
-            let rec = match outcome {
+            match outcome {
                 Ok(Ok((state, score))) => rec(Some(state), Some(score), None),
                 Ok(Err((state, e))) => rec(state, None, Some(e.to_string())),
                 Err(_) => rec(
@@ -219,8 +219,7 @@ pub async fn run(
                         opts.sample_timeout.as_secs_f64()
                     )),
                 ),
-            };
-            rec
+            }
         }
     }))
     .buffer_unordered(opts.concurrency.max(1))

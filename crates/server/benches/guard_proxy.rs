@@ -151,7 +151,7 @@ fn main() {
         ))
         .ok();
     let dir = tempfile::tempdir().unwrap();
-    let mut start_proxy = |name: &str, layers: &str| -> String {
+    let start_proxy = |name: &str, layers: &str| -> String {
         let text = format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url);
         let cfg = GuardConfig::parse(name, &text).unwrap();
         let res = match &encoder {
