@@ -5,6 +5,10 @@
 //!
 //!   cargo bench -p emmental-server --bench guard_proxy [-- REQUESTS [DELAY_MS]]
 //!
+//! Each configuration runs at concurrency 50 (throughput; with CPU-bound layers the added
+//! latency there is mostly queueing) and then one request at a time (the latency a request
+//! pays for the layers on an idle proxy).
+//!
 //! Stub, proxy and load generator run on separate runtimes in this one process (stub: 1 thread,
 //! proxy: 2, client: 1), so on a 2-core machine they compete for the cores as separate
 //! processes would.
@@ -74,30 +78,41 @@ struct Stats {
     errors: usize,
 }
 
-fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize) -> Stats {
+/// The request body of request `i`: the same prompt with a ticket number, so that no two texts
+/// are equal (the detectors keep an embedding cache; a benchmark of one repeated text would
+/// measure that cache).
+fn body(i: usize) -> String {
+    json!({"model": "echo", "messages": [{"role": "user", "content": format!("{PROMPT} (ticket {i})")}]})
+        .to_string()
+}
+
+fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: usize) -> Stats {
     let url = format!("{url}/chat/completions");
     client_rt.block_on(async move {
         let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(CONCURRENCY)
+            .pool_max_idle_per_host(concurrency)
             .build()
             .unwrap();
-        let body =
-            json!({"model": "echo", "messages": [{"role": "user", "content": PROMPT}]}).to_string();
+        let bodies: Arc<Vec<String>> = Arc::new((0..n).map(|i| body(i + n * 7919)).collect());
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = Vec::new();
-        for _ in 0..CONCURRENCY {
-            let (client, url, body, next) =
-                (client.clone(), url.clone(), body.clone(), next.clone());
+        for _ in 0..concurrency {
+            let (client, url, bodies, next) =
+                (client.clone(), url.clone(), bodies.clone(), next.clone());
             workers.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0;
-                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
                     let t = Instant::now();
                     let r = client
                         .post(&url)
                         .header("content-type", "application/json")
-                        .body(body.clone())
+                        .body(bodies[i].clone())
                         .send()
                         .await;
                     match r {
@@ -170,17 +185,29 @@ fn main() {
         proxy_rt.spawn(serve_guard(listener, state, std::future::pending()));
         url
     };
+    let n1 = (n / 10).max(50);
     println!(
-        "{n} requests at concurrency {CONCURRENCY}; upstream answers after {delay} ms; prompt {} characters",
+        "{n} requests at concurrency {CONCURRENCY}, then {n1} one at a time; upstream answers after {delay} ms; prompt {} characters plus a ticket number (no two requests alike)",
         PROMPT.len()
     );
+    let report = |name: &str, s: &Stats, base: &Stats| {
+        println!(
+            "{name:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}  added p50 {:+.2} ms  added p99 {:+.2} ms  throughput {:.2}x direct",
+            s.p50,
+            s.p99,
+            s.rps,
+            s.errors,
+            s.p50 - base.p50,
+            s.p99 - base.p99,
+            s.rps / base.rps
+        );
+    };
     // Warm up connections and caches.
-    let _ = load(&client_rt, &upstream.url, 500);
-    let direct = load(&client_rt, &upstream.url, n);
-    println!(
-        "{:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}",
-        "direct to the stub (baseline)", direct.p50, direct.p99, direct.rps, direct.errors
-    );
+    let _ = load(&client_rt, &upstream.url, 500, CONCURRENCY);
+    let direct = load(&client_rt, &upstream.url, n, CONCURRENCY);
+    let direct1 = load(&client_rt, &upstream.url, n1, 1);
+    report("direct to the stub (baseline), c=50", &direct, &direct);
+    report("direct to the stub (baseline), c=1", &direct1, &direct1);
     let mut configs = vec![
         ("a: no layers", String::new()),
         ("b: non-ML layers", NON_ML.to_string()),
@@ -194,17 +221,10 @@ fn main() {
     }
     for (name, layers) in configs {
         let url = start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers);
-        let _ = load(&client_rt, &url, 300);
-        let s = load(&client_rt, &url, n);
-        println!(
-            "{name:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}  added p50 {:+.2} ms  added p99 {:+.2} ms  throughput {:.2}x direct",
-            s.p50,
-            s.p99,
-            s.rps,
-            s.errors,
-            s.p50 - direct.p50,
-            s.p99 - direct.p99,
-            s.rps / direct.rps
-        );
+        let _ = load(&client_rt, &url, 300, CONCURRENCY);
+        let s = load(&client_rt, &url, n, CONCURRENCY);
+        report(&format!("{name}, c=50"), &s, &direct);
+        let s1 = load(&client_rt, &url, n1, 1);
+        report(&format!("{name}, c=1"), &s1, &direct1);
     }
 }

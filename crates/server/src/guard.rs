@@ -175,7 +175,7 @@ pub async fn serve_guard(
     state: GuardState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    axum::serve(listener, guard_router(state))
+    axum::serve(crate::no_delay(listener), guard_router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| ServerError::Serve { source })

@@ -59,6 +59,7 @@ pub async fn start(delay: Duration, record: bool) -> std::io::Result<Stub> {
             let Ok((sock, _)) = listener.accept().await else {
                 continue;
             };
+            let _ = sock.set_nodelay(true);
             let (c, r) = (c.clone(), r.clone());
             tokio::spawn(async move {
                 let _ = serve_conn(sock, delay, record, c, r).await;
