@@ -72,12 +72,23 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let encoder: Arc<LocalEncoder> = rt
-        .block_on(emmental_models::load_local_encoder(
-            emmental_models::catalog::DEFAULT_ENCODER,
-            &emmental_models::LoadOptions::default(),
-        ))
-        .expect("encoder loads");
+    // BENCH_RANDOM_MODEL=DIR (holding the real tokenizer.json): a MiniLM-shaped encoder with
+    // random weights, for timing on a machine that cannot fetch the real one. Same cost, no
+    // meaning.
+    let encoder: Arc<LocalEncoder> = match std::env::var_os("BENCH_RANDOM_MODEL") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            emmental_models::local::encoder::write_random_minilm(&d).expect("write random weights");
+            println!("(random encoder weights of MiniLM's shape: timing only)");
+            Arc::new(LocalEncoder::load("local/all-minilm-l6-v2", &d).expect("encoder loads"))
+        }
+        None => rt
+            .block_on(emmental_models::load_local_encoder(
+                emmental_models::catalog::DEFAULT_ENCODER,
+                &emmental_models::LoadOptions::default(),
+            ))
+            .expect("encoder loads"),
+    };
     let res = Resources::with_encoder(encoder.clone());
     let words = words_for(128);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -54,10 +54,13 @@ scanner = "exfiltration"
 action = "block"
 "#;
 
+// Injection flags rather than blocks here: the detector's cost is the same, and every request
+// then reaches the upstream, so the three configurations do the same work around it (and a
+// timing run on random weights, BENCH_RANDOM_MODEL, cannot block at random).
 const ML: &str = r#"
 [[input]]
 scanner = "injection"
-action = "block"
+action = "flag"
 [[output]]
 scanner = "harm"
 action = "flag"
@@ -159,12 +162,25 @@ fn main() {
     let upstream = stub_rt
         .block_on(stub::start(Duration::from_millis(delay), false))
         .unwrap();
-    let encoder = proxy_rt
-        .block_on(emmental_models::load_local_encoder(
-            emmental_models::catalog::DEFAULT_ENCODER,
-            &emmental_models::LoadOptions::default(),
-        ))
-        .ok();
+    // BENCH_RANDOM_MODEL=DIR (holding the real tokenizer.json): a MiniLM-shaped encoder with
+    // random weights, for timing on a machine that cannot fetch the real one. Same cost, no
+    // meaning.
+    let encoder = match std::env::var_os("BENCH_RANDOM_MODEL") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            emmental_models::local::encoder::write_random_minilm(&d).expect("write random weights");
+            println!("(random encoder weights of MiniLM's shape: timing only)");
+            emmental_models::local::LocalEncoder::load("local/all-minilm-l6-v2", &d)
+                .ok()
+                .map(Arc::new)
+        }
+        None => proxy_rt
+            .block_on(emmental_models::load_local_encoder(
+                emmental_models::catalog::DEFAULT_ENCODER,
+                &emmental_models::LoadOptions::default(),
+            ))
+            .ok(),
+    };
     let dir = tempfile::tempdir().unwrap();
     let start_proxy = |name: &str, layers: &str| -> String {
         let text = format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url);

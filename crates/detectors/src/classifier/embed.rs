@@ -120,7 +120,7 @@ const MAGIC: &[u8; 8] = b"EMBCACH1";
 
 /// Embeds every text of a training set (distinct, in a fixed order) and returns a map from
 /// text to vector. `cache_dir`, when given, keeps the result in a file named by the hash of
-/// the encoder id and all texts; `progress` is called with (done, total) after each batch.
+/// the encoder id, its forward pass and all texts; `progress` is called with (done, total) after each batch.
 pub fn embed_all(
     encoder: &LocalEncoder,
     texts: &[String],
@@ -137,6 +137,9 @@ pub fn embed_all(
     distinct.dedup();
     let mut h = Sha256::new();
     h.update(encoder.id().as_bytes());
+    // The forward pass too: the native one and candle's agree to ~1e-5, not bit for bit, and
+    // a cache from the other one would make training differ from a fresh machine's.
+    h.update(format!("{:?}", encoder.backend()).as_bytes());
     for t in &distinct {
         h.update((t.len() as u64).to_le_bytes());
         h.update(t.as_bytes());
