@@ -54,6 +54,12 @@ impl Row {
     pub fn heldout(&self) -> bool {
         is_heldout(&self.key)
     }
+
+    /// A training-only row made by planting an attack in further contexts (source
+    /// `…/augmented`); training embeds these apart from the rest.
+    pub fn augmented(&self) -> bool {
+        self.train_only && self.source.ends_with("/augmented")
+    }
 }
 
 /// The rows of a trainable detector.
@@ -143,6 +149,11 @@ const JAILBREAK_OPENING_WORDS: usize = 40;
 /// and an attack planted past them would be a positive the detector cannot see.
 const BIPIA_CONTENT_CHARS: usize = 700;
 
+/// Further plantings of each BIPIA attack, for training only. EXPERIMENT env
+fn bipia_extra_plantings() -> u64 {
+    std::env::var("EXP_BIPIA").ok().and_then(|v| v.parse().ok()).unwrap_or(4)
+}
+
 fn cut(s: &str, chars: usize) -> &str {
     match s.char_indices().nth(chars) {
         Some((b, _)) => &s[..b],
@@ -188,6 +199,7 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         add(a, true, "tensor_trust", None);
     }
     let contexts = sources::bipia_contexts(dir)?;
+    let mut planted_extra = Vec::new();
     let text_ctx: Vec<&sources::BipiaContext> =
         contexts.iter().filter(|c| c.task != "code").collect();
     let code_ctx: Vec<&sources::BipiaContext> =
@@ -201,6 +213,22 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             split_bucket(&format!("bipia-position/{attack}"), 3),
         );
         let _ = category;
+        // The same attack planted in further contexts and places (training only, in the
+        // attack's own split): one planting per attack is too few to learn that an
+        // instruction inside an email, table or code answer is the attack, not the content.
+        for k in 0..bipia_extra_plantings() {
+            let c = pool[split_bucket(&format!("bipia-context/{k}/{attack}"), pool.len() as u64) as usize];
+            let text = plant(
+                cut(&c.content, BIPIA_CONTENT_CHARS),
+                &attack,
+                split_bucket(&format!("bipia-position/{k}/{attack}"), 3),
+            );
+            planted_extra.push((
+                format!("{}\n\n{text}", c.question),
+                format!("bipia/{}/augmented", c.task),
+                attack.clone(),
+            ));
+        }
         add(
             format!("{}\n\n{planted}", c.question),
             true,
@@ -283,6 +311,21 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
     let mut rows = dedupe(rows);
     // After deduplication, so a derived row never displaces a real one.
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
+    let mut seen = seen;
+    for (text, source, attack) in planted_extra {
+        if seen.insert(text.clone()) {
+            rows.push(Row {
+                text,
+                prompt: None,
+                positive: true,
+                source,
+                key: attack,
+                note: None,
+                baseline: None,
+                train_only: true,
+            });
+        }
+    }
     for (opening, parent) in openings {
         if !seen.contains(&opening) {
             rows.push(Row {

@@ -7,7 +7,7 @@
 //! threshold come from 5-fold cross-validation inside the training split, with folds drawn by
 //! the same key as the held-out split.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use emmental_core::{Embedder, Estimate};
@@ -209,6 +209,32 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
     }
 }
 
+// EXPERIMENT
+fn exp_aug_weight() -> f32 {
+    std::env::var("EXP_AUGW").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0)
+}
+// EXPERIMENT
+fn exp_by_source(oof: &[f32], t: f32, rows: &[&Row], m: &[bool]) -> String {
+    let mut g: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for ((p, r), m) in oof.iter().zip(rows).zip(m) {
+        if !*m { continue; }
+        let e = g.entry(r.source.clone()).or_default();
+        e.0 += 1;
+        e.1 += usize::from((*p >= t) == r.positive);
+    }
+    g.iter().filter(|(_, (n, c))| c < n).map(|(k, (n, c))| format!("{k} {c}/{n}")).collect::<Vec<_>>().join(", ")
+}
+// EXPERIMENT
+fn exp_dump(path: &str, oof: &[f32], t: f32, rows: &[&Row], m: &[bool]) {
+    let mut s = String::new();
+    for ((p, r), m) in oof.iter().zip(rows).zip(m) {
+        if !*m { continue; }
+        s += &json!({"p": p, "t": t, "y": r.positive, "src": r.source, "text": r.text}).to_string();
+        s.push('\n');
+    }
+    let _ = std::fs::write(path, s);
+}
+
 /// Per-source figures: share predicted positive, with its interval and n.
 fn by_source(rows: &[&Row], predicted: &[bool]) -> BTreeMap<String, Value> {
     let mut groups: BTreeMap<String, (bool, usize, usize)> = BTreeMap::new();
@@ -302,20 +328,42 @@ pub fn run(
         })
         .collect();
     let uses_prompt = plan.candidates.iter().any(|c| c.features.uses_prompt());
-    let mut texts: Vec<String> = prepared.iter().map(|p| p.text.clone()).collect();
-    if uses_prompt {
-        texts.extend(prepared.iter().filter_map(|p| p.prompt.clone()));
-    }
-    let vectors = embed_all(
-        &encoder,
-        &texts,
-        opts.embedding_cache.as_deref(),
-        &mut progress_printer(plan.id),
-    )
-    .map_err(|e| DetectorError::Inference {
-        detector: plan.id.to_string(),
-        message: e.to_string(),
-    })?;
+    // Augmented rows are embedded apart from the rest, so the (many, slow) other texts keep
+    // their cache file when only the augmentation changes.
+    let augmented: Vec<bool> = rows.iter().map(Row::augmented).collect();
+    let embed_parts = |parts: [Vec<String>; 2]| -> Result<HashMap<String, Vec<f32>>, DetectorError> {
+        let mut out = HashMap::new();
+        for texts in parts {
+            let part = embed_all(
+                &encoder,
+                &texts,
+                opts.embedding_cache.as_deref(),
+                &mut progress_printer(plan.id),
+            )
+            .map_err(|e| DetectorError::Inference {
+                detector: plan.id.to_string(),
+                message: e.to_string(),
+            })?;
+            for (k, v) in part {
+                out.entry(k).or_insert(v);
+            }
+        }
+        Ok(out)
+    };
+    let split_parts = |per_row: &dyn Fn(&Prepared) -> Vec<String>| -> [Vec<String>; 2] {
+        let mut parts = [Vec::new(), Vec::new()];
+        for (p, a) in prepared.iter().zip(&augmented) {
+            parts[usize::from(*a)].extend(per_row(p));
+        }
+        parts
+    };
+    let vectors = embed_parts(split_parts(&|p: &Prepared| {
+        let mut v = vec![p.text.clone()];
+        if uses_prompt {
+            v.extend(p.prompt.clone());
+        }
+        v
+    }))?;
     // Openings are embedded apart from the rest, so the (long, slow) texts keep their cache
     // file when only the candidates change.
     let openings: Vec<String> = if plan.candidates.iter().any(|c| c.features.opening) {
@@ -336,25 +384,13 @@ pub fn run(
         detector: plan.id.to_string(),
         message: e.to_string(),
     })?;
-    let window_texts: Vec<String> = if plan.candidates.iter().any(|c| c.features.windows) {
-        prepared
-            .iter()
-            .flat_map(|p| windows(&p.text))
-            .map(str::to_string)
-            .collect()
+    let window_vectors = if plan.candidates.iter().any(|c| c.features.windows) {
+        embed_parts(split_parts(&|p: &Prepared| {
+            windows(&p.text).into_iter().map(str::to_string).collect()
+        }))?
     } else {
-        Vec::new()
+        HashMap::new()
     };
-    let window_vectors = embed_all(
-        &encoder,
-        &window_texts,
-        opts.embedding_cache.as_deref(),
-        &mut progress_printer(plan.id),
-    )
-    .map_err(|e| DetectorError::Inference {
-        detector: plan.id.to_string(),
-        message: e.to_string(),
-    })?;
     let pooled: Vec<Option<Vec<f32>>> = prepared
         .iter()
         .map(|p| {
@@ -393,6 +429,8 @@ pub fn run(
             .map(|(b, r)| {
                 if (plan.hard_negative)(r) {
                     b * c.hard_negative_weight
+                } else if r.augmented() {
+                    b * exp_aug_weight()
                 } else {
                     *b
                 }
@@ -409,7 +447,10 @@ pub fn run(
     // Model selection on out-of-fold predictions.
     let mut selection = Vec::new();
     let mut best: Option<(usize, Chosen, Vec<f32>)> = None;
+    let only = std::env::var("EXP_ONLY").ok(); // EXPERIMENT
     for (ci, c) in plan.candidates.iter().enumerate() {
+        if let Some(o) = &only { if !o.split('|').any(|o| c.name.contains(o)) { continue; } } // EXPERIMENT
+        let t0 = std::time::Instant::now(); // EXPERIMENT
         let x: Vec<Vec<f32>> = train_idx
             .iter()
             .map(|&i| features(&c.features, i))
@@ -431,6 +472,8 @@ pub fn run(
             chosen.recall,
             chosen.fpr
         );
+        eprintln!("  EXP {} by source: {} ({:.0}s)", c.name, exp_by_source(&oof, chosen.threshold, &train_rows, &measured_mask), t0.elapsed().as_secs_f32()); // EXPERIMENT
+        if let Ok(d) = std::env::var("EXP_DUMP") { exp_dump(&format!("{d}/{ci}.jsonl"), &oof, chosen.threshold, &train_rows, &measured_mask); } // EXPERIMENT
         selection.push(json!({"candidate": c, "cross_validation": chosen}));
         if best
             .as_ref()
