@@ -12,7 +12,9 @@
 //!   Partial refusals of unsafe prompts are left out: whether they gave the harmful help is not
 //!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
 //! - **injection**: positives are prompt injections and jailbreaks (Tensor Trust attacks,
-//!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers,
+//!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers (and,
+//!   for training only, each attack planted in two more contexts and places, in the attack's
+//!   own split),
 //!   in-the-wild jailbreak prompts (and, for training only, the first 40 words of each long
 //!   one: short set-ups like "From now on you are DAN" are otherwise unseen), CyberSecEval's injected user inputs in all its languages,
 //!   JailbreakBench's attack prompts). Negatives are everything a user may plainly ask:
@@ -149,10 +151,8 @@ const JAILBREAK_OPENING_WORDS: usize = 40;
 /// and an attack planted past them would be a positive the detector cannot see.
 const BIPIA_CONTENT_CHARS: usize = 700;
 
-/// Further plantings of each BIPIA attack, for training only. EXPERIMENT env
-fn bipia_extra_plantings() -> u64 {
-    std::env::var("EXP_BIPIA").ok().and_then(|v| v.parse().ok()).unwrap_or(4)
-}
+/// Further plantings of each BIPIA attack in other contexts and places, for training only.
+const BIPIA_EXTRA_PLANTINGS: u64 = 2;
 
 fn cut(s: &str, chars: usize) -> &str {
     match s.char_indices().nth(chars) {
@@ -216,7 +216,7 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         // The same attack planted in further contexts and places (training only, in the
         // attack's own split): one planting per attack is too few to learn that an
         // instruction inside an email, table or code answer is the attack, not the content.
-        for k in 0..bipia_extra_plantings() {
+        for k in 0..BIPIA_EXTRA_PLANTINGS {
             let c = pool[split_bucket(&format!("bipia-context/{k}/{attack}"), pool.len() as u64) as usize];
             let text = plant(
                 cut(&c.content, BIPIA_CONTENT_CHARS),

@@ -209,32 +209,6 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
     }
 }
 
-// EXPERIMENT
-fn exp_aug_weight() -> f32 {
-    std::env::var("EXP_AUGW").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0)
-}
-// EXPERIMENT
-fn exp_by_source(oof: &[f32], t: f32, rows: &[&Row], m: &[bool]) -> String {
-    let mut g: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for ((p, r), m) in oof.iter().zip(rows).zip(m) {
-        if !*m { continue; }
-        let e = g.entry(r.source.clone()).or_default();
-        e.0 += 1;
-        e.1 += usize::from((*p >= t) == r.positive);
-    }
-    g.iter().filter(|(_, (n, c))| c < n).map(|(k, (n, c))| format!("{k} {c}/{n}")).collect::<Vec<_>>().join(", ")
-}
-// EXPERIMENT
-fn exp_dump(path: &str, oof: &[f32], t: f32, rows: &[&Row], m: &[bool]) {
-    let mut s = String::new();
-    for ((p, r), m) in oof.iter().zip(rows).zip(m) {
-        if !*m { continue; }
-        s += &json!({"p": p, "t": t, "y": r.positive, "src": r.source, "text": r.text}).to_string();
-        s.push('\n');
-    }
-    let _ = std::fs::write(path, s);
-}
-
 /// Per-source figures: share predicted positive, with its interval and n.
 fn by_source(rows: &[&Row], predicted: &[bool]) -> BTreeMap<String, Value> {
     let mut groups: BTreeMap<String, (bool, usize, usize)> = BTreeMap::new();
@@ -429,8 +403,6 @@ pub fn run(
             .map(|(b, r)| {
                 if (plan.hard_negative)(r) {
                     b * c.hard_negative_weight
-                } else if r.augmented() {
-                    b * exp_aug_weight()
                 } else {
                     *b
                 }
@@ -447,10 +419,7 @@ pub fn run(
     // Model selection on out-of-fold predictions.
     let mut selection = Vec::new();
     let mut best: Option<(usize, Chosen, Vec<f32>)> = None;
-    let only = std::env::var("EXP_ONLY").ok(); // EXPERIMENT
     for (ci, c) in plan.candidates.iter().enumerate() {
-        if let Some(o) = &only { if !o.split('|').any(|o| c.name.contains(o)) { continue; } } // EXPERIMENT
-        let t0 = std::time::Instant::now(); // EXPERIMENT
         let x: Vec<Vec<f32>> = train_idx
             .iter()
             .map(|&i| features(&c.features, i))
@@ -472,8 +441,6 @@ pub fn run(
             chosen.recall,
             chosen.fpr
         );
-        eprintln!("  EXP {} by source: {} ({:.0}s)", c.name, exp_by_source(&oof, chosen.threshold, &train_rows, &measured_mask), t0.elapsed().as_secs_f32()); // EXPERIMENT
-        if let Ok(d) = std::env::var("EXP_DUMP") { exp_dump(&format!("{d}/{ci}.jsonl"), &oof, chosen.threshold, &train_rows, &measured_mask); } // EXPERIMENT
         selection.push(json!({"candidate": c, "cross_validation": chosen}));
         if best
             .as_ref()
