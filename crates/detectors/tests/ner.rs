@@ -257,6 +257,7 @@ fn training_is_reproducible_with_a_seed() {
             data_dir: dir.clone(),
             out_dir: out.path().to_path_buf(),
             seed,
+            embedding_cache: None,
         };
         let report = train_with(&opts, &res, &cfg).unwrap();
         assert_eq!(report.files.len(), 2);
@@ -302,6 +303,7 @@ fn experiment_on_the_development_split() {
         data_dir: dir.clone(),
         out_dir: out.path().to_path_buf(),
         seed: 0x5eed,
+        embedding_cache: None,
     };
     let res = Resources::with_encoder(encoder());
     train_with(&opts, &res, &cfg).unwrap();
