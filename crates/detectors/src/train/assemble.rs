@@ -217,7 +217,8 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         // attack's own split): one planting per attack is too few to learn that an
         // instruction inside an email, table or code answer is the attack, not the content.
         for k in 0..BIPIA_EXTRA_PLANTINGS {
-            let c = pool[split_bucket(&format!("bipia-context/{k}/{attack}"), pool.len() as u64) as usize];
+            let c = pool
+                [split_bucket(&format!("bipia-context/{k}/{attack}"), pool.len() as u64) as usize];
             let text = plant(
                 cut(&c.content, BIPIA_CONTENT_CHARS),
                 &attack,

@@ -305,25 +305,26 @@ pub fn run(
     // Augmented rows are embedded apart from the rest, so the (many, slow) other texts keep
     // their cache file when only the augmentation changes.
     let augmented: Vec<bool> = rows.iter().map(Row::augmented).collect();
-    let embed_parts = |parts: [Vec<String>; 2]| -> Result<HashMap<String, Vec<f32>>, DetectorError> {
-        let mut out = HashMap::new();
-        for texts in parts {
-            let part = embed_all(
-                &encoder,
-                &texts,
-                opts.embedding_cache.as_deref(),
-                &mut progress_printer(plan.id),
-            )
-            .map_err(|e| DetectorError::Inference {
-                detector: plan.id.to_string(),
-                message: e.to_string(),
-            })?;
-            for (k, v) in part {
-                out.entry(k).or_insert(v);
+    let embed_parts =
+        |parts: [Vec<String>; 2]| -> Result<HashMap<String, Vec<f32>>, DetectorError> {
+            let mut out = HashMap::new();
+            for texts in parts {
+                let part = embed_all(
+                    &encoder,
+                    &texts,
+                    opts.embedding_cache.as_deref(),
+                    &mut progress_printer(plan.id),
+                )
+                .map_err(|e| DetectorError::Inference {
+                    detector: plan.id.to_string(),
+                    message: e.to_string(),
+                })?;
+                for (k, v) in part {
+                    out.entry(k).or_insert(v);
+                }
             }
-        }
-        Ok(out)
-    };
+            Ok(out)
+        };
     let split_parts = |per_row: &dyn Fn(&Prepared) -> Vec<String>| -> [Vec<String>; 2] {
         let mut parts = [Vec::new(), Vec::new()];
         for (p, a) in prepared.iter().zip(&augmented) {
