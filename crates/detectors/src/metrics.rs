@@ -336,7 +336,7 @@ fn bootstrap_span_f1(rows: &[[usize; 4]], value: f64) -> Estimate {
     }
     let mut rng = SplitMix64::new(SEED);
     let mut stats: Vec<f64> = (0..RESAMPLES)
-        .map(|_| -> Option<f64> {
+        .filter_map(|_| -> Option<f64> {
             let mut s = [0usize; 4];
             for _ in 0..rows.len() {
                 let r = rows[rng.below(rows.len())];
@@ -355,7 +355,6 @@ fn bootstrap_span_f1(rows: &[[usize; 4]], value: f64) -> Estimate {
                 0.0
             })
         })
-        .flatten()
         .collect();
     if stats.is_empty() {
         return Estimate::empty();
