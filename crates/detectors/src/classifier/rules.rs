@@ -180,6 +180,11 @@ static BLOB: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid")
 });
 
+// `response_directive` and `suffix_oddity` were kept on a 5-fold cross-validation ablation in
+// the training split (seeds 24301, 7, 99): for the shipped candidate (mlp 64, NotInject ×32)
+// they raised out-of-fold recall at the NotInject budget from 91.9% to 93.1% (mean of the
+// seeds) and accuracy by 0.7–1.1 points on every seed; for mlp 128 the effect was mixed.
+
 /// An instruction about the answer being written ("… in your response", "add the following
 /// code snippet"): what an instruction planted in an email, table or code answer says, and
 /// what a user asking about the content rarely does.
