@@ -81,53 +81,16 @@ pub fn plan() -> Plan {
         windows: true,
         ..rules
     };
-    let windows_only = FeatureSpec {
-        windows: true,
-        ..FeatureSpec::TEXT_ONLY
-    };
     Plan {
         id: ID,
         positive: "injection",
         negative: "benign",
         candidates: vec![
             candidate(
-                "text, l2 0.1, notinject ×4",
-                FeatureSpec::TEXT_ONLY,
-                logistic(0.1),
-                4.0,
-            ),
-            candidate("text+rules, l2 1, notinject ×1", rules, logistic(1.0), 1.0),
-            candidate("text+rules, l2 1, notinject ×4", rules, logistic(1.0), 4.0),
-            candidate("text+rules, l2 1, notinject ×8", rules, logistic(1.0), 8.0),
-            candidate(
                 "text+rules, l2 1, notinject ×16",
                 rules,
                 logistic(1.0),
                 16.0,
-            ),
-            candidate(
-                "text+rules, l2 1, notinject ×32",
-                rules,
-                logistic(1.0),
-                32.0,
-            ),
-            candidate(
-                "text+rules, l2 1, notinject ×64",
-                rules,
-                logistic(1.0),
-                64.0,
-            ),
-            candidate(
-                "text+rules, l2 0.3, notinject ×16",
-                rules,
-                logistic(0.3),
-                16.0,
-            ),
-            candidate(
-                "text+windows, l2 1, notinject ×4",
-                windows_only,
-                logistic(1.0),
-                4.0,
             ),
             candidate(
                 "text+windows+rules, l2 1, notinject ×4",
@@ -140,6 +103,32 @@ pub fn plan() -> Plan {
                 windowed,
                 Hyper {
                     hidden: 64,
+                    l2: 1.0,
+                    epochs: 30,
+                    lr: 0.003,
+                    batch: 64,
+                    members: 1,
+                },
+                16.0,
+            ),
+            candidate(
+                "text+windows+rules, mlp 64, notinject ×32",
+                windowed,
+                Hyper {
+                    hidden: 64,
+                    l2: 1.0,
+                    epochs: 30,
+                    lr: 0.003,
+                    batch: 64,
+                    members: 1,
+                },
+                32.0,
+            ),
+            candidate(
+                "text+windows+rules, mlp 128, notinject ×16",
+                windowed,
+                Hyper {
+                    hidden: 128,
                     l2: 1.0,
                     epochs: 30,
                     lr: 0.003,

@@ -12,7 +12,9 @@
 //!   Partial refusals of unsafe prompts are left out: whether they gave the harmful help is not
 //!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
 //! - **injection**: positives are prompt injections and jailbreaks (Tensor Trust attacks,
-//!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers,
+//!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers (and,
+//!   for training only, each attack planted in two more contexts and places, in the attack's
+//!   own split),
 //!   in-the-wild jailbreak prompts (and, for training only, the first 40 words of each long
 //!   one: short set-ups like "From now on you are DAN" are otherwise unseen), CyberSecEval's injected user inputs in all its languages,
 //!   JailbreakBench's attack prompts). Negatives are everything a user may plainly ask:
@@ -53,6 +55,12 @@ pub struct Row {
 impl Row {
     pub fn heldout(&self) -> bool {
         is_heldout(&self.key)
+    }
+
+    /// A training-only row made by planting an attack in further contexts (source
+    /// `…/augmented`); training embeds these apart from the rest.
+    pub fn augmented(&self) -> bool {
+        self.train_only && self.source.ends_with("/augmented")
     }
 }
 
@@ -143,6 +151,9 @@ const JAILBREAK_OPENING_WORDS: usize = 40;
 /// and an attack planted past them would be a positive the detector cannot see.
 const BIPIA_CONTENT_CHARS: usize = 700;
 
+/// Further plantings of each BIPIA attack in other contexts and places, for training only.
+const BIPIA_EXTRA_PLANTINGS: u64 = 2;
+
 fn cut(s: &str, chars: usize) -> &str {
     match s.char_indices().nth(chars) {
         Some((b, _)) => &s[..b],
@@ -188,6 +199,7 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         add(a, true, "tensor_trust", None);
     }
     let contexts = sources::bipia_contexts(dir)?;
+    let mut planted_extra = Vec::new();
     let text_ctx: Vec<&sources::BipiaContext> =
         contexts.iter().filter(|c| c.task != "code").collect();
     let code_ctx: Vec<&sources::BipiaContext> =
@@ -201,6 +213,23 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             split_bucket(&format!("bipia-position/{attack}"), 3),
         );
         let _ = category;
+        // The same attack planted in further contexts and places (training only, in the
+        // attack's own split): one planting per attack is too few to learn that an
+        // instruction inside an email, table or code answer is the attack, not the content.
+        for k in 0..BIPIA_EXTRA_PLANTINGS {
+            let c = pool
+                [split_bucket(&format!("bipia-context/{k}/{attack}"), pool.len() as u64) as usize];
+            let text = plant(
+                cut(&c.content, BIPIA_CONTENT_CHARS),
+                &attack,
+                split_bucket(&format!("bipia-position/{k}/{attack}"), 3),
+            );
+            planted_extra.push((
+                format!("{}\n\n{text}", c.question),
+                format!("bipia/{}/augmented", c.task),
+                attack.clone(),
+            ));
+        }
         add(
             format!("{}\n\n{planted}", c.question),
             true,
@@ -283,6 +312,21 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
     let mut rows = dedupe(rows);
     // After deduplication, so a derived row never displaces a real one.
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
+    let mut seen = seen;
+    for (text, source, attack) in planted_extra {
+        if seen.insert(text.clone()) {
+            rows.push(Row {
+                text,
+                prompt: None,
+                positive: true,
+                source,
+                key: attack,
+                note: None,
+                baseline: None,
+                train_only: true,
+            });
+        }
+    }
     for (opening, parent) in openings {
         if !seen.contains(&opening) {
             rows.push(Row {

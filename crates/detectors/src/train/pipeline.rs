@@ -7,7 +7,7 @@
 //! threshold come from 5-fold cross-validation inside the training split, with folds drawn by
 //! the same key as the held-out split.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use emmental_core::{Embedder, Estimate};
@@ -302,20 +302,43 @@ pub fn run(
         })
         .collect();
     let uses_prompt = plan.candidates.iter().any(|c| c.features.uses_prompt());
-    let mut texts: Vec<String> = prepared.iter().map(|p| p.text.clone()).collect();
-    if uses_prompt {
-        texts.extend(prepared.iter().filter_map(|p| p.prompt.clone()));
-    }
-    let vectors = embed_all(
-        &encoder,
-        &texts,
-        opts.embedding_cache.as_deref(),
-        &mut progress_printer(plan.id),
-    )
-    .map_err(|e| DetectorError::Inference {
-        detector: plan.id.to_string(),
-        message: e.to_string(),
-    })?;
+    // Augmented rows are embedded apart from the rest, so the (many, slow) other texts keep
+    // their cache file when only the augmentation changes.
+    let augmented: Vec<bool> = rows.iter().map(Row::augmented).collect();
+    let embed_parts =
+        |parts: [Vec<String>; 2]| -> Result<HashMap<String, Vec<f32>>, DetectorError> {
+            let mut out = HashMap::new();
+            for texts in parts {
+                let part = embed_all(
+                    &encoder,
+                    &texts,
+                    opts.embedding_cache.as_deref(),
+                    &mut progress_printer(plan.id),
+                )
+                .map_err(|e| DetectorError::Inference {
+                    detector: plan.id.to_string(),
+                    message: e.to_string(),
+                })?;
+                for (k, v) in part {
+                    out.entry(k).or_insert(v);
+                }
+            }
+            Ok(out)
+        };
+    let split_parts = |per_row: &dyn Fn(&Prepared) -> Vec<String>| -> [Vec<String>; 2] {
+        let mut parts = [Vec::new(), Vec::new()];
+        for (p, a) in prepared.iter().zip(&augmented) {
+            parts[usize::from(*a)].extend(per_row(p));
+        }
+        parts
+    };
+    let vectors = embed_parts(split_parts(&|p: &Prepared| {
+        let mut v = vec![p.text.clone()];
+        if uses_prompt {
+            v.extend(p.prompt.clone());
+        }
+        v
+    }))?;
     // Openings are embedded apart from the rest, so the (long, slow) texts keep their cache
     // file when only the candidates change.
     let openings: Vec<String> = if plan.candidates.iter().any(|c| c.features.opening) {
@@ -336,25 +359,13 @@ pub fn run(
         detector: plan.id.to_string(),
         message: e.to_string(),
     })?;
-    let window_texts: Vec<String> = if plan.candidates.iter().any(|c| c.features.windows) {
-        prepared
-            .iter()
-            .flat_map(|p| windows(&p.text))
-            .map(str::to_string)
-            .collect()
+    let window_vectors = if plan.candidates.iter().any(|c| c.features.windows) {
+        embed_parts(split_parts(&|p: &Prepared| {
+            windows(&p.text).into_iter().map(str::to_string).collect()
+        }))?
     } else {
-        Vec::new()
+        HashMap::new()
     };
-    let window_vectors = embed_all(
-        &encoder,
-        &window_texts,
-        opts.embedding_cache.as_deref(),
-        &mut progress_printer(plan.id),
-    )
-    .map_err(|e| DetectorError::Inference {
-        detector: plan.id.to_string(),
-        message: e.to_string(),
-    })?;
     let pooled: Vec<Option<Vec<f32>>> = prepared
         .iter()
         .map(|p| {
