@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use emmental_detectors::{Detector, Input, Resources, registry};
 use emmental_models::local::LocalEncoder;
+use emmental_models::local::encoder::bench_random_encoder;
 
 const WORDS: &str = "the committee reviewed the annual report on water quality in the northern district and \
 found that most samples met the national standard although several wells near the old factory showed \
@@ -72,16 +73,10 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    // BENCH_RANDOM_MODEL=DIR (holding the real tokenizer.json): a MiniLM-shaped encoder with
-    // random weights, for timing on a machine that cannot fetch the real one. Same cost, no
-    // meaning.
-    let encoder: Arc<LocalEncoder> = match std::env::var_os("BENCH_RANDOM_MODEL") {
-        Some(d) => {
-            let d = std::path::PathBuf::from(d);
-            emmental_models::local::encoder::write_random_minilm(&d).expect("write random weights");
-            println!("(random encoder weights of MiniLM's shape: timing only)");
-            Arc::new(LocalEncoder::load("local/all-minilm-l6-v2", &d).expect("encoder loads"))
-        }
+    // BENCH_RANDOM_MODEL=DIR: random weights of MiniLM's shape, for timing where the real
+    // model cannot be fetched.
+    let encoder: Arc<LocalEncoder> = match bench_random_encoder() {
+        Some(random) => Arc::new(random.expect("random encoder")),
         None => rt
             .block_on(emmental_models::load_local_encoder(
                 emmental_models::catalog::DEFAULT_ENCODER,

@@ -20,6 +20,7 @@ use emmental_detectors::{Input, Recognizer, Resources, registry, unicode};
 use emmental_models::catalog;
 use emmental_models::fetch::Fetcher;
 use emmental_models::local::LocalEncoder;
+use emmental_models::local::encoder::bench_random_encoder;
 
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
@@ -48,22 +49,18 @@ fn main() {
         .build()
         .unwrap();
     let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
-    // BENCH_RANDOM_MODEL=DIR (holding the real tokenizer.json): time a MiniLM-shaped model with
-    // random weights, on a machine that cannot fetch the real one. Same timing, no meaning.
-    let dir = match std::env::var_os("BENCH_RANDOM_MODEL") {
-        Some(d) => {
-            let d = std::path::PathBuf::from(d);
-            emmental_models::local::encoder::write_random_minilm(&d).expect("write random weights");
-            println!("(random weights of MiniLM's shape: timing only)");
-            d
-        }
+    // BENCH_RANDOM_MODEL=DIR: random weights of MiniLM's shape, for timing where the real
+    // model cannot be fetched.
+    let encoder = Arc::new(match bench_random_encoder() {
+        Some(random) => random.expect("random encoder"),
         None => {
-            rt.block_on(Fetcher::from_env().resolve(entry))
+            let dir = rt
+                .block_on(Fetcher::from_env().resolve(entry))
                 .expect("fetch MiniLM")
-                .dir
+                .dir;
+            LocalEncoder::load("local/all-minilm-l6-v2", &dir).unwrap()
         }
-    };
-    let encoder = Arc::new(LocalEncoder::load("local/all-minilm-l6-v2", &dir).unwrap());
+    });
     let res = Resources::with_encoder(encoder.clone());
     let detector = registry::build("pii.ner", &res).unwrap();
     // The figure: PII (rules + NER head) + secrets + Unicode on the same text.

@@ -49,6 +49,18 @@ const fn logistic(l2: f32) -> Hyper {
     }
 }
 
+/// A one-hidden-layer network of `hidden` units, `members` of them averaged.
+const fn mlp(hidden: usize, members: usize) -> Hyper {
+    Hyper {
+        hidden,
+        l2: 1.0,
+        epochs: 30,
+        lr: 0.003,
+        batch: 64,
+        members,
+    }
+}
+
 /// NotInject's benign prompts are the over-defence test and few: candidates weigh them more.
 fn hard_negative(r: &Row) -> bool {
     r.source == "notinject"
@@ -101,53 +113,25 @@ pub fn plan() -> Plan {
             candidate(
                 "text+windows+rules, mlp 64, notinject ×16",
                 windowed,
-                Hyper {
-                    hidden: 64,
-                    l2: 1.0,
-                    epochs: 30,
-                    lr: 0.003,
-                    batch: 64,
-                    members: 1,
-                },
+                mlp(64, 1),
                 16.0,
             ),
             candidate(
                 "text+windows+rules, mlp 64, notinject ×32",
                 windowed,
-                Hyper {
-                    hidden: 64,
-                    l2: 1.0,
-                    epochs: 30,
-                    lr: 0.003,
-                    batch: 64,
-                    members: 1,
-                },
+                mlp(64, 1),
                 32.0,
             ),
             candidate(
                 "text+windows+rules, mlp 128, notinject ×16",
                 windowed,
-                Hyper {
-                    hidden: 128,
-                    l2: 1.0,
-                    epochs: 30,
-                    lr: 0.003,
-                    batch: 64,
-                    members: 1,
-                },
+                mlp(128, 1),
                 16.0,
             ),
             candidate(
                 "text+windows+rules, mlp 64 ×5, notinject ×16",
                 windowed,
-                Hyper {
-                    hidden: 64,
-                    l2: 1.0,
-                    epochs: 30,
-                    lr: 0.003,
-                    batch: 64,
-                    members: 5,
-                },
+                mlp(64, 5),
                 16.0,
             ),
         ],

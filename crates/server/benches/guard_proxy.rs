@@ -162,18 +162,10 @@ fn main() {
     let upstream = stub_rt
         .block_on(stub::start(Duration::from_millis(delay), false))
         .unwrap();
-    // BENCH_RANDOM_MODEL=DIR (holding the real tokenizer.json): a MiniLM-shaped encoder with
-    // random weights, for timing on a machine that cannot fetch the real one. Same cost, no
-    // meaning.
-    let encoder = match std::env::var_os("BENCH_RANDOM_MODEL") {
-        Some(d) => {
-            let d = std::path::PathBuf::from(d);
-            emmental_models::local::encoder::write_random_minilm(&d).expect("write random weights");
-            println!("(random encoder weights of MiniLM's shape: timing only)");
-            emmental_models::local::LocalEncoder::load("local/all-minilm-l6-v2", &d)
-                .ok()
-                .map(Arc::new)
-        }
+    // BENCH_RANDOM_MODEL=DIR: random weights of MiniLM's shape, for timing where the real
+    // model cannot be fetched.
+    let encoder = match emmental_models::local::encoder::bench_random_encoder() {
+        Some(random) => Some(Arc::new(random.expect("random encoder"))),
         None => proxy_rt
             .block_on(emmental_models::load_local_encoder(
                 emmental_models::catalog::DEFAULT_ENCODER,

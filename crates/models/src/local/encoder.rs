@@ -15,7 +15,7 @@
 mod kernels;
 mod native;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -489,6 +489,19 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     } else {
         dot / (na * nb)
     }
+}
+
+/// The benchmarks' stand-in encoder: with `BENCH_RANDOM_MODEL=DIR` set (DIR holding the real
+/// `tokenizer.json`), a MiniLM-shaped model with random weights written there by
+/// [`write_random_minilm`] and loaded; `None` without the variable (load the real model then).
+/// Timing only: its outputs mean nothing.
+#[doc(hidden)]
+pub fn bench_random_encoder() -> Option<Result<LocalEncoder, ModelError>> {
+    let dir = PathBuf::from(std::env::var_os("BENCH_RANDOM_MODEL")?);
+    eprintln!("(random encoder weights of MiniLM's shape: timing only)");
+    Some(
+        write_random_minilm(&dir).and_then(|()| LocalEncoder::load("local/all-minilm-l6-v2", &dir)),
+    )
 }
 
 /// Writes a MiniLM-shaped BERT with random weights (`config.json`, `model.safetensors`) into
