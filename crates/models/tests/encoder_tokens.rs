@@ -10,8 +10,9 @@ use emmental_models::local::{EncoderBackend, LocalEncoder};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
-fn encoders() -> &'static (LocalEncoder, LocalEncoder) {
-    static ENC: OnceLock<(LocalEncoder, LocalEncoder)> = OnceLock::new();
+/// The default (bf16 multiplies) and candle's reference, and the f32 native pass.
+fn encoders() -> &'static (LocalEncoder, LocalEncoder, LocalEncoder) {
+    static ENC: OnceLock<(LocalEncoder, LocalEncoder, LocalEncoder)> = OnceLock::new();
     ENC.get_or_init(|| {
         let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -26,6 +27,8 @@ fn encoders() -> &'static (LocalEncoder, LocalEncoder) {
             LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::Native)
                 .unwrap(),
             LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::Candle)
+                .unwrap(),
+            LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::NativeF32)
                 .unwrap(),
         )
     })
@@ -42,7 +45,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn native_forward_matches_candle_within_float_rounding() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let (native, candle) = encoders();
+    let (bf16, candle, native) = encoders();
     let texts: Vec<String> = [
         "",
         "short",
@@ -66,6 +69,23 @@ fn native_forward_matches_candle_within_float_rounding() {
     // Batched and one at a time agree too (no padding on the native path).
     for (t, x) in texts.iter().zip(&a) {
         let one = native.embed_blocking(std::slice::from_ref(t)).unwrap();
+        assert!(max_diff(&one[0], x) < 1e-6);
+    }
+    // The default pass rounds the multiplies' inputs to bfloat16: close to f32, not equal.
+    let h = bf16.embed_blocking(&texts).unwrap();
+    let mut worst = 0f32;
+    for ((x, y), t) in h.iter().zip(&b).zip(&texts) {
+        let cos = emmental_models::local::cosine(x, y);
+        assert!(
+            cos > 0.999,
+            "{:?}: bf16 cosine {cos}",
+            &t[..t.len().min(30)]
+        );
+        worst = worst.max(max_diff(x, y));
+    }
+    assert!(worst > 1e-6, "bf16 gave the f32 numbers: is it running?");
+    for (t, x) in texts.iter().zip(&h) {
+        let one = bf16.embed_blocking(std::slice::from_ref(t)).unwrap();
         assert!(max_diff(&one[0], x) < 1e-6);
     }
     // Final-layer token states agree with candle's, token by token.
@@ -92,7 +112,7 @@ fn native_forward_matches_candle_within_float_rounding() {
 #[test]
 fn token_offsets_point_into_the_original_text_for_non_ascii_words() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let (native, _) = encoders();
+    let (native, _, _) = encoders();
     let text = "Grüße an Jürgen Müller, São Paulo — ĐẶNG Thị.";
     let s = &native.token_states_blocking(&[text], 2).unwrap()[0];
     assert_eq!(s.layer, 2);
@@ -122,7 +142,7 @@ fn token_offsets_point_into_the_original_text_for_non_ascii_words() {
 #[test]
 fn long_texts_are_tagged_to_the_end_in_windows() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let (native, _) = encoders();
+    let (native, _, _) = encoders();
     let text = format!(
         "{} Finally Anna Schmidt lives in Paris.",
         "The weather was mild and the cheese was good. ".repeat(70)
@@ -160,7 +180,7 @@ fn long_texts_are_tagged_to_the_end_in_windows() {
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let (native, _) = encoders();
+    let (native, _, _) = encoders();
     let texts = [
         "Lena Novak works at Acme Corp in Ljubljana.",
         "A second, longer sentence about nothing in particular at all.",

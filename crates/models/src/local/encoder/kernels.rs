@@ -11,6 +11,12 @@
 //! Every output element is computed by the same sequence of floating-point operations whatever
 //! the number of threads (threads split output columns, never a sum), so results are
 //! bit-for-bit reproducible across thread counts on one machine.
+//!
+//! Two precisions ([`Precision`]). `F32` multiplies f32 by f32. `Bf16` rounds the weights and
+//! the layer's input to bfloat16 (round to nearest even, subnormals to zero) and accumulates
+//! the exact products in f32: on a CPU with AVX-512 BF16 this is `vdpbf16ps`, twice the
+//! multiply rate of f32 FMA; elsewhere the same rounded values go through the f32 kernel, so
+//! both give the same products and differ only in the order of additions.
 
 use std::sync::OnceLock;
 
@@ -50,13 +56,76 @@ pub(crate) fn isa() -> Isa {
     })
 }
 
+/// Whether `vdpbf16ps` is available (AVX-512 BF16 on top of the AVX-512 kernels), detected
+/// once; `EMMENTAL_ENCODER_NO_BF16` set turns it off (the emulated path then runs).
+pub(crate) fn has_bf16() -> bool {
+    static BF16: OnceLock<bool> = OnceLock::new();
+    *BF16.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            isa() == Isa::Avx512
+                && std::env::var_os("EMMENTAL_ENCODER_NO_BF16").is_none()
+                && is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
+
+/// The precision of a linear layer's multiplies (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    Bf16,
+}
+
+/// `x` rounded to bfloat16 (nearest, ties to even; subnormals become zero as `vcvtne2ps2bf16`
+/// makes them), as its 16 bits.
+#[inline(always)]
+pub(crate) fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    if b & 0x7F80_0000 == 0 {
+        return (b >> 16) as u16 & 0x8000;
+    }
+    let rounded = b + 0x7FFF + ((b >> 16) & 1);
+    (rounded >> 16) as u16
+}
+
+/// `x` rounded to bfloat16, as an f32.
+#[inline(always)]
+pub(crate) fn bf16_round(x: f32) -> f32 {
+    f32::from_bits((bf16_bits(x) as u32) << 16)
+}
+
+/// The packed weights in the form the running kernel reads.
+enum Panels {
+    /// f32 panels (see [`PackedLinear`]); with [`Precision::Bf16`] on a CPU without BF16 the
+    /// values are already rounded to bfloat16.
+    F32(Vec<f32>),
+    /// bfloat16 pairs for `vdpbf16ps`: panel `p` holds at `kp·NR + j` the 32 bits
+    /// `W[p·NR + j][2kp] | W[p·NR + j][2kp + 1] << 16` (a zero past an odd `k`).
+    Bf16(Vec<u32>),
+}
+
 /// A linear layer `y = x·Wᵀ + b` with `W` (`n × k`, PyTorch's layout) packed into panels of
 /// [`NR`] output columns: panel `p` holds `W[p·NR + j][kk]` at `kk·NR + j`.
 pub(crate) struct PackedLinear {
     pub n: usize,
     pub k: usize,
-    panels: Vec<f32>,
+    precision: Precision,
+    panels: Panels,
     bias: Vec<f32>,
+}
+
+/// The left operand as the kernel reads it.
+#[derive(Clone, Copy)]
+enum Lhs<'a> {
+    F32(&'a [f32]),
+    /// bfloat16 pairs, `k.div_ceil(2)` per row.
+    Bf16(&'a [u32]),
 }
 
 /// What happens to an output tile before it is stored.
@@ -71,13 +140,35 @@ pub(crate) enum Epilogue<'a> {
 }
 
 impl PackedLinear {
-    pub fn new(weight: &[f32], bias: &[f32], n: usize, k: usize) -> Self {
+    pub fn new(weight: &[f32], bias: &[f32], n: usize, k: usize, precision: Precision) -> Self {
+        Self::build(weight, bias, n, k, precision, has_bf16())
+    }
+
+    /// As [`Self::new`], choosing whether bf16 runs on `vdpbf16ps` (`hardware`, which must
+    /// then be available) or emulated.
+    fn build(
+        weight: &[f32],
+        bias: &[f32],
+        n: usize,
+        k: usize,
+        precision: Precision,
+        hardware: bool,
+    ) -> Self {
         assert_eq!(weight.len(), n * k, "weight shape");
         assert_eq!(bias.len(), n, "bias shape");
-        let panels = pack_rows_as_columns(weight, n, k);
+        assert!(!hardware || has_bf16(), "bf16 kernel without AVX-512 BF16");
+        let panels = match precision {
+            Precision::F32 => Panels::F32(pack_rows_as_columns(weight, n, k)),
+            Precision::Bf16 if hardware => Panels::Bf16(pack_bf16_pairs(weight, n, k)),
+            Precision::Bf16 => {
+                let rounded: Vec<f32> = weight.iter().map(|&w| bf16_round(w)).collect();
+                Panels::F32(pack_rows_as_columns(&rounded, n, k))
+            }
+        };
         Self {
             n,
             k,
+            precision,
             panels,
             bias: bias.to_vec(),
         }
@@ -100,6 +191,19 @@ impl PackedLinear {
         if let Epilogue::BiasResidual(r) = epilogue {
             assert_eq!(r.len(), out.len());
         }
+        // The input in the form the kernel reads, converted once for all threads.
+        let (rounded, pairs);
+        let lhs = match (&self.panels, self.precision) {
+            (Panels::Bf16(_), _) => {
+                pairs = to_bf16_pairs(a, m, self.k);
+                Lhs::Bf16(&pairs)
+            }
+            (Panels::F32(_), Precision::Bf16) => {
+                rounded = a.iter().map(|&x| bf16_round(x)).collect::<Vec<f32>>();
+                Lhs::F32(&rounded)
+            }
+            (Panels::F32(_), Precision::F32) => Lhs::F32(a),
+        };
         let out_ptr = SendPtr(out.as_mut_ptr());
         let panels = self.n_panels();
         let threads = rayon::current_num_threads().min(panels).max(1);
@@ -111,7 +215,7 @@ impl PackedLinear {
                     for p in p0..p1 {
                         // SAFETY: threads write disjoint column ranges of `out`, which
                         // outlives this call; the tile lies inside `out` (asserted shapes).
-                        unsafe { self.tile(a, r0, rows, k0, p, out_ptr, epilogue) };
+                        unsafe { self.tile(lhs, r0, rows, k0, p, out_ptr, epilogue) };
                     }
                 }
             }
@@ -132,7 +236,7 @@ impl PackedLinear {
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
         &self,
-        a: &[f32],
+        a: Lhs<'_>,
         r0: usize,
         rows: usize,
         k0: usize,
@@ -144,7 +248,6 @@ impl PackedLinear {
         let kc = KC.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
         let cols = NR.min(n - p * NR);
-        let b = &self.panels[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
         let bias = &self.bias[p * NR..p * NR + cols];
         let mut r = r0;
         while r < r0 + rows {
@@ -154,15 +257,23 @@ impl PackedLinear {
                 for (i, row) in tile[..mr].iter_mut().enumerate() {
                     // SAFETY: see `forward`; this thread wrote these partial sums.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            out.ptr().add((r + i) * n + p * NR),
-                            row.as_mut_ptr(),
-                            cols,
-                        );
-                    }
+                        copy_cols(out.ptr().add((r + i) * n + p * NR), row.as_mut_ptr(), cols)
+                    };
                 }
             }
-            micro_acc(&mut tile[..mr], &a[r * k + k0..], k, kc, b, !first);
+            match (a, &self.panels) {
+                (Lhs::F32(a), Panels::F32(panels)) => {
+                    let b = &panels[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
+                    micro_acc(&mut tile[..mr], &a[r * k + k0..], k, kc, b, !first);
+                }
+                (Lhs::Bf16(a), Panels::Bf16(panels)) => {
+                    // KC is even, so a depth block starts on a pair.
+                    let (kp, kp0, kpc) = (k.div_ceil(2), k0 / 2, kc.div_ceil(2));
+                    let b = &panels[(p * kp + kp0) * NR..(p * kp + kp0 + kpc) * NR];
+                    micro_bf16(&mut tile[..mr], &a[r * kp + kp0..], kp, kpc, b, !first);
+                }
+                _ => unreachable!("the input is converted to the panels' form in `forward`"),
+            }
             for (i, row) in tile[..mr].iter_mut().enumerate() {
                 if last {
                     for j in 0..cols {
@@ -180,16 +291,89 @@ impl PackedLinear {
                     }
                 }
                 // SAFETY: see `forward`.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        row.as_ptr(),
-                        out.ptr().add((r + i) * n + p * NR),
-                        cols,
-                    );
-                }
+                unsafe { copy_cols(row.as_ptr(), out.ptr().add((r + i) * n + p * NR), cols) };
             }
             r += mr;
         }
+    }
+}
+
+/// Copies `cols ≤ NR` floats; a full panel's width is a fixed-size copy the compiler inlines
+/// (a variable length would call `memcpy` for every row of every tile).
+///
+/// # Safety
+/// As `copy_nonoverlapping` for `cols` floats.
+#[inline(always)]
+unsafe fn copy_cols(src: *const f32, dst: *mut f32, cols: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if cols == NR {
+            std::ptr::copy_nonoverlapping(src, dst, NR);
+        } else {
+            std::ptr::copy_nonoverlapping(src, dst, cols);
+        }
+    }
+}
+
+/// Packs the rows of `w` (`n × k`) as bfloat16 pairs (see [`Panels::Bf16`]).
+fn pack_bf16_pairs(w: &[f32], n: usize, k: usize) -> Vec<u32> {
+    let (panels, kp) = (n.div_ceil(NR), k.div_ceil(2));
+    let mut out = vec![0u32; panels * kp * NR];
+    for row in 0..n {
+        let (p, j) = (row / NR, row % NR);
+        let w = &w[row * k..(row + 1) * k];
+        for pair in 0..kp {
+            let lo = bf16_bits(w[2 * pair]) as u32;
+            let hi = w.get(2 * pair + 1).map_or(0, |&x| bf16_bits(x) as u32);
+            out[(p * kp + pair) * NR + j] = lo | hi << 16;
+        }
+    }
+    out
+}
+
+/// The rows of `a` (`m × k`) as bfloat16 pairs, `k.div_ceil(2)` per row (a zero past an odd
+/// `k`).
+fn to_bf16_pairs(a: &[f32], m: usize, k: usize) -> Vec<u32> {
+    let kp = k.div_ceil(2);
+    let mut out = vec![0u32; m * kp];
+    for (row, dst) in a.chunks_exact(k).zip(out.chunks_exact_mut(kp)) {
+        convert_row_bf16(row, dst);
+    }
+    out
+}
+
+fn convert_row_bf16(row: &[f32], dst: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_bf16() {
+        // SAFETY: the CPU has AVX-512 BF16 (detected); lengths are checked inside.
+        return unsafe { avx512::convert_row_bf16(row, dst) };
+    }
+    for (i, d) in dst.iter_mut().enumerate() {
+        let lo = bf16_bits(row[2 * i]) as u32;
+        let hi = row.get(2 * i + 1).map_or(0, |&x| bf16_bits(x) as u32);
+        *d = lo | hi << 16;
+    }
+}
+
+/// `tile[i][j] (+)= Σ_kp a[i·lda + kp] · b[kp·NR + j]` over bfloat16 pairs: both halves of
+/// a pair multiplied and added in f32 (`vdpbf16ps`). Only called when [`has_bf16`].
+fn micro_bf16(
+    tile: &mut [[f32; NR]],
+    a: &[u32],
+    lda: usize,
+    kp: usize,
+    b: &[u32],
+    accumulate: bool,
+) {
+    let mr = tile.len();
+    assert!(mr <= MR && mr > 0);
+    assert!(b.len() >= kp * NR);
+    assert!(a.len() >= (mr - 1) * lda + kp);
+    assert!(has_bf16(), "bf16 kernel without AVX-512 BF16");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX-512 BF16 (asserted); bounds asserted above.
+    unsafe {
+        avx512::micro_bf16_dispatch(tile, a.as_ptr(), lda, kp, b.as_ptr(), accumulate)
     }
 }
 
@@ -356,6 +540,94 @@ mod avx512 {
                 _mm512_storeu_ps(tile[i].as_mut_ptr(), lo[i]);
                 _mm512_storeu_ps(tile[i].as_mut_ptr().add(16), hi[i]);
             }
+        }
+    }
+
+    pub(super) unsafe fn micro_bf16_dispatch(
+        tile: &mut [[f32; NR]],
+        a: *const u32,
+        lda: usize,
+        kp: usize,
+        b: *const u32,
+        acc: bool,
+    ) {
+        // SAFETY (all arms): the caller checked the CPU and the bounds.
+        unsafe {
+            match tile.len() {
+                12 => micro_bf16::<12>(tile, a, lda, kp, b, acc),
+                11 => micro_bf16::<11>(tile, a, lda, kp, b, acc),
+                10 => micro_bf16::<10>(tile, a, lda, kp, b, acc),
+                9 => micro_bf16::<9>(tile, a, lda, kp, b, acc),
+                8 => micro_bf16::<8>(tile, a, lda, kp, b, acc),
+                7 => micro_bf16::<7>(tile, a, lda, kp, b, acc),
+                6 => micro_bf16::<6>(tile, a, lda, kp, b, acc),
+                5 => micro_bf16::<5>(tile, a, lda, kp, b, acc),
+                4 => micro_bf16::<4>(tile, a, lda, kp, b, acc),
+                3 => micro_bf16::<3>(tile, a, lda, kp, b, acc),
+                2 => micro_bf16::<2>(tile, a, lda, kp, b, acc),
+                1 => micro_bf16::<1>(tile, a, lda, kp, b, acc),
+                n => unreachable!("tile of {n} rows (MR = {MR})"),
+            }
+        }
+    }
+
+    /// As [`micro`], over bfloat16 pairs: one `vdpbf16ps` covers two steps of the depth.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn micro_bf16<const R: usize>(
+        tile: &mut [[f32; NR]],
+        a: *const u32,
+        lda: usize,
+        kp: usize,
+        b: *const u32,
+        acc: bool,
+    ) {
+        let mut lo = [_mm512_setzero_ps(); R];
+        let mut hi = [_mm512_setzero_ps(); R];
+        // SAFETY: the caller guarantees `a` has R rows of kp pairs and `b` kp rows of NR.
+        unsafe {
+            if acc {
+                for i in 0..R {
+                    lo[i] = _mm512_loadu_ps(tile[i].as_ptr());
+                    hi[i] = _mm512_loadu_ps(tile[i].as_ptr().add(16));
+                }
+            }
+            for q in 0..kp {
+                let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(q * NR).cast()));
+                let b1: __m512bh =
+                    std::mem::transmute(_mm512_loadu_si512(b.add(q * NR + 16).cast()));
+                for i in 0..R {
+                    let x: __m512bh =
+                        std::mem::transmute(_mm512_set1_epi32(*a.add(i * lda + q) as i32));
+                    lo[i] = _mm512_dpbf16_ps(lo[i], x, b0);
+                    hi[i] = _mm512_dpbf16_ps(hi[i], x, b1);
+                }
+            }
+            for i in 0..R {
+                _mm512_storeu_ps(tile[i].as_mut_ptr(), lo[i]);
+                _mm512_storeu_ps(tile[i].as_mut_ptr().add(16), hi[i]);
+            }
+        }
+    }
+
+    /// One row to bfloat16 pairs with `vcvtneps2bf16`, 16 values at a time.
+    #[target_feature(enable = "avx512f,avx512bf16,avx512vl")]
+    pub(super) unsafe fn convert_row_bf16(row: &[f32], dst: &mut [u32]) {
+        assert_eq!(dst.len(), row.len().div_ceil(2));
+        let full = row.len() / 16;
+        for c in 0..full {
+            // SAFETY: 16 floats read and 8 pairs written, inside both slices.
+            unsafe {
+                let v = _mm512_loadu_ps(row.as_ptr().add(c * 16));
+                let h: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(c * 8).cast(), h);
+            }
+        }
+        for i in full * 8..dst.len() {
+            let lo = super::bf16_bits(row[2 * i]) as u32;
+            let hi = row
+                .get(2 * i + 1)
+                .map_or(0, |&x| super::bf16_bits(x) as u32);
+            dst[i] = lo | hi << 16;
         }
     }
 }
@@ -576,7 +848,7 @@ mod tests {
             let a = pseudo(m * k, 1);
             let w = pseudo(n * k, 2);
             let b = pseudo(n, 3);
-            let lin = PackedLinear::new(&w, &b, n, k);
+            let lin = PackedLinear::new(&w, &b, n, k, Precision::F32);
             let mut out = vec![0f32; m * n];
             lin.forward(&a, m, &mut out, Epilogue::Bias);
             let want = naive(&a, &w, &b, m, n, k);
@@ -587,6 +859,60 @@ mod tests {
             lin.forward(&a, m, &mut out, Epilogue::BiasResidual(&res));
             for ((g, w), r) in out.iter().zip(&want).zip(&res) {
                 assert!((g - (w + r)).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even_and_flushes_subnormals() {
+        assert_eq!(bf16_bits(1.0), 0x3F80);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even neighbour (1).
+        assert_eq!(bf16_round(1.0 + 1.0 / 256.0), 1.0);
+        assert_eq!(bf16_round(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+        assert_eq!(bf16_round(-2.5), -2.5);
+        assert_eq!(bf16_round(f32::from_bits(1)), 0.0);
+        assert!(bf16_round(f32::NAN).is_nan());
+        assert_eq!(bf16_round(f32::INFINITY), f32::INFINITY);
+    }
+
+    /// bf16 products of the rounded values, summed in f64.
+    fn naive_bf16(a: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+        let r = |v: &[f32]| v.iter().map(|&x| bf16_round(x)).collect::<Vec<f32>>();
+        naive(&r(a), &r(w), bias, m, n, k)
+    }
+
+    #[test]
+    fn bf16_linear_matches_the_rounded_product_on_both_paths() {
+        let mut paths = vec![false];
+        if has_bf16() {
+            paths.push(true);
+        }
+        for hardware in paths {
+            for &(m, n, k) in &[
+                (1, 32, 7),
+                (13, 40, 33),
+                (130, 96, 64),
+                (5, 1, 3),
+                (20, 64, 800),
+            ] {
+                let a = pseudo(m * k, 1);
+                let w = pseudo(n * k, 2);
+                let b = pseudo(n, 3);
+                let lin = PackedLinear::build(&w, &b, n, k, Precision::Bf16, hardware);
+                let mut out = vec![0f32; m * n];
+                lin.forward(&a, m, &mut out, Epilogue::Bias);
+                let want = naive_bf16(&a, &w, &b, m, n, k);
+                let exact = naive(&a, &w, &b, m, n, k);
+                let mut worst = 0f32;
+                for ((g, w), e) in out.iter().zip(&want).zip(&exact) {
+                    // Only the order of the f32 additions differs from the f64 sum.
+                    assert!((g - w).abs() < 1e-4, "{hardware} {m}x{n}x{k}: {g} vs {w}");
+                    worst = worst.max((g - e).abs());
+                }
+                // And bf16 is not f32: the rounding shows against the exact product.
+                if k >= 33 {
+                    assert!(worst > 1e-4, "{hardware} {m}x{n}x{k}: bf16 looks exact");
+                }
             }
         }
     }
@@ -634,45 +960,48 @@ mod timing {
     #[ignore = "timing, run by hand with --release --ignored --nocapture"]
     fn component_times() {
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
+            .num_threads(std::env::var("KT").map_or(1, |v| v.parse().unwrap()))
             .build()
             .unwrap();
         pool.install(|| {
-            let (m, k) = (128, 384);
-            for n in [384usize, 1152, 1536] {
-                let w = vec![0.01f32; n * k];
-                let lin = PackedLinear::new(&w, &vec![0.0; n], n, k);
-                let a = vec![0.5f32; m * k];
-                let mut out = vec![0f32; m * n];
-                let t = ms(50, || lin.forward(&a, m, &mut out, Epilogue::Bias));
+            for precision in [Precision::F32, Precision::Bf16] {
+                println!("{precision:?} (hardware bf16: {})", has_bf16());
+                let (m, k) = (128, 384);
+                for n in [384usize, 1152, 1536] {
+                    let w = vec![0.01f32; n * k];
+                    let lin = PackedLinear::new(&w, &vec![0.0; n], n, k, precision);
+                    let a = vec![0.5f32; m * k];
+                    let mut out = vec![0f32; m * n];
+                    let t = ms(50, || lin.forward(&a, m, &mut out, Epilogue::Bias));
+                    println!(
+                        "linear 128x{k}->{n}: {t:.3} ms, {:.1} GFLOP/s",
+                        2.0 * (m * n * k) as f64 / t / 1e6
+                    );
+                    let t = ms(50, || lin.forward(&a, m, &mut out, Epilogue::BiasGelu));
+                    println!("linear+gelu 128x{k}->{n}: {t:.3} ms");
+                }
+                let w = vec![0.01f32; 384 * 1536];
+                let lin = PackedLinear::new(&w, &vec![0.0; 384], 384, 1536, precision);
+                let a = vec![0.5f32; 128 * 1536];
+                let mut out = vec![0f32; 128 * 384];
+                let t = ms(50, || lin.forward(&a, 128, &mut out, Epilogue::Bias));
                 println!(
-                    "linear 128x{k}->{n}: {t:.3} ms, {:.1} GFLOP/s",
-                    2.0 * (m * n * k) as f64 / t / 1e6
+                    "linear 128x1536->384: {t:.3} ms, {:.1} GFLOP/s",
+                    2.0 * (128 * 384 * 1536) as f64 / t / 1e6
                 );
-                let t = ms(50, || lin.forward(&a, m, &mut out, Epilogue::BiasGelu));
-                println!("linear+gelu 128x{k}->{n}: {t:.3} ms");
+                let mut x = vec![0.3f32; 128 * 1536];
+                let t = ms(50, || gelu_tile(&mut x));
+                println!("gelu 128x1536: {t:.3} ms");
+                let mut x = vec![0.3f32; 128 * 128 * 12];
+                let t = ms(50, || x.chunks_mut(128).for_each(|r| softmax(r, 0.2)));
+                println!("softmax 12x128x128: {t:.3} ms");
+                let mut x = vec![0.3f32; 128 * 384];
+                let g = vec![1.0; 384];
+                let t = ms(50, || {
+                    x.chunks_mut(384).for_each(|r| layer_norm(r, &g, &g, 1e-12))
+                });
+                println!("layer norm 128x384: {t:.3} ms");
             }
-            let w = vec![0.01f32; 384 * 1536];
-            let lin = PackedLinear::new(&w, &vec![0.0; 384], 384, 1536);
-            let a = vec![0.5f32; 128 * 1536];
-            let mut out = vec![0f32; 128 * 384];
-            let t = ms(50, || lin.forward(&a, 128, &mut out, Epilogue::Bias));
-            println!(
-                "linear 128x1536->384: {t:.3} ms, {:.1} GFLOP/s",
-                2.0 * (128 * 384 * 1536) as f64 / t / 1e6
-            );
-            let mut x = vec![0.3f32; 128 * 1536];
-            let t = ms(50, || gelu_tile(&mut x));
-            println!("gelu 128x1536: {t:.3} ms");
-            let mut x = vec![0.3f32; 128 * 128 * 12];
-            let t = ms(50, || x.chunks_mut(128).for_each(|r| softmax(r, 0.2)));
-            println!("softmax 12x128x128: {t:.3} ms");
-            let mut x = vec![0.3f32; 128 * 384];
-            let g = vec![1.0; 384];
-            let t = ms(50, || {
-                x.chunks_mut(384).for_each(|r| layer_norm(r, &g, &g, 1e-12))
-            });
-            println!("layer norm 128x384: {t:.3} ms");
         });
     }
 }

@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use rayon::prelude::*;
 
-use super::kernels::{self, Epilogue, MR, NR, PackedLinear, SendPtr};
+use super::kernels::{self, Epilogue, MR, NR, PackedLinear, Precision, SendPtr};
 
 struct Norm {
     gamma: Vec<f32>,
@@ -56,8 +56,8 @@ fn linear(vb: &VarBuilder, n: usize, k: usize) -> candle_core::Result<(Vec<f32>,
 
 impl NativeBert {
     /// Reads the weights of a BERT checkpoint (safetensors, `embeddings.*`, `encoder.layer.N.*`,
-    /// optionally under `bert.`).
-    pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
+    /// optionally under `bert.`); the linear layers multiply in `precision`.
+    pub fn load(vb: VarBuilder, cfg: &Config, precision: Precision) -> candle_core::Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -96,11 +96,11 @@ impl NativeBert {
             let (wu, bu) = linear(&l.pp("intermediate.dense"), ff, d)?;
             let (wd, bd) = linear(&l.pp("output.dense"), d, ff)?;
             layers.push(Layer {
-                qkv: PackedLinear::new(&w, &b, 3 * d, d),
-                attn_out: PackedLinear::new(&wo, &bo, d, d),
+                qkv: PackedLinear::new(&w, &b, 3 * d, d, precision),
+                attn_out: PackedLinear::new(&wo, &bo, d, d, precision),
                 ln_attn: norm(&a.pp("output.LayerNorm"), d)?,
-                up: PackedLinear::new(&wu, &bu, ff, d),
-                down: PackedLinear::new(&wd, &bd, d, ff),
+                up: PackedLinear::new(&wu, &bu, ff, d, precision),
+                down: PackedLinear::new(&wd, &bd, d, ff, precision),
                 ln_out: norm(&l.pp("output.LayerNorm"), d)?,
             });
         }
@@ -118,15 +118,30 @@ impl NativeBert {
     }
 
     /// Loads from a safetensors buffer.
-    pub fn from_safetensors(bytes: Vec<u8>, cfg: &Config) -> candle_core::Result<Self> {
+    pub fn from_safetensors(
+        bytes: Vec<u8>,
+        cfg: &Config,
+        precision: Precision,
+    ) -> candle_core::Result<Self> {
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)?;
-        Self::load(vb, cfg)
+        Self::load(vb, cfg, precision)
     }
 
     /// Hidden states after layer `upto` (0 = the embeddings, `layers()` = the last layer) of
     /// each sequence, stacked row-major: `Σ len × dim`. Token ids must be below the vocabulary
     /// size and sequences no longer than the position table.
     pub fn forward(&self, seqs: &[&[u32]], upto: usize) -> Result<Vec<f32>, String> {
+        if rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
+            // Run the pass on a pool thread: each multiply below splits its work with a
+            // `rayon::scope`, and from outside the pool every one of those would hand the work
+            // over and put this thread to sleep until it is done (two thread switches per op,
+            // some 30 per layer stack). From inside, the caller works on its share.
+            return rayon::scope(|_| self.forward_in_pool(seqs, upto));
+        }
+        self.forward_in_pool(seqs, upto)
+    }
+
+    fn forward_in_pool(&self, seqs: &[&[u32]], upto: usize) -> Result<Vec<f32>, String> {
         let d = self.dim;
         let vocab = self.word.len() / d;
         let m: usize = seqs.iter().map(|s| s.len()).sum();
@@ -298,14 +313,16 @@ mod timing {
         )
         .unwrap();
         let vb = VarBuilder::zeros(DType::F32, &Device::Cpu);
-        let m = NativeBert::load(vb, &cfg).unwrap();
-        let ids: Vec<u32> = (0..128).map(|i| 1000 + i).collect();
-        for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+        for precision in [Precision::F32, Precision::Bf16] {
+            println!("{precision:?}");
+            let m = NativeBert::load(vb.clone(), &cfg, precision).unwrap();
+            let ids: Vec<u32> = (0..128).map(|i| 1000 + i).collect();
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
                 let mut v = Vec::new();
                 for _ in 0..30 {
                     let t = std::time::Instant::now();
@@ -361,6 +378,7 @@ mod timing {
                     t[5] * 50.0
                 );
             });
+            }
         }
     }
 }
