@@ -9,6 +9,7 @@
 #
 # (c) needs the embedded encoder (`emmental models fetch all-minilm-l6-v2`, or EMMENTAL_MODEL_PATH).
 # Pin it to two cores like the development machine with `taskset -c 0,1 bash bench/guard_proxy.sh`.
+# BENCH_CONFIGS=b runs only configuration (b) (any of "abc"), e.g. under a profiler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet -p emmental-server --bench guard_proxy -- "$@"

@@ -51,6 +51,7 @@ pub fn plan() -> Plan {
     let rules = FeatureSpec {
         opening: false,
         windows: false,
+        text_from_windows: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Refusal),

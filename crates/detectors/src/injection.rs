@@ -85,12 +85,15 @@ pub fn plan() -> Plan {
     let rules = FeatureSpec {
         opening: false,
         windows: false,
+        text_from_windows: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Injection),
     };
+    // The text's feature from its windows: each token through the encoder once.
     let windowed = FeatureSpec {
         windows: true,
+        text_from_windows: true,
         ..rules
     };
     Plan {

@@ -49,6 +49,7 @@ const fn logistic(l2: f32) -> Hyper {
 const RULES: FeatureSpec = FeatureSpec {
     opening: false,
     windows: false,
+    text_from_windows: false,
     prompt: false,
     product: false,
     rules: Some(RuleSet::Refusal),

@@ -386,6 +386,7 @@ fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
             features: emmental_detectors::classifier::FeatureSpec {
                 opening: true,
                 windows: false,
+                text_from_windows: false,
                 prompt: false,
                 product: false,
                 rules: Some(emmental_detectors::classifier::rules::RuleSet::Refusal),

@@ -227,7 +227,14 @@ fn main() {
             "(c) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)"
         );
     }
+    // BENCH_CONFIGS=b (or "ab", …): only those configurations, e.g. to profile one.
+    let only = std::env::var("BENCH_CONFIGS").ok();
     for (name, layers) in configs {
+        if let Some(only) = &only
+            && !only.contains(&name[..1])
+        {
+            continue;
+        }
         let url = start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers);
         let _ = load(&client_rt, &url, 300, CONCURRENCY);
         let s = load(&client_rt, &url, n, CONCURRENCY);

@@ -47,9 +47,13 @@ static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(|| {
     })
 });
 
-fn key(encoder: &str, text: &str) -> [u8; 16] {
+/// The cache key of `text` for an encoder and its forward pass (two passes of one model in a
+/// process must not answer for each other).
+fn key(encoder: &str, pass: &str, text: &str) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(encoder.as_bytes());
+    h.update([0]);
+    h.update(pass.as_bytes());
     h.update([0]);
     h.update(text.as_bytes());
     h.finalize()[..16].try_into().expect("16 bytes")
@@ -58,7 +62,10 @@ fn key(encoder: &str, text: &str) -> [u8; 16] {
 /// Embeds `texts`, taking what it can from the process-wide cache. Texts missing from the
 /// cache are encoded together, shortest first, so each encoder batch pads little.
 pub fn embed(encoder: &LocalEncoder, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, ModelError> {
-    let keys: Vec<[u8; 16]> = texts.iter().map(|t| key(encoder.id(), t)).collect();
+    let keys: Vec<[u8; 16]> = texts
+        .iter()
+        .map(|t| key(encoder.id(), encoder.backend().tag(), t))
+        .collect();
     let mut out: Vec<Option<Arc<[f32]>>> = {
         let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         keys.iter().map(|k| cache.map.get(k).cloned()).collect()
@@ -137,9 +144,9 @@ pub fn embed_all(
     distinct.dedup();
     let mut h = Sha256::new();
     h.update(encoder.id().as_bytes());
-    // The forward pass too: the native one and candle's agree to ~1e-5, not bit for bit, and
-    // a cache from the other one would make training differ from a fresh machine's.
-    h.update(format!("{:?}", encoder.backend()).as_bytes());
+    // The forward pass too: the passes agree to ~1e-5 (f32) or ~1e-3 (bf16), not bit for
+    // bit, and a cache from another one would make training differ from a fresh machine's.
+    h.update(encoder.backend().tag().as_bytes());
     for t in &distinct {
         h.update((t.len() as u64).to_le_bytes());
         h.update(t.as_bytes());
@@ -250,9 +257,10 @@ mod tests {
     }
 
     #[test]
-    fn keys_depend_on_encoder_and_text() {
-        assert_ne!(key("a", "x"), key("b", "x"));
-        assert_ne!(key("a", "x"), key("a", "y"));
-        assert_eq!(key("a", "x"), key("a", "x"));
+    fn keys_depend_on_encoder_pass_and_text() {
+        assert_ne!(key("a", "p", "x"), key("b", "p", "x"));
+        assert_ne!(key("a", "p", "x"), key("a", "q", "x"));
+        assert_ne!(key("a", "p", "x"), key("a", "p", "y"));
+        assert_eq!(key("a", "p", "x"), key("a", "p", "x"));
     }
 }

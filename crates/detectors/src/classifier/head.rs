@@ -61,6 +61,43 @@ pub fn windows(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// What a text's windows contribute: their element-wise maximum (the `windows` feature) and
+/// their normalised mean (the text's own feature under `text_from_windows`).
+#[derive(Debug, Clone)]
+pub struct WindowPools {
+    pub max: Vec<f32>,
+    pub mean: Vec<f32>,
+}
+
+impl WindowPools {
+    /// The pools of a text's window vectors; `None` without windows.
+    pub fn of(vectors: &[&[f32]]) -> Option<Self> {
+        (!vectors.is_empty()).then(|| WindowPools {
+            max: max_pool(vectors.iter().copied()),
+            mean: mean_pool(vectors.iter().copied()),
+        })
+    }
+}
+
+/// The mean of vectors (at least one), L2-normalised like a sentence embedding.
+pub fn mean_pool<'a>(vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::new();
+    let mut n = 0usize;
+    for v in vectors {
+        if out.is_empty() {
+            out = vec![0.0; v.len()];
+        }
+        for (o, x) in out.iter_mut().zip(v) {
+            *o += *x;
+        }
+        n += 1;
+    }
+    assert!(n > 0, "at least one vector");
+    let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    out.iter_mut().for_each(|x| *x /= norm);
+    out
+}
+
 /// The element-wise maximum of vectors (at least one).
 pub fn max_pool<'a>(mut vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
     let mut out = vectors.next().expect("at least one vector").to_vec();
@@ -86,6 +123,11 @@ pub struct FeatureSpec {
     /// short windows keeps it.
     #[serde(default)]
     pub windows: bool,
+    /// The text's own feature is the mean of its windows' embeddings (L2-normalised) when it
+    /// has windows, instead of a further encoder pass over the whole text: the windows cover
+    /// it, and the encoder then reads each token once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text_from_windows: bool,
     /// The embedding of the prompt the text answers (zeros when the input has none).
     pub prompt: bool,
     /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
@@ -109,6 +151,7 @@ impl FeatureSpec {
     pub const TEXT_ONLY: FeatureSpec = FeatureSpec {
         opening: false,
         windows: false,
+        text_from_windows: false,
         prompt: false,
         product: false,
         rules: None,
@@ -427,6 +470,7 @@ mod tests {
         let spec = FeatureSpec {
             opening: false,
             windows: false,
+            text_from_windows: false,
             prompt: true,
             product: false,
             rules: None,
@@ -459,6 +503,7 @@ mod tests {
         let spec = FeatureSpec {
             opening: true,
             windows: false,
+            text_from_windows: false,
             prompt: true,
             product: true,
             rules: Some(RuleSet::Refusal),
@@ -509,6 +554,25 @@ mod tests {
             max_pool([&[1.0, 5.0][..], &[3.0, 2.0][..]].into_iter()),
             vec![3.0, 5.0]
         );
+        let m = mean_pool([&[1.0, 0.0][..], &[0.0, 1.0][..]].into_iter());
+        assert!((m[0] - m[1]).abs() < 1e-7 && (m[0] - 0.5f32.sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn text_from_windows_is_optional_in_saved_specs() {
+        // Heads saved before the field existed read as `false`, and `false` is not written.
+        let old = r#"{"opening":true,"windows":false,"prompt":false,"product":false,"rules":null}"#;
+        let spec: FeatureSpec = serde_json::from_str(old).unwrap();
+        assert!(!spec.text_from_windows);
+        assert_eq!(serde_json::to_string(&spec).unwrap(), old);
+        let new = FeatureSpec {
+            windows: true,
+            text_from_windows: true,
+            ..spec
+        };
+        let back: FeatureSpec =
+            serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
     }
 
     #[test]

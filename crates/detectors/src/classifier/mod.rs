@@ -24,7 +24,7 @@ use emmental_core::Embedder;
 use emmental_models::local::LocalEncoder;
 use sha2::{Digest, Sha256};
 
-pub use head::{FeatureSpec, Head, Vectors, max_pool, opening, windows};
+pub use head::{FeatureSpec, Head, Vectors, WindowPools, max_pool, mean_pool, opening, windows};
 
 use crate::{Detection, Detector, DetectorError, DetectorInfo, Input, Resources};
 
@@ -122,31 +122,46 @@ impl Detector for EncoderClassifier {
                 }
             })
             .collect();
-        let mut texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
+        // A text whose feature is taken from its windows is not encoded whole.
+        let whole: Vec<bool> = window_lists
+            .iter()
+            .map(|w| !spec.text_from_windows || w.is_empty())
+            .collect();
+        let mut texts: Vec<&str> = inputs
+            .iter()
+            .zip(&whole)
+            .filter(|(_, w)| **w)
+            .map(|(i, _)| i.text)
+            .collect();
         texts.extend(openings.iter().flatten());
         texts.extend(prompts.iter().flatten());
         texts.extend(window_lists.iter().flatten());
         let vectors = embed::embed(&self.encoder, &texts).map_err(|e| self.fail(e))?;
-        let (text_vecs, rest) = vectors.split_at(inputs.len());
-        let mut rest = rest.iter();
+        let mut rest = vectors.iter();
         let mut next =
             |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
+        let text_vecs: Vec<Option<&[f32]>> = whole.iter().map(|w| next(*w)).collect();
         let opening_vecs: Vec<Option<&[f32]>> =
             openings.iter().map(|o| next(o.is_some())).collect();
         let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
-        let pooled: Vec<Option<Vec<f32>>> = window_lists
+        let pools: Vec<Option<WindowPools>> = window_lists
             .iter()
             .map(|w| {
                 let vs: Vec<&[f32]> = w.iter().filter_map(|_| next(true)).collect();
-                (!vs.is_empty()).then(|| max_pool(vs.into_iter()))
+                WindowPools::of(&vs)
             })
             .collect();
         let mut out = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
+            let text = match (text_vecs[i], &pools[i]) {
+                (Some(t), _) => t,
+                (None, Some(p)) => p.mean.as_slice(),
+                (None, None) => unreachable!("a text not encoded whole has windows"),
+            };
             let v = Vectors {
-                text: &text_vecs[i],
+                text,
                 opening: opening_vecs[i],
-                windows: pooled[i].as_deref(),
+                windows: pools[i].as_ref().map(|p| p.max.as_slice()),
                 prompt: prompt_vecs[i],
             };
             let x = spec.assemble(v, input.text);

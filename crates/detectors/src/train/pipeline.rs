@@ -18,7 +18,7 @@ use super::assemble::Row;
 use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit_members};
-use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, max_pool, opening, windows};
+use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, WindowPools, opening, windows};
 use crate::data::split_bucket;
 use crate::metrics::ClassificationReport;
 use crate::{Calibration, DetectorError, Resources};
@@ -366,22 +366,32 @@ pub fn run(
     } else {
         HashMap::new()
     };
-    let pooled: Vec<Option<Vec<f32>>> = prepared
+    let pools: Vec<Option<WindowPools>> = prepared
         .iter()
         .map(|p| {
+            if window_vectors.is_empty() {
+                return None;
+            }
             let w = windows(&p.text);
-            (!w.is_empty() && !window_vectors.is_empty())
-                .then(|| max_pool(w.iter().map(|t| window_vectors[*t].as_slice())))
+            let vs: Vec<&[f32]> = w.iter().map(|t| window_vectors[*t].as_slice()).collect();
+            WindowPools::of(&vs)
         })
         .collect();
     let features = |spec: &FeatureSpec, i: usize| -> Vec<f32> {
         let p = &prepared[i];
+        let text = match &pools[i] {
+            Some(w) if spec.text_from_windows => w.mean.as_slice(),
+            _ => vectors[&p.text].as_slice(),
+        };
         let v = Vectors {
-            text: &vectors[&p.text],
+            text,
             opening: opening(&p.text)
                 .filter(|_| spec.opening)
                 .map(|o| opening_vectors[o].as_slice()),
-            windows: pooled[i].as_deref().filter(|_| spec.windows),
+            windows: pools[i]
+                .as_ref()
+                .map(|w| w.max.as_slice())
+                .filter(|_| spec.windows),
             prompt: p
                 .prompt
                 .as_ref()

@@ -56,6 +56,18 @@ pub enum EncoderBackend {
     Candle,
 }
 
+impl EncoderBackend {
+    /// A stable name of the forward pass, for cache keys: passes that can differ in any bit
+    /// have different names.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            EncoderBackend::Native => "native-bf16",
+            EncoderBackend::NativeF32 => "native-f32",
+            EncoderBackend::Candle => "candle",
+        }
+    }
+}
+
 impl Default for EncoderBackend {
     /// [`EncoderBackend::Native`], or [`EncoderBackend::NativeF32`] when the environment sets
     /// `EMMENTAL_ENCODER_PRECISION=f32`.
