@@ -60,6 +60,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "Total request latency as seen by the proxy.",
     ),
     (
+        "emmental_guard_audit_seconds",
+        "histogram",
+        "Time to commit a request's audit records (answers wait for it).",
+    ),
+    (
         "emmental_guard_anomalies_total",
         "counter",
         "Anomaly alerts by layer.",

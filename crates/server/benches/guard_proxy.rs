@@ -66,9 +66,11 @@ scanner = "harm"
 action = "flag"
 "#;
 
-fn runtime(threads: usize) -> tokio::runtime::Runtime {
+/// A runtime whose threads are named (`perf report --sort comm` then splits the work).
+fn runtime(threads: usize, name: &str) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .thread_name(name)
         .enable_all()
         .build()
         .unwrap()
@@ -148,6 +150,51 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
     })
 }
 
+/// The `_sum` and `_count` series of the proxy's histograms, by full series name.
+fn scrape(client_rt: &tokio::runtime::Runtime, proxy_url: &str) -> Vec<(String, f64)> {
+    let url = format!("{}/metrics", proxy_url.trim_end_matches("/v1"));
+    let text =
+        client_rt.block_on(async move { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(name, _)| name.contains("_seconds_sum") || name.contains("_seconds_count"))
+        .filter_map(|(name, v)| Some((name.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+/// Where the proxy's time went between two scrapes: mean milliseconds per request of each
+/// histogram (whole request, upstream, audit commit, each layer).
+fn breakdown(before: &[(String, f64)], after: &[(String, f64)]) -> String {
+    let get = |v: &[(String, f64)], k: &str| v.iter().find(|(n, _)| n == k).map_or(0.0, |x| x.1);
+    let mut parts = Vec::new();
+    for (name, sum) in after {
+        let Some(series) = name.strip_suffix("_sum").map(str::to_string).or_else(|| {
+            let (base, labels) = name.split_once('{')?;
+            Some(format!("{}{{{labels}", base.strip_suffix("_sum")?))
+        }) else {
+            continue;
+        };
+        let count_name = match series.split_once('{') {
+            Some((base, labels)) => format!("{base}_count{{{labels}"),
+            None => format!("{series}_count"),
+        };
+        let n = get(after, &count_name) - get(before, &count_name);
+        if n > 0.0 {
+            let ms = (sum - get(before, name)) / n * 1000.0;
+            let short = series
+                .trim_start_matches("emmental_guard_")
+                .replace("_seconds", "")
+                .replace("layer=", "")
+                .replace("direction=", "")
+                .replace('"', "");
+            parts.push(format!("{short} {ms:.3}"));
+        }
+    }
+    parts.sort();
+    parts.join(", ")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -156,9 +203,9 @@ fn main() {
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
     let delay: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     emmental_models::ensure_crypto_provider();
-    let stub_rt = runtime(1);
-    let proxy_rt = runtime(2);
-    let client_rt = runtime(1);
+    let stub_rt = runtime(1, "bench-stub");
+    let proxy_rt = runtime(2, "bench-proxy");
+    let client_rt = runtime(1, "bench-client");
     let upstream = stub_rt
         .block_on(stub::start(Duration::from_millis(delay), false))
         .unwrap();
@@ -173,7 +220,10 @@ fn main() {
             ))
             .ok(),
     };
-    let dir = tempfile::tempdir().unwrap();
+    // BENCH_DB_DIR=DIR keeps each configuration's audit store there (per-layer timings are in
+    // the records' `micros`); by default they go to a temporary directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("BENCH_DB_DIR").map_or_else(|| tmp.path().to_owned(), Into::into);
     let start_proxy = |name: &str, layers: &str| -> String {
         let text = format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url);
         let cfg = GuardConfig::parse(name, &text).unwrap();
@@ -183,7 +233,7 @@ fn main() {
         };
         let guard = Guard::build(cfg, &res).unwrap();
         let store = proxy_rt
-            .block_on(Store::open(&dir.path().join(format!("{name}.db"))))
+            .block_on(Store::open(&dir.join(format!("{name}.db"))))
             .unwrap();
         let state = GuardState::new(guard, store).unwrap();
         let listener = proxy_rt
@@ -239,7 +289,12 @@ fn main() {
         let _ = load(&client_rt, &url, 300, CONCURRENCY);
         let s = load(&client_rt, &url, n, CONCURRENCY);
         report(&format!("{name}, c=50"), &s, &direct);
+        let before = scrape(&client_rt, &url);
         let s1 = load(&client_rt, &url, n1, 1);
         report(&format!("{name}, c=1"), &s1, &direct1);
+        println!(
+            "    proxy's own means at c=1, ms: {}",
+            breakdown(&before, &scrape(&client_rt, &url))
+        );
     }
 }

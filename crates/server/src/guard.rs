@@ -441,11 +441,24 @@ impl GuardState {
         if events.is_empty() {
             return Ok(());
         }
-        self.inner.store.append_audit(events).await.map(|_| ()).map_err(|e| {
-            self.inner.metrics.inc("emmental_guard_audit_errors_total", &[]);
+        let started = Instant::now();
+        let appended = self.inner.store.append_audit(events).await;
+        self.inner.metrics.observe(
+            "emmental_guard_audit_seconds",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        appended.map(|_| ()).map_err(|e| {
+            self.inner
+                .metrics
+                .inc("emmental_guard_audit_errors_total", &[]);
             tracing::error!(error = %e, "audit append failed; refusing to answer without a record");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the guard could not record its decision; nothing was answered")
-                .code("audit_failed")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the guard could not record its decision; nothing was answered",
+            )
+            .code("audit_failed")
         })
     }
 

@@ -88,6 +88,9 @@ pub(crate) async fn open(path: &Path) -> Result<Pools, StoreError> {
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
+        // A local file's connection does not go stale; the check before each acquire is a
+        // round trip to SQLite's worker thread on every write (the audit chain's among them).
+        .test_before_acquire(false)
         .acquire_timeout(LOCK_WAIT)
         .connect_with(writer_options)
         .await

@@ -216,6 +216,42 @@ async fn two_handles_on_one_file_append_without_forking_the_chain() {
 }
 
 #[tokio::test]
+async fn a_failed_append_is_rolled_back_and_the_next_one_goes_on_the_same_chain() {
+    // A trigger makes SQLite refuse one insert (as a full disk would): the batch fails as a
+    // whole, nothing of it stays, and the writer's connection is usable again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = store_with(&path, 3).await;
+    let pool = common::raw_pool(&path).await;
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON audit_log WHEN NEW.verdict = 'refused' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = store
+        .append_audit(vec![event(10, "allow"), event(11, "refused")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    let seqs = store.append_audit(vec![event(12, "allow")]).await.unwrap();
+    assert_eq!(seqs, [4]);
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.is_ok(), "{:?}", v.problems);
+    assert_eq!(v.records, 4);
+    // A batch bigger than one statement (64 rows) fails and rolls back the same way.
+    let mut big: Vec<AuditEvent> = (0..100).map(|i| event(100 + i, "allow")).collect();
+    big[90] = event(190, "refused");
+    assert!(store.append_audit(big).await.is_err());
+    let big: Vec<AuditEvent> = (0..100).map(|i| event(200 + i, "allow")).collect();
+    assert_eq!(store.append_audit(big).await.unwrap().last(), Some(&104));
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.is_ok(), "{:?}", v.problems);
+    assert_eq!(v.records, 104);
+}
+
+#[tokio::test]
 async fn invalid_events_are_refused_naming_the_field_and_none_of_the_batch_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store.db")).await.unwrap();
