@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p emmental-models --bench encoder` prints, for a 128-token and a ~70-token
 //! text, on 1 and 2 threads: candle's `BertModel` (the old path, the baseline) and the native
-//! forward pass, as milliseconds per text (median of `BENCH_REPS` runs, default 30, after a
+//! forward pass in f32 and in its default bf16 multiplies, as milliseconds per text (median of `BENCH_REPS` runs, default 30, after a
 //! warm-up), plus the effective GFLOP/s of each and, measured in the same run, a plain f32
 //! matrix multiply through candle (128×384 · 384×1536, the shape of MiniLM's feed-forward
 //! layer) as the machine's baseline. Token states at an earlier layer (what the NER head
@@ -70,6 +70,8 @@ fn main() {
         LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::Native).unwrap();
     let candle =
         LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::Candle).unwrap();
+    let native_f32 =
+        LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::NativeF32).unwrap();
     let layers = native.layers();
 
     // 126 pieces + [CLS] + [SEP] = 128 tokens; 68 + 2 = 70 (about 300 characters of prose).
@@ -97,13 +99,18 @@ fn main() {
                 let n = median_ms(reps, || {
                     black_box(native.embed_blocking(texts).unwrap());
                 });
+                let n32 = median_ms(reps, || {
+                    black_box(native_f32.embed_blocking(texts).unwrap());
+                });
                 let f = flops(t, layers);
                 println!(
-                    "{threads} thread(s)  {name} embed: candle {c:7.2} ms ({:5.1} GFLOP/s)   native {n:6.2} ms ({:5.1} GFLOP/s, {:4.2} x baseline)   speed-up {:.1}x",
+                    "{threads} thread(s)  {name} embed: candle {c:7.2} ms ({:5.1} GFLOP/s)   native f32 {n32:6.2} ms ({:5.1} GFLOP/s)   native bf16 (default) {n:6.2} ms ({:5.1} GFLOP/s, {:4.2} x baseline)   speed-up over candle {:.1}x, over f32 {:.2}x",
                     f / c / 1e6,
+                    f / n32 / 1e6,
                     f / n / 1e6,
                     f / n / 1e6 / base,
-                    c / n
+                    c / n,
+                    n32 / n
                 );
             }
             for layer in [layers, 4, 3] {
