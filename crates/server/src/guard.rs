@@ -725,7 +725,15 @@ async fn handle(
         call = call.timeout(inner.timeout);
     }
     let up_started = Instant::now();
-    let upstream = match tokio::time::timeout(inner.timeout, call.send()).await {
+    // The input decisions are committed while the upstream works on the request: no answer can
+    // leave before they are recorded (an error here is answered instead), and the commit costs
+    // the answer nothing. The rest of the records follow the answer's layers.
+    let (audited, sent) = tokio::join!(
+        s.audit(std::mem::take(&mut events)),
+        tokio::time::timeout(inner.timeout, call.send())
+    );
+    audited?;
+    let upstream = match sent {
         Err(_) => Err(upstream_error(
             true,
             "the upstream did not answer in time".into(),
