@@ -100,9 +100,9 @@
 //!
 //! # Throughput
 //!
-//! All appends go through one writer task per store: it takes whatever events have queued,
-//! reads the chain head, hashes them in order, inserts them in one transaction, and only then
-//! acknowledges every caller. Under load many requests share a commit, which is what lets the
+//! All appends go through one writer thread per store, with its own SQLite connection: it
+//! takes whatever events have queued, reads the chain head, hashes them in order, inserts them
+//! in one transaction, and only then acknowledges every caller. Under load many requests share a commit, which is what lets the
 //! proxy append for thousands of requests per second. The head is read inside the write
 //! transaction (`BEGIN IMMEDIATE`), so other processes appending to the same file (`emmental
 //! review approve`, a second proxy) keep the chain intact.
@@ -571,18 +571,15 @@ fn chain_rows<'a>(head: Option<(i64, String)>, events: &[&'a Prepared]) -> Vec<C
 }
 
 /// Inserts `rows` with as few statements as possible (each costs a round trip to SQLite's
-/// worker thread, which dominates a small insert); with `commit`, the last statement also
-/// commits the transaction. Returns the `seq`s.
+/// worker thread, which dominates a small insert). Returns the `seq`s.
 async fn insert_rows(
     conn: &mut SqliteConnection,
     rows: &[ChainRow<'_>],
-    commit: bool,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let mut rest = rows;
     while !rest.is_empty() {
-        let n = insert_statement(rest.len(), false).0;
+        let (n, sql) = insert_statement(rest.len());
         let (chunk, tail) = rest.split_at(n);
-        let sql = insert_statement(n, commit && tail.is_empty()).1;
         let mut query = sqlx::query(sql);
         for (seq, ts, p, prev_hash, hash) in chunk {
             let e = &p.event;
@@ -611,41 +608,22 @@ pub(crate) async fn append_on(
     events: &[&Prepared],
 ) -> Result<Vec<i64>, sqlx::Error> {
     let head: Option<(i64, String)> = sqlx::query_as(HEAD_SQL).fetch_optional(&mut *conn).await?;
-    insert_rows(conn, &chain_rows(head, events), false).await
+    insert_rows(conn, &chain_rows(head, events)).await
 }
 
-/// Appends `events` in a transaction of their own in two round trips to SQLite's worker
-/// thread: `BEGIN IMMEDIATE` with the head read, then the inserts with `COMMIT` (on an idle
-/// machine each round trip is two thread wake-ups, ~0.1 ms, and an answer waits for all of
-/// them). Any failure rolls the transaction back.
-async fn append_committing(
-    conn: &mut SqliteConnection,
-    events: &[&Prepared],
-) -> Result<Vec<i64>, sqlx::Error> {
-    static BEGIN_HEAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let begin_head = BEGIN_HEAD.get_or_init(|| format!("BEGIN IMMEDIATE; {HEAD_SQL}"));
-    let result = async {
-        let head: Option<(i64, String)> = sqlx::query_as(begin_head.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        insert_rows(conn, &chain_rows(head, events), true).await
-    }
-    .await;
-    if result.is_err() {
-        // Fails harmlessly ("no transaction is active") when BEGIN or COMMIT did not happen.
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-    }
-    result
-}
+/// One record's INSERT, for the audit writer's own connection.
+const INSERT_ONE: &str = "INSERT INTO audit_log \
+     (seq, ts, request_id, key_id, kind, layer, verdict, detail, prev_hash, hash) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/// The largest multi-row INSERT that fits `remaining` rows, and its SQL (followed by `COMMIT`
-/// when `commit`). Sizes are powers of two up to 64, so a handful of statements cover any
-/// batch and each stays in sqlx's prepared-statement cache.
-fn insert_statement(remaining: usize, commit: bool) -> (usize, &'static str) {
+/// The largest multi-row INSERT that fits `remaining` rows, and its SQL. Sizes are powers of
+/// two up to 64, so a handful of statements cover any batch and each stays in sqlx's
+/// prepared-statement cache.
+fn insert_statement(remaining: usize) -> (usize, &'static str) {
     const SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
-    static SQL: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
-        let plain: Vec<String> = SIZES
+        SIZES
             .iter()
             .map(|&n| {
                 // Anonymous `?` parameters, bound in order: for numbered ones (`$N`) sqlx asks
@@ -659,15 +637,13 @@ fn insert_statement(remaining: usize, commit: bool) -> (usize, &'static str) {
                     values.join(", ")
                 )
             })
-            .collect();
-        let committing = plain.iter().map(|s| format!("{s}; COMMIT")).collect();
-        [plain, committing]
+            .collect()
     });
     let i = SIZES
         .iter()
         .position(|&n| n <= remaining)
         .unwrap_or(SIZES.len() - 1);
-    (SIZES[i], sql[usize::from(commit)][i].as_str())
+    (SIZES[i], sql[i].as_str())
 }
 
 type Ack = oneshot::Sender<Result<Vec<i64>, Arc<StoreError>>>;
@@ -680,8 +656,8 @@ struct Job {
 /// Per-store state of the audit writer and the review queue, shared by a store's clones.
 #[derive(Default)]
 pub(crate) struct AuditState {
-    /// The writer task's queue, started by the first append (on that caller's runtime) and
-    /// restarted if that runtime went away.
+    /// The writer thread's queue, started by the first append and restarted if the thread
+    /// is gone.
     queue: Mutex<Option<mpsc::Sender<Job>>>,
     durability: Mutex<AuditDurability>,
     /// Woken when this process decides a review, so waiters need not wait for their next poll.
@@ -691,7 +667,7 @@ pub(crate) struct AuditState {
 impl Store {
     /// Appends `events` to the audit chain, in order and contiguous, and returns their `seq`s
     /// once they are committed: the caller may then send its response. Concurrent calls are
-    /// batched into shared transactions by one writer task.
+    /// batched into shared transactions by one writer thread.
     ///
     /// Checks each event first ([`StoreError::InvalidAuditEvent`] names the field): `kind`,
     /// `verdict` and `layer` are stable ids (`a-z 0-9 _ . -`, at most 64), `request_id` and
@@ -707,8 +683,8 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let (ack, acked) = oneshot::channel();
         let mut job = Job { events, ack };
-        // A queue whose task is gone (its runtime shut down) is closed, and `audit_queue`
-        // replaces a closed queue: one retry suffices.
+        // A queue whose thread is gone is closed, and `audit_queue` replaces a closed queue:
+        // one retry suffices.
         for _ in 0..2 {
             let queue = self.audit_queue()?;
             match queue.send(job).await {
@@ -848,19 +824,23 @@ impl Store {
         if let Some(q) = queue.as_ref().filter(|q| !q.is_closed()) {
             return Ok(q.clone());
         }
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| StoreError::AuditWriterStopped {
+        let (tx, rx) = mpsc::channel(QUEUE_JOBS);
+        // The thread holds its connection and a weak way to read the durability, not the
+        // store: it ends when the last clone of the store (and so the queue's sender) is
+        // dropped.
+        let writer = Writer::open(self.path(), Arc::downgrade(&self.inner)).map_err(|source| {
+            StoreError::Sqlite {
+                path: self.path().to_owned(),
+                operation: "append_audit",
+                source,
+            }
+        })?;
+        std::thread::Builder::new()
+            .name("emmental-audit".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|_| StoreError::AuditWriterStopped {
                 path: self.path().to_owned(),
             })?;
-        let (tx, rx) = mpsc::channel(QUEUE_JOBS);
-        // The task holds the pool and a weak way to read the durability, not the store: it ends
-        // when the last clone of the store (and so the queue's sender) is dropped.
-        let writer = Writer {
-            pool: self.writer().clone(),
-            path: self.path().to_owned(),
-            store: Arc::downgrade(&self.inner),
-        };
-        runtime.spawn(writer.run(rx));
         *queue = Some(tx.clone());
         Ok(tx)
     }
@@ -888,15 +868,44 @@ impl Store {
 }
 
 /// The single writer of a store's audit chain.
+/// The audit writer: a thread of its own with its own SQLite connection. An append is then
+/// one hand-off to this thread and one back; through sqlx it was several round trips to
+/// sqlx's worker thread, each two thread wake-ups (~0.1 ms on an idle machine, and an answer
+/// waits for all of them). Concurrent appends are batched into shared transactions.
 struct Writer {
-    pool: SqlitePool,
+    conn: rusqlite::Connection,
     path: std::path::PathBuf,
     store: std::sync::Weak<crate::store::Inner>,
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.recv().await {
+    /// Opens the writer's connection to a store file that `Store::open` has set up (schema,
+    /// WAL journal).
+    fn open(
+        path: &std::path::Path,
+        store: std::sync::Weak<crate::store::Inner>,
+    ) -> Result<Self, rusqlite::Error> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(crate::sqlite::LOCK_WAIT)?;
+        // As the store's own connection (see `sqlite::open`): WAL is a property of the file;
+        // NORMAL survives the process being killed.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            store,
+        })
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
             let mut count = first.events.len();
             let mut jobs = vec![first];
             while count < MAX_BATCH_EVENTS {
@@ -920,7 +929,7 @@ impl Writer {
                 })
                 .unwrap_or_default();
             let events: Vec<&Prepared> = jobs.iter().flat_map(|j| &j.events).collect();
-            match self.write(&events, durability).await {
+            match self.write(&events, durability) {
                 Ok(seqs) => {
                     let mut seqs = seqs.into_iter();
                     for job in jobs {
@@ -938,37 +947,67 @@ impl Writer {
         }
     }
 
-    async fn write(
-        &self,
+    /// Appends `events` in one transaction that holds the write lock from its start
+    /// (`BEGIN IMMEDIATE`, so the head it reads stays the head, whoever else writes to the
+    /// file); fsynced with [`AuditDurability::PowerLoss`]. Any failure rolls it all back.
+    fn write(
+        &mut self,
         events: &[&Prepared],
         durability: AuditDurability,
     ) -> Result<Vec<i64>, StoreError> {
-        let error = |source| StoreError::Query {
+        let full = durability == AuditDurability::PowerLoss;
+        let error = |source| StoreError::Sqlite {
             path: self.path.clone(),
             operation: "append_audit",
             source,
         };
-        if durability == AuditDurability::Process {
-            let mut conn = self.pool.acquire().await.map_err(error)?;
-            return append_committing(&mut conn, events).await.map_err(error);
+        if full {
+            self.conn
+                .pragma_update(None, "synchronous", "FULL")
+                .map_err(error)?;
         }
-        chain_transaction(
-            &self.path,
-            "append_audit",
-            &self.pool,
-            durability,
-            async |conn| {
-                append_on(conn, events)
-                    .await
-                    .map_err(|source| StoreError::Query {
-                        path: self.path.clone(),
-                        operation: "append_audit",
-                        source,
-                    })
-            },
-        )
-        .await
+        let result = append_with(&mut self.conn, events).map_err(error);
+        if full {
+            // The outcome above stands either way: failing to reset only leaves later commits
+            // fsynced too, which is slower, not wrong.
+            let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        }
+        result
     }
+}
+
+/// [`append_on`] on the writer's own connection, in a transaction of its own.
+fn append_with(
+    conn: &mut rusqlite::Connection,
+    events: &[&Prepared],
+) -> Result<Vec<i64>, rusqlite::Error> {
+    use rusqlite::OptionalExtension;
+    // Dropped without a commit (an error below), the transaction rolls back.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let head: Option<(i64, String)> = tx
+        .query_row(HEAD_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let rows = chain_rows(head, events);
+    {
+        let mut insert = tx.prepare(INSERT_ONE)?;
+        for (seq, ts, p, prev_hash, hash) in &rows {
+            let e = &p.event;
+            insert.execute(rusqlite::params![
+                seq,
+                ts,
+                e.request_id,
+                e.key_id,
+                e.kind,
+                e.layer,
+                e.verdict,
+                p.detail,
+                prev_hash,
+                hash
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(rows.iter().map(|row| row.0).collect())
 }
 
 /// Runs `body` in a transaction that holds the write lock from its start (`BEGIN IMMEDIATE`, so

@@ -63,6 +63,14 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The audit writer's own connection failed (`operation` as in [`Self::Query`]).
+    #[error("store {}: {operation} failed: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        operation: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
     /// `create_run` was given an id that is already taken.
     #[error("store {}: a run with id {id:?} already exists", path.display())]
     DuplicateRun { path: PathBuf, id: String },
@@ -94,8 +102,8 @@ pub enum StoreError {
         field: &'static str,
         reason: String,
     },
-    /// The task that writes the audit chain is gone (its tokio runtime shut down, or the call
-    /// came from outside a tokio runtime); nothing was appended.
+    /// The thread that writes the audit chain could not be started or stopped before it
+    /// answered; nothing was appended.
     #[error("store {}: the audit writer is not running; nothing was appended", path.display())]
     AuditWriterStopped { path: PathBuf },
     /// A failure shared by every append that was batched into the same transaction.

@@ -44,7 +44,7 @@
 //!
 //! The guard proxy appends one [`AuditEvent`] per decision and sends its response only after
 //! [`Store::append_audit`] returned (the record is then committed); concurrent appends are
-//! batched into shared transactions by one writer task. Escalated exchanges go to the review
+//! batched into shared transactions by one writer thread. Escalated exchanges go to the review
 //! queue ([`Store::enqueue_review`]); the proxy may hold the request with
 //! [`Store::wait_review`]; reviewers decide with [`Store::decide_review`]. Every queue change is
 //! audited in the same transaction. [`Store::verify_audit`] re-checks the chain; the

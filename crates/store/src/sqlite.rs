@@ -21,7 +21,7 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// How long a write waits for the database: for its turn on the single write connection, and
 /// for a lock held by another process (`busy_timeout`). Writes are short, so reaching this means
 /// something is stuck, not merely busy.
-const LOCK_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Readers run beside the writer (WAL lets them); a few suffice for a CLI or a dashboard.
 const MAX_READERS: u32 = 4;
