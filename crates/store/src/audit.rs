@@ -828,12 +828,15 @@ impl Store {
         // The thread holds its connection and a weak way to read the durability, not the
         // store: it ends when the last clone of the store (and so the queue's sender) is
         // dropped.
-        let writer = Writer::open(self.path(), Arc::downgrade(&self.inner)).map_err(|source| {
-            StoreError::Sqlite {
-                path: self.path().to_owned(),
-                operation: "append_audit",
-                source,
-            }
+        let writer = Writer::open(
+            &self.inner.absolute,
+            self.path(),
+            Arc::downgrade(&self.inner),
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: self.path().to_owned(),
+            operation: "append_audit",
+            source,
         })?;
         std::thread::Builder::new()
             .name("emmental-audit".into())
@@ -881,16 +884,17 @@ struct Writer {
 impl Writer {
     /// Opens the writer's connection to a store file that `Store::open` has set up (schema,
     /// WAL journal).
+    /// `file` is the store's absolute path; `path` names it in errors as the user gave it.
     fn open(
+        file: &std::path::Path,
         path: &std::path::Path,
         store: std::sync::Weak<crate::store::Inner>,
     ) -> Result<Self, rusqlite::Error> {
         use rusqlite::OpenFlags;
+        // The path is taken literally (no URI parsing), as the store's own connections take it.
         let conn = rusqlite::Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(crate::sqlite::LOCK_WAIT)?;
         // As the store's own connection (see `sqlite::open`): WAL is a property of the file;

@@ -27,6 +27,9 @@ pub struct Store {
 
 pub(crate) struct Inner {
     path: PathBuf,
+    /// The path made absolute when the store was opened: the audit writer opens its own
+    /// connection later, and must find the same file even if the working directory changed.
+    pub(crate) absolute: PathBuf,
     pools: sqlite::Pools,
     pub(crate) audit: crate::audit::AuditState,
 }
@@ -51,6 +54,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
                 pools,
                 audit: Default::default(),
             }),

@@ -780,3 +780,37 @@ fn parse_ack(line: &str) -> Option<(i64, String)> {
     let request = parts.next()?.to_owned();
     Some((seq, request))
 }
+
+const CWD_ENV: &str = "EMMENTAL_STORE_TEST_RELATIVE_STORE";
+
+#[test]
+fn a_store_opened_by_a_relative_path_appends_to_it_after_the_directory_changes() {
+    // In a child process: the working directory is the whole process's.
+    if let Some(dir) = std::env::var_os(CWD_ENV) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            std::env::set_current_dir(&dir).unwrap();
+            let store = Store::open(Path::new("relative.db")).await.unwrap();
+            std::fs::create_dir("elsewhere").unwrap();
+            std::env::set_current_dir("elsewhere").unwrap();
+            // The audit writer opens its connection only now.
+            store.append_audit(vec![event(1, "allow")]).await.unwrap();
+            assert_eq!(store.verify_audit().await.unwrap().records, 1);
+        });
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_store_opened_by_a_relative_path_appends_to_it_after_the_directory_changes",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env(CWD_ENV, dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "child: {status:?}");
+    assert!(dir.path().join("relative.db").exists());
+    assert!(!dir.path().join("elsewhere/relative.db").exists());
+}
