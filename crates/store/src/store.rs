@@ -27,8 +27,8 @@ pub struct Store {
 
 pub(crate) struct Inner {
     path: PathBuf,
-    /// The path made absolute when the store was opened: the audit writer opens its own
-    /// connection later, and must find the same file even if the working directory changed.
+    /// The path made absolute when the store was opened: connections opened later must find
+    /// the same file even if the working directory changed.
     pub(crate) absolute: PathBuf,
     pools: sqlite::Pools,
     pub(crate) audit: crate::audit::AuditState,
@@ -50,11 +50,14 @@ impl Store {
     /// [`StoreError::ForeignDatabase`] for another program's SQLite file, and
     /// [`StoreError::SchemaTooNew`] for a store written by a newer Emmental.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let pools = sqlite::open(path).await?;
+        // Connections are opened later too (readers on demand, the audit writer on the first
+        // append): all of them must find this file whatever the working directory is then.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let pools = sqlite::open(&absolute).await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+                absolute,
                 pools,
                 audit: Default::default(),
             }),

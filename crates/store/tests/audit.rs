@@ -800,17 +800,28 @@ fn a_store_opened_by_a_relative_path_appends_to_it_after_the_directory_changes()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "a_store_opened_by_a_relative_path_appends_to_it_after_the_directory_changes",
             "--exact",
             "--test-threads=1",
+            "--nocapture",
         ])
         .env(CWD_ENV, dir.path())
-        .stdout(Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "child: {status:?}");
+    assert!(
+        child.status.success(),
+        "child: {:?}\n{}",
+        child.status,
+        String::from_utf8_lossy(&child.stderr)
+    );
+    // The child really ran this test (a filter that matched nothing would also succeed).
+    assert!(
+        String::from_utf8_lossy(&child.stdout).contains("1 passed"),
+        "{}",
+        String::from_utf8_lossy(&child.stdout)
+    );
     assert!(dir.path().join("relative.db").exists());
     assert!(!dir.path().join("elsewhere/relative.db").exists());
 }
