@@ -825,3 +825,42 @@ fn a_store_opened_by_a_relative_path_appends_to_it_after_the_directory_changes()
     assert!(dir.path().join("relative.db").exists());
     assert!(!dir.path().join("elsewhere/relative.db").exists());
 }
+
+#[test]
+fn an_append_waits_for_another_writer_without_blocking_its_runtime() {
+    // Another connection holds SQLite's write lock and releases it from a task of the same
+    // one-thread runtime. An appender that slept in SQLite's busy wait on that thread would
+    // keep the release from running until the wait timed out (30 s).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = store_with(&path, 2).await;
+        let pool = common::raw_pool(&path).await;
+        let mut holder = pool.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::query("COMMIT").execute(&mut *holder).await.unwrap();
+        };
+        let (appended, ()) = tokio::join!(store.append_audit(vec![event(3, "allow")]), release);
+        assert_eq!(appended.unwrap(), [3]);
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(250),
+            "appended while another connection held the lock ({waited:?})"
+        );
+        assert!(
+            waited < std::time::Duration::from_secs(10),
+            "the append blocked its runtime ({waited:?})"
+        );
+        assert!(store.verify_audit().await.unwrap().is_ok());
+    });
+}
