@@ -572,37 +572,6 @@ fn chain_rows<'a>(head: Option<(i64, String)>, events: &[&'a Prepared]) -> Vec<C
     rows
 }
 
-/// Inserts `rows` with as few statements as possible (each costs a round trip to SQLite's
-/// worker thread, which dominates a small insert). Returns the `seq`s.
-async fn insert_rows(
-    conn: &mut SqliteConnection,
-    rows: &[ChainRow<'_>],
-) -> Result<Vec<i64>, sqlx::Error> {
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let (n, sql) = insert_statement(rest.len());
-        let (chunk, tail) = rest.split_at(n);
-        let mut query = sqlx::query(sql);
-        for (seq, ts, p, prev_hash, hash) in chunk {
-            let e = &p.event;
-            query = query
-                .bind(*seq)
-                .bind(ts)
-                .bind(&e.request_id)
-                .bind(e.key_id.as_deref())
-                .bind(&e.kind)
-                .bind(e.layer.as_deref())
-                .bind(&e.verdict)
-                .bind(&p.detail)
-                .bind(prev_hash)
-                .bind(hash);
-        }
-        query.execute(&mut *conn).await?;
-        rest = tail;
-    }
-    Ok(rows.iter().map(|row| row.0).collect())
-}
-
 /// Appends `events` to the chain on `conn`, which must be inside a transaction that holds the
 /// write lock (`BEGIN IMMEDIATE`). Returns their `seq`s.
 pub(crate) async fn append_on(
@@ -610,43 +579,32 @@ pub(crate) async fn append_on(
     events: &[&Prepared],
 ) -> Result<Vec<i64>, sqlx::Error> {
     let head: Option<(i64, String)> = sqlx::query_as(HEAD_SQL).fetch_optional(&mut *conn).await?;
-    insert_rows(conn, &chain_rows(head, events)).await
+    // Only the review queue appends here, one decision at a time; the audit writer's batches
+    // go through its own connection (`append_with`).
+    let rows = chain_rows(head, events);
+    for (seq, ts, p, prev_hash, hash) in &rows {
+        let e = &p.event;
+        sqlx::query(INSERT_ONE)
+            .bind(*seq)
+            .bind(ts)
+            .bind(&e.request_id)
+            .bind(e.key_id.as_deref())
+            .bind(&e.kind)
+            .bind(e.layer.as_deref())
+            .bind(&e.verdict)
+            .bind(&p.detail)
+            .bind(prev_hash)
+            .bind(hash)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.iter().map(|row| row.0).collect())
 }
 
-/// One record's INSERT, for the audit writer's own connection.
+/// One record's INSERT.
 const INSERT_ONE: &str = "INSERT INTO audit_log \
      (seq, ts, request_id, key_id, kind, layer, verdict, detail, prev_hash, hash) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// The largest multi-row INSERT that fits `remaining` rows, and its SQL. Sizes are powers of
-/// two up to 64, so a handful of statements cover any batch and each stays in sqlx's
-/// prepared-statement cache.
-fn insert_statement(remaining: usize) -> (usize, &'static str) {
-    const SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        SIZES
-            .iter()
-            .map(|&n| {
-                // Anonymous `?` parameters, bound in order: for numbered ones (`$N`) sqlx asks
-                // SQLite for each parameter's name, a linear search, so binding 640 of them
-                // took a quadratic ~0.5 ms per full statement.
-                let values: Vec<&str> = (0..n).map(|_| "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").collect();
-                format!(
-                    "INSERT INTO audit_log \
-                     (seq, ts, request_id, key_id, kind, layer, verdict, detail, prev_hash, hash) \
-                     VALUES {}",
-                    values.join(", ")
-                )
-            })
-            .collect()
-    });
-    let i = SIZES
-        .iter()
-        .position(|&n| n <= remaining)
-        .unwrap_or(SIZES.len() - 1);
-    (SIZES[i], sql[i].as_str())
-}
 
 /// The way to the audit writer: its thread's queue, and the writer itself for appenders that
 /// find it idle.

@@ -94,6 +94,14 @@ pub(crate) fn bf16_bits(x: f32) -> u16 {
     (rounded >> 16) as u16
 }
 
+/// Values `2i` and `2i + 1` of `row` as a bfloat16 pair (low half first; zero past the end).
+#[inline(always)]
+fn bf16_pair(row: &[f32], i: usize) -> u32 {
+    let lo = bf16_bits(row[2 * i]) as u32;
+    let hi = row.get(2 * i + 1).map_or(0, |&x| bf16_bits(x) as u32);
+    lo | hi << 16
+}
+
 /// `x` rounded to bfloat16, as an f32.
 #[inline(always)]
 pub(crate) fn bf16_round(x: f32) -> f32 {
@@ -323,9 +331,7 @@ fn pack_bf16_pairs(w: &[f32], n: usize, k: usize) -> Vec<u32> {
         let (p, j) = (row / NR, row % NR);
         let w = &w[row * k..(row + 1) * k];
         for pair in 0..kp {
-            let lo = bf16_bits(w[2 * pair]) as u32;
-            let hi = w.get(2 * pair + 1).map_or(0, |&x| bf16_bits(x) as u32);
-            out[(p * kp + pair) * NR + j] = lo | hi << 16;
+            out[(p * kp + pair) * NR + j] = bf16_pair(w, pair);
         }
     }
     out
@@ -349,9 +355,7 @@ fn convert_row_bf16(row: &[f32], dst: &mut [u32]) {
         return unsafe { avx512::convert_row_bf16(row, dst) };
     }
     for (i, d) in dst.iter_mut().enumerate() {
-        let lo = bf16_bits(row[2 * i]) as u32;
-        let hi = row.get(2 * i + 1).map_or(0, |&x| bf16_bits(x) as u32);
-        *d = lo | hi << 16;
+        *d = bf16_pair(row, i);
     }
 }
 
@@ -479,6 +483,27 @@ mod avx512 {
 
     use super::{MR, NR};
 
+    /// Calls `kernel::<R>(args)` with the const `R` equal to `rows` (1 to [`MR`]).
+    macro_rules! by_rows {
+        ($rows:expr, $kernel:ident($($arg:expr),*)) => {
+            match $rows {
+                12 => $kernel::<12>($($arg),*),
+                11 => $kernel::<11>($($arg),*),
+                10 => $kernel::<10>($($arg),*),
+                9 => $kernel::<9>($($arg),*),
+                8 => $kernel::<8>($($arg),*),
+                7 => $kernel::<7>($($arg),*),
+                6 => $kernel::<6>($($arg),*),
+                5 => $kernel::<5>($($arg),*),
+                4 => $kernel::<4>($($arg),*),
+                3 => $kernel::<3>($($arg),*),
+                2 => $kernel::<2>($($arg),*),
+                1 => $kernel::<1>($($arg),*),
+                n => unreachable!("tile of {n} rows (MR = {MR})"),
+            }
+        };
+    }
+
     pub(super) unsafe fn micro_dispatch(
         tile: &mut [[f32; NR]],
         a: *const f32,
@@ -487,24 +512,8 @@ mod avx512 {
         b: *const f32,
         acc: bool,
     ) {
-        // SAFETY (all arms): the caller checked the CPU and the bounds.
-        unsafe {
-            match tile.len() {
-                12 => micro::<12>(tile, a, lda, k, b, acc),
-                11 => micro::<11>(tile, a, lda, k, b, acc),
-                10 => micro::<10>(tile, a, lda, k, b, acc),
-                9 => micro::<9>(tile, a, lda, k, b, acc),
-                8 => micro::<8>(tile, a, lda, k, b, acc),
-                7 => micro::<7>(tile, a, lda, k, b, acc),
-                6 => micro::<6>(tile, a, lda, k, b, acc),
-                5 => micro::<5>(tile, a, lda, k, b, acc),
-                4 => micro::<4>(tile, a, lda, k, b, acc),
-                3 => micro::<3>(tile, a, lda, k, b, acc),
-                2 => micro::<2>(tile, a, lda, k, b, acc),
-                1 => micro::<1>(tile, a, lda, k, b, acc),
-                n => unreachable!("tile of {n} rows (MR = {MR})"),
-            }
-        }
+        // SAFETY: the caller checked the CPU and the bounds.
+        unsafe { by_rows!(tile.len(), micro(tile, a, lda, k, b, acc)) }
     }
 
     /// The register-blocked kernel: `R` rows × 32 columns held in `2R` zmm accumulators.
@@ -551,24 +560,8 @@ mod avx512 {
         b: *const u32,
         acc: bool,
     ) {
-        // SAFETY (all arms): the caller checked the CPU and the bounds.
-        unsafe {
-            match tile.len() {
-                12 => micro_bf16::<12>(tile, a, lda, kp, b, acc),
-                11 => micro_bf16::<11>(tile, a, lda, kp, b, acc),
-                10 => micro_bf16::<10>(tile, a, lda, kp, b, acc),
-                9 => micro_bf16::<9>(tile, a, lda, kp, b, acc),
-                8 => micro_bf16::<8>(tile, a, lda, kp, b, acc),
-                7 => micro_bf16::<7>(tile, a, lda, kp, b, acc),
-                6 => micro_bf16::<6>(tile, a, lda, kp, b, acc),
-                5 => micro_bf16::<5>(tile, a, lda, kp, b, acc),
-                4 => micro_bf16::<4>(tile, a, lda, kp, b, acc),
-                3 => micro_bf16::<3>(tile, a, lda, kp, b, acc),
-                2 => micro_bf16::<2>(tile, a, lda, kp, b, acc),
-                1 => micro_bf16::<1>(tile, a, lda, kp, b, acc),
-                n => unreachable!("tile of {n} rows (MR = {MR})"),
-            }
-        }
+        // SAFETY: the caller checked the CPU and the bounds.
+        unsafe { by_rows!(tile.len(), micro_bf16(tile, a, lda, kp, b, acc)) }
     }
 
     /// As [`micro`], over bfloat16 pairs: one `vdpbf16ps` covers two steps of the depth.
@@ -622,12 +615,8 @@ mod avx512 {
                 _mm256_storeu_si256(dst.as_mut_ptr().add(c * 8).cast(), h);
             }
         }
-        for i in full * 8..dst.len() {
-            let lo = super::bf16_bits(row[2 * i]) as u32;
-            let hi = row
-                .get(2 * i + 1)
-                .map_or(0, |&x| super::bf16_bits(x) as u32);
-            dst[i] = lo | hi << 16;
+        for (i, d) in dst.iter_mut().enumerate().skip(full * 8) {
+            *d = super::bf16_pair(row, i);
         }
     }
 }
