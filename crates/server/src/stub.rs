@@ -14,7 +14,8 @@
 //! | `cut` | streams half the answer, then closes without the end marker |
 //! | `stall` | streams half the answer, then sends nothing more |
 //!
-//! Every answer waits `delay` first (a fixed upstream latency for benchmarks).
+//! Every answer waits `delay` first (a fixed upstream latency for benchmarks, kept to within
+//! a tenth of a millisecond).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,6 +111,13 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, S
     Ok(Some((method, path, body)))
 }
 
+/// Waits `delay`, to within the OS timer's slack (about 0.05 ms). tokio's timer counts whole
+/// milliseconds and rounds a deadline up, so its 10 ms sleep lasts anything from 10 to 11 ms
+/// depending on when it starts: noise as large as the proxy latency a benchmark measures.
+async fn wait_precisely(delay: Duration) {
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
+}
+
 async fn serve_conn(
     mut sock: TcpStream,
     delay: Duration,
@@ -133,7 +141,7 @@ async fn serve_conn(
                 .push(req.clone());
         }
         if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            wait_precisely(delay).await;
         }
         let model = req["model"].as_str().unwrap_or("echo").to_string();
         let stream = req["stream"].as_bool().unwrap_or(false);

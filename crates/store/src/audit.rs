@@ -864,8 +864,34 @@ impl Store {
 /// waits for all of them). Concurrent appends are batched into shared transactions.
 struct Writer {
     conn: rusqlite::Connection,
+    /// The store's absolute path (the checkpointer opens it too).
+    file: std::path::PathBuf,
     path: std::path::PathBuf,
     store: std::sync::Weak<crate::store::Inner>,
+    /// Asks the checkpointer thread, started by the first request, to checkpoint the log.
+    checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+/// Pages in the write-ahead log at which the writer has it checkpointed (SQLite's own
+/// automatic threshold).
+const CHECKPOINT_PAGES: i32 = 1000;
+
+/// Pages still in the log after a passive checkpoint at which the checkpointer makes the log
+/// start over (a RESTART checkpoint, which waits for the writer and for readers). Under steady
+/// load a passive checkpoint, which runs beside the writer, may never see the log fully copied
+/// at the moment a commit begins, and only then does SQLite reuse the log from its start.
+const RESTART_PAGES: i32 = 4 * CHECKPOINT_PAGES;
+
+thread_local! {
+    /// The write-ahead log's size in pages after this thread's last commit on an audit
+    /// writer's connection: set by the connection's WAL hook, which SQLite calls inside the
+    /// commit, on the committing thread.
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
 }
 
 impl Writer {
@@ -888,11 +914,45 @@ impl Writer {
         // NORMAL survives the process being killed.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // No automatic checkpoints on this connection: SQLite would run them inside a commit,
+        // on the committing thread, which is often a request's own (see `write_now`); copying
+        // the log into the file and syncing it takes milliseconds. The hook notes the log's
+        // size instead, and a thread of its own checkpoints (see `checkpointer`).
+        conn.wal_hook(Some(note_wal_pages));
         Ok(Self {
             conn,
+            file: file.to_owned(),
             path: path.to_owned(),
             store,
+            checkpoints: None,
         })
+    }
+
+    /// After a commit: asks the checkpointer to copy the log into the file once it has grown
+    /// past [`CHECKPOINT_PAGES`]. Never waits: a request already pending covers this one.
+    fn checkpoint_if_due(&mut self) {
+        if WAL_PAGES.take() < CHECKPOINT_PAGES {
+            return;
+        }
+        if self.checkpoints.is_none() {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let (file, path) = (self.file.clone(), self.path.clone());
+            let started = std::thread::Builder::new()
+                .name("emmental-ckpt".into())
+                .spawn(move || checkpointer(&file, &path, &rx));
+            if started.is_err() {
+                // No thread: checkpoint here, late rather than never.
+                let _ = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                return;
+            }
+            self.checkpoints = Some(tx);
+        }
+        if let Some(tx) = &self.checkpoints
+            && let Err(std::sync::mpsc::TrySendError::Disconnected(())) = tx.try_send(())
+        {
+            // The thread is gone (it could not open the file): the next request starts another.
+            self.checkpoints = None;
+        }
     }
 
     fn run(writer: &Mutex<Writer>, mut rx: mpsc::Receiver<Job>) {
@@ -985,12 +1045,60 @@ impl Writer {
                 .map_err(error)?;
         }
         let result = append_with(&mut self.conn, events).map_err(error);
+        if result.is_ok() {
+            self.checkpoint_if_due();
+        }
         if full {
             // The outcome above stands either way: failing to reset only leaves later commits
             // fsynced too, which is slower, not wrong.
             let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
         }
         result
+    }
+}
+
+/// The audit writer's checkpointer: a thread with its own connection that copies the
+/// write-ahead log into the store file whenever the writer asks (after a commit that left
+/// [`CHECKPOINT_PAGES`] or more in the log). A passive checkpoint runs beside appends and
+/// readers, so no append waits for it; if the log has reached [`RESTART_PAGES`] without
+/// starting over, a RESTART checkpoint makes it. The thread ends with the writer (its sender).
+fn checkpointer(
+    file: &std::path::Path,
+    path: &std::path::Path,
+    requests: &std::sync::mpsc::Receiver<()>,
+) {
+    use rusqlite::OpenFlags;
+    let conn = match rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot open the store for checkpoints; its write-ahead log will grow until the store is closed");
+            return;
+        }
+    };
+    let _ = conn.busy_timeout(crate::sqlite::LOCK_WAIT);
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((r.get::<_, i32>(0)?, r.get::<_, i32>(1)?))
+        })
+    };
+    while requests.recv().is_ok() {
+        // The log's size in pages: it starts over only when a commit begins with all of it
+        // copied, so one that keeps growing past a checkpoint has not.
+        let log_pages = match checkpoint("PASSIVE") {
+            Ok((_, log)) => log,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "checkpoint failed; retrying after the next commits");
+                continue;
+            }
+        };
+        if log_pages >= RESTART_PAGES
+            && let Err(e) = checkpoint("RESTART")
+        {
+            tracing::warn!(path = %path.display(), error = %e, "checkpoint failed; retrying after the next commits");
+        }
     }
 }
 

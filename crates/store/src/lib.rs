@@ -93,6 +93,10 @@
 //! - **One write connection.** SQLite allows one writer at a time; many tokio tasks writing at
 //!   once queue for that connection instead of failing with `SQLITE_BUSY`. Another process
 //!   writing the same file is waited for (`busy_timeout`).
+//! - **The audit chain has its own writer** (a thread with its own connection, which batches
+//!   concurrent appends) **and its own checkpointer**: the write-ahead log is copied into the
+//!   file by a thread of its own once it holds 1,000 pages, never inside an append, so no
+//!   request waits for the copy and its sync.
 //! - **`synchronous = NORMAL`**: a commit survives the process being killed; only an OS crash or
 //!   power cut may lose the last few, which a resume then re-runs.
 //! - **Foreign keys on**: a sample for a run that does not exist is refused.

@@ -864,3 +864,64 @@ fn an_append_waits_for_another_writer_without_blocking_its_runtime() {
         assert!(store.verify_audit().await.unwrap().is_ok());
     });
 }
+
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+/// Appends never checkpoint the write-ahead log themselves (a quiet proxy's appender commits
+/// on the request's own thread, and a checkpoint syncs the file); the store's checkpoint
+/// thread does, and the log starts over, both for one appender at a time and for many at
+/// once, where a checkpoint beside the writer alone would never catch up with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_is_checkpointed_off_the_appenders_and_starts_over() {
+    // 3,000 records of 16 KiB: 48 MiB, twelve times the log size at which a checkpoint is due
+    // (1,000 pages) and three times the size at which the log is forced to start over.
+    const RECORDS: usize = 3000;
+    let pad = "x".repeat(16 * 1024);
+    for appenders in [1usize, 16] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = Store::open(&path).await.unwrap();
+        let tasks: Vec<_> = (0..appenders)
+            .map(|a| {
+                let (store, pad) = (store.clone(), pad.clone());
+                tokio::spawn(async move {
+                    for i in (a..RECORDS).step_by(appenders) {
+                        let e = event(i, "allow").detail(json!({"pad": pad, "i": i}));
+                        store.append_audit(vec![e]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let head = store.audit_head().await.unwrap().unwrap();
+        assert_eq!(head.seq, RECORDS as i64);
+        assert!(
+            thread_names().iter().any(|n| n == "emmental-ckpt"),
+            "no checkpoint thread: {:?}",
+            thread_names()
+        );
+        // The log file never shrinks, so its size is the most it ever held: a checkpoint's
+        // worth, or the forced restart's plus what arrived meanwhile; never the 48 MiB.
+        let wal = std::fs::metadata(dir.path().join("store.db-wal"))
+            .unwrap()
+            .len();
+        let main = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            wal < 24 << 20,
+            "{appenders} appender(s): the log grew to {wal} bytes (store file {main})"
+        );
+        assert!(
+            main > 40 << 20,
+            "{appenders} appender(s): the store file holds only {main} bytes (log {wal})"
+        );
+    }
+}
