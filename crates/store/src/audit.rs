@@ -870,6 +870,8 @@ struct Writer {
     store: std::sync::Weak<crate::store::Inner>,
     /// Asks the checkpointer thread, started by the first request, to checkpoint the log.
     checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
+    /// The log's size in pages when a checkpoint was last asked for (0 once it started over).
+    asked_at: i32,
 }
 
 /// Pages in the write-ahead log at which the writer has it checkpointed (SQLite's own
@@ -925,15 +927,24 @@ impl Writer {
             path: path.to_owned(),
             store,
             checkpoints: None,
+            asked_at: 0,
         })
     }
 
-    /// After a commit: asks the checkpointer to copy the log into the file once it has grown
-    /// past [`CHECKPOINT_PAGES`]. Never waits: a request already pending covers this one.
+    /// After a commit: asks the checkpointer to copy the log into the file each time it has
+    /// grown by [`CHECKPOINT_PAGES`] (SQLite's automatic checkpoint asks after every commit
+    /// past the threshold, which beside a busy writer would be a checkpoint, and a sync, per
+    /// commit). Never waits: a request already pending covers this one.
     fn checkpoint_if_due(&mut self) {
-        if WAL_PAGES.take() < CHECKPOINT_PAGES {
+        let pages = WAL_PAGES.take();
+        if pages < self.asked_at {
+            // The log started over.
+            self.asked_at = 0;
+        }
+        if pages - self.asked_at < CHECKPOINT_PAGES {
             return;
         }
+        self.asked_at = pages;
         if self.checkpoints.is_none() {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let (file, path) = (self.file.clone(), self.path.clone());
