@@ -1119,14 +1119,16 @@ fn append_with(
     events: &[&Prepared],
 ) -> Result<Vec<i64>, rusqlite::Error> {
     use rusqlite::OptionalExtension;
-    // Dropped without a commit (an error below), the transaction rolls back.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let head: Option<(i64, String)> = tx
-        .query_row(HEAD_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let rows = chain_rows(head, events);
-    {
-        let mut insert = tx.prepare(INSERT_ONE)?;
+    // Every statement, BEGIN and COMMIT included, comes from the connection's cache: parsing
+    // them anew cost more than the inserts of a small append.
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let written = (|| {
+        let head: Option<(i64, String)> = conn
+            .prepare_cached(HEAD_SQL)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let rows = chain_rows(head, events);
+        let mut insert = conn.prepare_cached(INSERT_ONE)?;
         for (seq, ts, p, prev_hash, hash) in &rows {
             let e = &p.event;
             insert.execute(rusqlite::params![
@@ -1142,9 +1144,14 @@ fn append_with(
                 hash
             ])?;
         }
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(rows.iter().map(|row| row.0).collect())
+    })();
+    if written.is_err() && !conn.is_autocommit() {
+        // Nothing of a failed append stays: its transaction is still open, so roll it back.
+        let _ = conn.execute_batch("ROLLBACK");
     }
-    tx.commit()?;
-    Ok(rows.iter().map(|row| row.0).collect())
+    written
 }
 
 /// Runs `body` in a transaction that holds the write lock from its start (`BEGIN IMMEDIATE`, so
