@@ -438,11 +438,26 @@ impl GuardState {
 
     /// Appends to the audit chain; the caller sends its response only after this returned Ok.
     async fn audit(&self, events: Vec<AuditEvent>) -> Result<(), ApiError> {
+        self.audit_with(events, false).await
+    }
+
+    /// [`Self::audit`] for records committed while the task does other work: the store's
+    /// writer thread commits them, so they do not hold up that work on this thread.
+    async fn audit_beside(&self, events: Vec<AuditEvent>) -> Result<(), ApiError> {
+        self.audit_with(events, true).await
+    }
+
+    async fn audit_with(&self, events: Vec<AuditEvent>, beside: bool) -> Result<(), ApiError> {
         if events.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let appended = self.inner.store.append_audit(events).await;
+        let store = &self.inner.store;
+        let appended = if beside {
+            store.append_audit_beside(events).await
+        } else {
+            store.append_audit(events).await
+        };
         self.inner.metrics.observe(
             "emmental_guard_audit_seconds",
             &[],
@@ -726,11 +741,12 @@ async fn handle(
     }
     let up_started = Instant::now();
     // The input decisions are committed while the upstream works on the request: no answer can
-    // leave before they are recorded (an error here is answered instead), and the commit costs
-    // the answer nothing. The rest of the records follow the answer's layers.
-    let (audited, sent) = tokio::join!(
-        s.audit(std::mem::take(&mut events)),
-        tokio::time::timeout(inner.timeout, call.send())
+    // leave before they are recorded (an error here is answered instead), and the commit, on
+    // the store's writer thread, costs the answer nothing. The request goes out first. The rest
+    // of the records follow the answer's layers.
+    let (sent, audited) = tokio::join!(
+        tokio::time::timeout(inner.timeout, call.send()),
+        s.audit_beside(std::mem::take(&mut events)),
     );
     audited?;
     let upstream = match sent {

@@ -642,6 +642,21 @@ impl Store {
     /// `key_id` non-empty text without control characters, and the detail at most
     /// [`MAX_DETAIL_BYTES`] of canonical JSON. No event is appended if one is invalid.
     pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
+        self.append(events, true).await
+    }
+
+    /// [`append_audit`](Self::append_audit), always committed by the writer's thread, never
+    /// on the caller's: for an append that overlaps other work of the same task (the guard's
+    /// input decisions, committed while the upstream answers), which `append_audit` on a quiet
+    /// store would otherwise do first, on the task's thread, before that work even starts.
+    pub async fn append_audit_beside(
+        &self,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.append(events, false).await
+    }
+
+    async fn append(&self, events: Vec<AuditEvent>, inline: bool) -> Result<Vec<i64>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -653,7 +668,8 @@ impl Store {
         // Nothing queued and the writer idle (a quiet proxy): commit here rather than wake the
         // writer's thread and wait to be woken in turn, two thread switches that cost more than
         // the commit. Under load the queue batches appends into shared commits.
-        if queue.jobs.capacity() == queue.jobs.max_capacity()
+        if inline
+            && queue.jobs.capacity() == queue.jobs.max_capacity()
             && let Ok(mut writer) = queue.writer.try_lock()
         {
             let refs: Vec<&Prepared> = events.iter().collect();
@@ -953,7 +969,9 @@ impl Writer {
                 .spawn(move || checkpointer(&file, &path, &rx));
             if started.is_err() {
                 // No thread: checkpoint here, late rather than never.
-                let _ = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let _ = self
+                    .conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 return;
             }
             self.checkpoints = Some(tx);

@@ -925,3 +925,37 @@ async fn the_write_ahead_log_is_checkpointed_off_the_appenders_and_starts_over()
         );
     }
 }
+
+/// Polls `f` once.
+async fn poll_once<F: Future>(mut f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await
+}
+
+#[test]
+fn an_append_beside_is_committed_by_the_writer_while_the_caller_does_other_work() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = store_with(&path, 2).await;
+        // A plain append on a quiet store commits on the caller's thread, in its first poll.
+        let plain = std::pin::pin!(store.append_audit(vec![event(3, "allow")]));
+        assert!(poll_once(plain).await.is_ready());
+        // An append beside does not: it is pending, and the record is committed while this
+        // runtime's only thread sleeps, so by another thread.
+        let mut beside = std::pin::pin!(store.append_audit_beside(vec![event(4, "allow")]));
+        assert!(poll_once(beside.as_mut()).await.is_pending());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pool = common::raw_pool(&path).await;
+        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 4);
+        assert_eq!(beside.await.unwrap(), [4]);
+        assert!(store.verify_audit().await.unwrap().is_ok());
+    });
+}
