@@ -95,6 +95,8 @@ fn leaves_numbers_that_are_not_phones() {
         "ISBN 978-3-16-148410-0",
         "My lucky numbers are 4 8 15 16 23 42.",
         "Our offices are located at 6556 106 Rue Ettatawer",
+        // A closing bracket before the opening one (once a panic).
+        "see 32)(192.168 and 0181)(5908 3012",
     ] {
         misses(text, "PHONE_NUMBER");
     }
@@ -525,6 +527,7 @@ fn odd_texts(n: usize) -> Vec<String> {
         "+",
         "(",
         ")",
+        ")(",
         "GB82",
         "WEST",
         "1234",

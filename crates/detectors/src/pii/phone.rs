@@ -179,9 +179,12 @@ fn score_segment(h: &Hit<'_>) -> Option<f32> {
         return None;
     }
     if let (Some(o), Some(c)) = (main.find('('), main.find(')')) {
+        // `)(` is no group at all (and no range to slice).
+        if c < o {
+            return None;
+        }
         let inner = &main[o + 1..c];
-        if c < o
-            || inner.is_empty()
+        if inner.is_empty()
             || inner.len() > 4
             || !inner.bytes().all(|b| b.is_ascii_digit())
         {
