@@ -184,10 +184,7 @@ fn score_segment(h: &Hit<'_>) -> Option<f32> {
             return None;
         }
         let inner = &main[o + 1..c];
-        if inner.is_empty()
-            || inner.len() > 4
-            || !inner.bytes().all(|b| b.is_ascii_digit())
-        {
+        if inner.is_empty() || inner.len() > 4 || !inner.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
     }
