@@ -7,7 +7,8 @@
 //!
 //! Each configuration runs at concurrency 50 (throughput; with CPU-bound layers the added
 //! latency there is mostly queueing) and then one request at a time (the latency a request
-//! pays for the layers on an idle proxy).
+//! pays for the layers on an idle proxy). Every p99 comes with its 95% interval (order
+//! statistics); "added" is the difference from the same load sent straight to the stub.
 //!
 //! Stub, proxy and load generator run on separate runtimes in this one process (stub: 1 thread,
 //! proxy: 2, client: 1), so on a 2-core machine they compete for the cores as separate
@@ -79,8 +80,21 @@ fn runtime(threads: usize, name: &str) -> tokio::runtime::Runtime {
 struct Stats {
     p50: f64,
     p99: f64,
+    /// 95% interval of the p99, distribution-free (order statistics).
+    p99_low: f64,
+    p99_high: f64,
     rps: f64,
     errors: usize,
+}
+
+/// The ranks (0-based, into `n` sorted values) that bound a 95% interval of the `p` quantile:
+/// the number of values below the true quantile is Binomial(n, p), normal approximation.
+fn quantile_interval(n: usize, p: f64) -> (usize, usize) {
+    let mid = p * n as f64;
+    let half = 1.96 * (n as f64 * p * (1.0 - p)).sqrt();
+    let low = (mid - half).floor().max(0.0) as usize;
+    let high = ((mid + half).ceil() as usize).min(n - 1);
+    (low.min(n - 1), high)
 }
 
 /// The request body of request `i`: the same prompt with a ticket number, so that no two texts
@@ -141,9 +155,12 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
         let wall = started.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         let q = |p: f64| lat[((p * (lat.len() - 1) as f64).round() as usize).min(lat.len() - 1)];
+        let (low, high) = quantile_interval(lat.len(), 0.99);
         Stats {
             p50: q(0.5),
             p99: q(0.99),
+            p99_low: lat[low],
+            p99_high: lat[high],
             rps: lat.len() as f64 / wall,
             errors,
         }
@@ -243,16 +260,20 @@ fn main() {
         proxy_rt.spawn(serve_guard(listener, state, std::future::pending()));
         url
     };
-    let n1 = (n / 10).max(50);
+    // One at a time: enough requests that the p99 is not one or two slow ones (the 95%
+    // interval printed beside it says how well it is known).
+    let n1 = (n / 5).max(100);
     println!(
         "{n} requests at concurrency {CONCURRENCY}, then {n1} one at a time; upstream answers after {delay} ms; prompt {} characters plus a ticket number (no two requests alike)",
         PROMPT.len()
     );
     let report = |name: &str, s: &Stats, base: &Stats| {
         println!(
-            "{name:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  {:>7.0} req/s  errors {}  added p50 {:+.2} ms  added p99 {:+.2} ms  throughput {:.2}x direct",
+            "{name:<40} p50 {:>7.2} ms  p99 {:>7.2} ms ({:.2}–{:.2})  {:>7.0} req/s  errors {}  added p50 {:+.2} ms  added p99 {:+.2} ms  throughput {:.2}x direct",
             s.p50,
             s.p99,
+            s.p99_low,
+            s.p99_high,
             s.rps,
             s.errors,
             s.p50 - base.p50,
