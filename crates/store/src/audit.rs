@@ -894,10 +894,10 @@ struct Writer {
 /// automatic threshold).
 const CHECKPOINT_PAGES: i32 = 1000;
 
-/// Pages still in the log after a passive checkpoint at which the checkpointer makes the log
-/// start over (a RESTART checkpoint, which waits for the writer and for readers). Under steady
-/// load a passive checkpoint, which runs beside the writer, may never see the log fully copied
-/// at the moment a commit begins, and only then does SQLite reuse the log from its start.
+/// The log's size in pages at which the checkpointer, after its passive checkpoint, makes the
+/// log start over (a RESTART checkpoint, which waits for the writer and for readers). Under
+/// steady load a passive checkpoint, which runs beside the writer, may never leave the log fully
+/// copied at the moment a commit begins, and only then does SQLite reuse the log from its start.
 const RESTART_PAGES: i32 = 4 * CHECKPOINT_PAGES;
 
 thread_local! {
