@@ -951,7 +951,12 @@ impl Writer {
     /// grown by [`CHECKPOINT_PAGES`] (SQLite's automatic checkpoint asks after every commit
     /// past the threshold, which beside a busy writer would be a checkpoint, and a sync, per
     /// commit). Never waits: a request already pending covers this one.
-    fn checkpoint_if_due(&mut self) {
+    ///
+    /// After a commit that was itself synced ([`AuditDurability::PowerLoss`]) the checkpoint
+    /// runs here instead, as SQLite's own would: beside commits that each wait for the disk,
+    /// a checkpoint's sync of the store file slowed every one of them (one appender: 8,300
+    /// events/s here, 5,200–6,000 beside the checkpointer).
+    fn checkpoint_if_due(&mut self, synced: bool) {
         let pages = WAL_PAGES.take();
         if pages < self.asked_at {
             // The log started over.
@@ -961,6 +966,14 @@ impl Writer {
             return;
         }
         self.asked_at = pages;
+        if synced && pages < RESTART_PAGES {
+            // Serialised with this connection's commits, so the next one starts the log over
+            // (unless a reader holds on to it: then, past RESTART_PAGES, the thread's RESTART).
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            return;
+        }
         if self.checkpoints.is_none() {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let (file, path) = (self.file.clone(), self.path.clone());
@@ -1075,7 +1088,7 @@ impl Writer {
         }
         let result = append_with(&mut self.conn, events).map_err(error);
         if result.is_ok() {
-            self.checkpoint_if_due();
+            self.checkpoint_if_due(full);
         }
         if full {
             // The outcome above stands either way: failing to reset only leaves later commits
