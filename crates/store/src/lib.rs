@@ -95,8 +95,9 @@
 //!   writing the same file is waited for (`busy_timeout`).
 //! - **The audit chain has its own writer** (a thread with its own connection, which batches
 //!   concurrent appends) **and its own checkpointer**: the write-ahead log is copied into the
-//!   file by a thread of its own once it holds 1,000 pages, never inside an append, so no
-//!   request waits for the copy and its sync.
+//!   file by a thread of its own once it holds 1,000 pages, not inside an append, so no
+//!   request waits for the copy and its sync. (Appends synced for power loss, which wait for
+//!   the disk anyway, checkpoint as they go: beside them the thread's syncs cost more.)
 //! - **`synchronous = NORMAL`**: a commit survives the process being killed; only an OS crash or
 //!   power cut may lose the last few, which a resume then re-runs.
 //! - **Foreign keys on**: a sample for a run that does not exist is refused.
