@@ -154,6 +154,10 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
         }
         let wall = started.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
+        assert!(
+            !lat.is_empty(),
+            "all {errors} requests to {url} failed: is the upstream (or the proxy) up?"
+        );
         let q = |p: f64| lat[((p * (lat.len() - 1) as f64).round() as usize).min(lat.len() - 1)];
         let (low, high) = quantile_interval(lat.len(), 0.99);
         Stats {
