@@ -137,7 +137,7 @@ fn main() {
             us(all) / us(one_regex)
         );
         if std::env::var_os("BENCH_PER_RECOGNIZER").is_some() {
-            for r in emmental_detectors::pii::rule_recognizers() {
+            for r in pii::rule_recognizers() {
                 let t = time(|| {
                     black_box(r.recognize(black_box(text)).expect("recognize"));
                 });
