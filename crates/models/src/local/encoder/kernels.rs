@@ -516,6 +516,45 @@ mod avx512 {
         unsafe { by_rows!(tile.len(), micro(tile, a, lda, k, b, acc)) }
     }
 
+    /// A tile's `R` rows as accumulators, low and high 16 columns: the tile's values to add
+    /// to, or zeros.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load_tile<const R: usize>(
+        tile: &[[f32; NR]],
+        acc: bool,
+    ) -> ([__m512; R], [__m512; R]) {
+        let mut lo = [_mm512_setzero_ps(); R];
+        let mut hi = [_mm512_setzero_ps(); R];
+        if acc {
+            for i in 0..R {
+                // SAFETY: each row holds NR = 32 floats.
+                unsafe {
+                    lo[i] = _mm512_loadu_ps(tile[i].as_ptr());
+                    hi[i] = _mm512_loadu_ps(tile[i].as_ptr().add(16));
+                }
+            }
+        }
+        (lo, hi)
+    }
+
+    /// Writes accumulators back to the tile's `R` rows.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store_tile<const R: usize>(
+        tile: &mut [[f32; NR]],
+        lo: &[__m512; R],
+        hi: &[__m512; R],
+    ) {
+        for i in 0..R {
+            // SAFETY: each row holds NR = 32 floats.
+            unsafe {
+                _mm512_storeu_ps(tile[i].as_mut_ptr(), lo[i]);
+                _mm512_storeu_ps(tile[i].as_mut_ptr().add(16), hi[i]);
+            }
+        }
+    }
+
     /// The register-blocked kernel: `R` rows × 32 columns held in `2R` zmm accumulators.
     #[target_feature(enable = "avx512f")]
     unsafe fn micro<const R: usize>(
@@ -526,16 +565,9 @@ mod avx512 {
         b: *const f32,
         acc: bool,
     ) {
-        let mut lo = [_mm512_setzero_ps(); R];
-        let mut hi = [_mm512_setzero_ps(); R];
         // SAFETY: the caller guarantees `a` has R rows of k and `b` has k rows of NR.
         unsafe {
-            if acc {
-                for i in 0..R {
-                    lo[i] = _mm512_loadu_ps(tile[i].as_ptr());
-                    hi[i] = _mm512_loadu_ps(tile[i].as_ptr().add(16));
-                }
-            }
+            let (mut lo, mut hi) = load_tile::<R>(tile, acc);
             for kk in 0..k {
                 let b0 = _mm512_loadu_ps(b.add(kk * NR));
                 let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
@@ -545,10 +577,7 @@ mod avx512 {
                     hi[i] = _mm512_fmadd_ps(x, b1, hi[i]);
                 }
             }
-            for i in 0..R {
-                _mm512_storeu_ps(tile[i].as_mut_ptr(), lo[i]);
-                _mm512_storeu_ps(tile[i].as_mut_ptr().add(16), hi[i]);
-            }
+            store_tile(tile, &lo, &hi);
         }
     }
 
@@ -574,16 +603,9 @@ mod avx512 {
         b: *const u32,
         acc: bool,
     ) {
-        let mut lo = [_mm512_setzero_ps(); R];
-        let mut hi = [_mm512_setzero_ps(); R];
         // SAFETY: the caller guarantees `a` has R rows of kp pairs and `b` kp rows of NR.
         unsafe {
-            if acc {
-                for i in 0..R {
-                    lo[i] = _mm512_loadu_ps(tile[i].as_ptr());
-                    hi[i] = _mm512_loadu_ps(tile[i].as_ptr().add(16));
-                }
-            }
+            let (mut lo, mut hi) = load_tile::<R>(tile, acc);
             for q in 0..kp {
                 let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(q * NR).cast()));
                 let b1: __m512bh =
@@ -595,10 +617,7 @@ mod avx512 {
                     hi[i] = _mm512_dpbf16_ps(hi[i], x, b1);
                 }
             }
-            for i in 0..R {
-                _mm512_storeu_ps(tile[i].as_mut_ptr(), lo[i]);
-                _mm512_storeu_ps(tile[i].as_mut_ptr().add(16), hi[i]);
-            }
+            store_tile(tile, &lo, &hi);
         }
     }
 
