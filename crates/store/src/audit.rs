@@ -969,9 +969,7 @@ impl Writer {
         if synced && pages < RESTART_PAGES {
             // Serialised with this connection's commits, so the next one starts the log over
             // (unless a reader holds on to it: then, past RESTART_PAGES, the thread's RESTART).
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            self.checkpoint_here();
             return;
         }
         if self.checkpoints.is_none() {
@@ -982,9 +980,7 @@ impl Writer {
                 .spawn(move || checkpointer(&file, &path, &rx));
             if started.is_err() {
                 // No thread: checkpoint here, late rather than never.
-                let _ = self
-                    .conn
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                self.checkpoint_here();
                 return;
             }
             self.checkpoints = Some(tx);
@@ -995,6 +991,14 @@ impl Writer {
             // The thread is gone (it could not open the file): the next request starts another.
             self.checkpoints = None;
         }
+    }
+
+    /// A passive checkpoint on the writer's own connection, after its commit. A failure only
+    /// leaves the log for the next one.
+    fn checkpoint_here(&self) {
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 
     fn run(writer: &Mutex<Writer>, mut rx: mpsc::Receiver<Job>) {

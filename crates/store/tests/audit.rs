@@ -920,7 +920,7 @@ async fn the_write_ahead_log_is_checkpointed_off_the_appenders_and_starts_over()
         }
         // The log file never shrinks, so its size is the most it ever held: a checkpoint's
         // worth, or the forced restart's (16 MiB) plus what arrived while the checkpointer
-        // waited for a core; never the 96 MiB, nor the 126 MiB it reached when only passive
+        // waited for a core; never the 96 MiB, nor the 170 MiB it reached when only passive
         // checkpoints ran.
         let wal = std::fs::metadata(dir.path().join("store.db-wal"))
             .unwrap()
