@@ -2,6 +2,7 @@
 //! a context-word rule, the NER head on the encoder). A [`crate::Detector`] combines several and
 //! resolves their overlaps; a recognizer only proposes spans.
 
+use crate::pii::needs::TextCounts;
 use crate::{DetectorError, Span};
 
 /// Proposes typed spans in a text. Offsets refer to the text given.
@@ -14,5 +15,22 @@ pub trait Recognizer: Send + Sync {
     /// Many texts at once; model-based recognizers override this to batch.
     fn recognize_batch(&self, texts: &[&str]) -> Result<Vec<Vec<Span>>, DetectorError> {
         texts.iter().map(|t| self.recognize(t)).collect()
+    }
+    /// [`Recognizer::recognize`], given the text's byte counts, which a detector counts once
+    /// for all its recognizers; rule-based recognizers skip the rules the counts rule out.
+    fn recognize_counted(
+        &self,
+        text: &str,
+        _counts: &TextCounts,
+    ) -> Result<Vec<Span>, DetectorError> {
+        self.recognize(text)
+    }
+    /// [`Recognizer::recognize_batch`], given each text's byte counts.
+    fn recognize_batch_counted(
+        &self,
+        texts: &[&str],
+        _counts: &[TextCounts],
+    ) -> Result<Vec<Vec<Span>>, DetectorError> {
+        self.recognize_batch(texts)
     }
 }

@@ -1,6 +1,7 @@
 //! [`PiiDetector`]: runs a set of recognizers, keeps what scores at or above a threshold and
 //! resolves overlaps, so that one stretch of text carries one type.
 
+use super::needs::TextCounts;
 use crate::{
     Detection, Detector, DetectorError, DetectorInfo, DetectorKind, Input, Recognizer, Span,
 };
@@ -125,8 +126,9 @@ impl Detector for PiiDetector {
 
     fn detect(&self, input: &Input<'_>) -> Result<Detection, DetectorError> {
         let mut spans = Vec::new();
+        let counts = TextCounts::of(input.text);
         for r in &self.recognizers {
-            spans.extend(r.recognize(input.text)?);
+            spans.extend(r.recognize_counted(input.text, &counts)?);
         }
         Ok(self.finish(spans))
     }
@@ -134,9 +136,13 @@ impl Detector for PiiDetector {
     fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
         // Recognizers see the whole batch, so a model-based one can batch its forward passes.
         let texts: Vec<&str> = inputs.iter().map(|i| i.text).collect();
+        let counts: Vec<TextCounts> = texts.iter().map(|t| TextCounts::of(t)).collect();
         let mut per_text: Vec<Vec<Span>> = vec![Vec::new(); inputs.len()];
         for r in &self.recognizers {
-            for (acc, found) in per_text.iter_mut().zip(r.recognize_batch(&texts)?) {
+            for (acc, found) in per_text
+                .iter_mut()
+                .zip(r.recognize_batch_counted(&texts, &counts)?)
+            {
                 acc.extend(found);
             }
         }

@@ -32,6 +32,7 @@ mod datetime;
 mod detector;
 mod finance;
 pub mod national;
+pub mod needs;
 mod network;
 mod phone;
 pub(crate) mod rules;
@@ -43,23 +44,30 @@ use crate::{DetectorInfo, DetectorKind, Recognizer};
 
 /// Every rule-based recognizer, one per entity family.
 pub fn rule_recognizers() -> Vec<Box<dyn Recognizer>> {
+    rule_sets()
+        .into_iter()
+        .map(|r| Box::new(r) as Box<dyn Recognizer>)
+        .collect()
+}
+
+pub(crate) fn rule_sets() -> Vec<rules::RuleRecognizer> {
     vec![
-        Box::new(network::email()),
-        Box::new(network::url()),
-        Box::new(network::ip()),
-        Box::new(network::mac()),
-        Box::new(phone::phone()),
-        Box::new(finance::card()),
-        Box::new(finance::iban()),
-        Box::new(finance::crypto()),
-        Box::new(national::us_ssn()),
-        Box::new(national::uk()),
-        Box::new(national::europe()),
-        Box::new(national::asia_pacific_americas()),
-        Box::new(national::named_ids()),
-        Box::new(datetime::date_time()),
-        Box::new(contextual::age()),
-        Box::new(contextual::zip_code()),
+        network::email(),
+        network::url(),
+        network::ip(),
+        network::mac(),
+        phone::phone(),
+        finance::card(),
+        finance::iban(),
+        finance::crypto(),
+        national::us_ssn(),
+        national::uk(),
+        national::europe(),
+        national::asia_pacific_americas(),
+        national::named_ids(),
+        datetime::date_time(),
+        contextual::age(),
+        contextual::zip_code(),
     ]
 }
 
