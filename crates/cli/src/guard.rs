@@ -153,6 +153,7 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
     let upstream = config.upstream.url.clone();
     let (n_in, n_out) = (config.input.len(), config.output.len());
     let guard = build_guard(config, args.model_path).await?;
+    let closing = store.clone();
     let state = GuardState::new(guard, store)?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -162,10 +163,10 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
         "emmental guard: http://{local}/v1 -> {upstream} ({n_in} input layers, {n_out} output layers)"
     );
     std::io::stdout().flush()?;
-    serve_guard(listener, state, async {
-        tokio::signal::ctrl_c().await.ok();
-    })
-    .await?;
+    // On Ctrl-C or SIGTERM (a container stopping): stop taking connections, finish the
+    // requests in flight, then close the store, so the audit log is copied into its file.
+    serve_guard(listener, state, crate::commands::shutdown_signal()).await?;
+    closing.close().await;
     Ok(())
 }
 

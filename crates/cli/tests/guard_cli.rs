@@ -268,6 +268,71 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
     );
 }
 
+/// SIGTERM, as a container runtime stops the proxy: it exits 0, and the store is closed, its
+/// write-ahead log copied into the file, with every answer recorded.
+#[test]
+fn sigterm_stops_the_guard_cleanly_and_closes_its_store() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("guard.db");
+    let policy = write(
+        tmp.path(),
+        "guard.toml",
+        "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
+         [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n",
+    );
+    emmental_models::ensure_crypto_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt
+        .block_on(emmental_server::stub::start(
+            Duration::from_millis(2),
+            false,
+        ))
+        .unwrap();
+    let mut g = start_guard(&policy, &upstream.url, &store);
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        for i in 0..20 {
+            let r = c
+                .post(format!("{}/chat/completions", g.url))
+                .json(&json!({"model": "echo", "messages": [{"role": "user", "content": format!("request {i}")}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    });
+    let pid = libc::pid_t::try_from(g.child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = g.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the guard is still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    let wal = tmp.path().join("guard.db-wal");
+    assert!(!wal.exists(), "the store's log was left behind");
+    let out = common::emmental()
+        .args(["audit", "export", "--out", "-", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let exchanges = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["kind"] == "exchange")
+        .count();
+    assert_eq!(exchanges, 20);
+}
+
 #[test]
 fn scan_applies_the_policy_to_text_and_prints_json() {
     let tmp = tempfile::tempdir().unwrap();

@@ -627,6 +627,8 @@ pub(crate) struct AuditState {
     /// The writer thread's queue, started by the first append and restarted if the thread
     /// is gone.
     queue: Mutex<Option<Queue>>,
+    /// The writer's thread, joined by [`Store::close`].
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     durability: Mutex<AuditDurability>,
     /// Woken when this process decides a review, so waiters need not wait for their next poll.
     pub(crate) review_decided: Notify,
@@ -840,15 +842,39 @@ impl Store {
         })?;
         let writer = Arc::new(Mutex::new(writer));
         let shared = Arc::clone(&writer);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("emmental-audit".into())
             .spawn(move || Writer::run(&shared, rx))
             .map_err(|_| StoreError::AuditWriterStopped {
                 path: self.path().to_owned(),
             })?;
+        *state.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
         let q = Queue { jobs: tx, writer };
         *queue = Some(q.clone());
         Ok(q)
+    }
+
+    /// Ends the audit writer's thread once the appends already handed to it are committed,
+    /// and waits for it: its connection and the checkpointer's are then closed. A later
+    /// append starts a new writer.
+    pub(crate) async fn close_audit(&self) {
+        let state = self.inner_audit();
+        let queue = state
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // The thread's queue closes when the last sender, this one or an append's clone,
+        // is dropped; its last job committed, the thread drops the writer.
+        drop(queue);
+        let thread = state
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 
     fn audit_record(&self, op: &'static str, row: &SqliteRow) -> Result<AuditRecord, StoreError> {
@@ -886,6 +912,9 @@ struct Writer {
     store: std::sync::Weak<crate::store::Inner>,
     /// Asks the checkpointer thread, started by the first request, to checkpoint the log.
     checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
+    /// That thread, joined when the writer is dropped (which closes its way to ask, so the
+    /// thread ends and closes its connection).
+    checkpointer: Option<std::thread::JoinHandle<()>>,
     /// The log's size in pages when a checkpoint was last asked for (0 once it started over).
     asked_at: i32,
 }
@@ -943,6 +972,7 @@ impl Writer {
             path: path.to_owned(),
             store,
             checkpoints: None,
+            checkpointer: None,
             asked_at: 0,
         })
     }
@@ -978,18 +1008,24 @@ impl Writer {
             let started = std::thread::Builder::new()
                 .name("emmental-ckpt".into())
                 .spawn(move || checkpointer(&file, &path, &rx));
-            if started.is_err() {
-                // No thread: checkpoint here, late rather than never.
-                self.checkpoint_here();
-                return;
+            match started {
+                Ok(thread) => {
+                    self.checkpoints = Some(tx);
+                    self.checkpointer = Some(thread);
+                }
+                Err(_) => {
+                    // No thread: checkpoint here, late rather than never.
+                    self.checkpoint_here();
+                    return;
+                }
             }
-            self.checkpoints = Some(tx);
         }
         if let Some(tx) = &self.checkpoints
             && let Err(std::sync::mpsc::TrySendError::Disconnected(())) = tx.try_send(())
         {
             // The thread is gone (it could not open the file): the next request starts another.
             self.checkpoints = None;
+            self.checkpointer = None;
         }
     }
 
@@ -1108,6 +1144,17 @@ impl Writer {
 /// [`CHECKPOINT_PAGES`] or more in the log). A passive checkpoint runs beside appends and
 /// readers, so no append waits for it; if the log has reached [`RESTART_PAGES`] without
 /// starting over, a RESTART checkpoint makes it. The thread ends with the writer (its sender).
+impl Drop for Writer {
+    /// Ends the checkpointer and waits for it, so that once the writer is gone so are both its
+    /// connections (the last connection to a store file copies the log into it).
+    fn drop(&mut self) {
+        self.checkpoints = None;
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn checkpointer(
     file: &std::path::Path,
     path: &std::path::Path,

@@ -69,10 +69,12 @@ impl Store {
         &self.inner.path
     }
 
-    /// Closes the connections of this store and all its clones, checkpointing the write-ahead
-    /// log into the main file. Dropping the last clone also closes them, in the background;
-    /// call this where the process is about to exit and the file should be tidy.
+    /// Closes the connections of this store and all its clones, the audit writer's included,
+    /// checkpointing the write-ahead log into the main file. Dropping the last clone also
+    /// closes them, in the background; call this where the process is about to exit and the
+    /// file should be tidy.
     pub async fn close(&self) {
+        self.close_audit().await;
         self.inner.pools.reader.close().await;
         self.inner.pools.writer.close().await;
     }
