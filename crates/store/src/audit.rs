@@ -899,8 +899,7 @@ impl Store {
     }
 }
 
-/// The single writer of a store's audit chain.
-/// The audit writer: a thread of its own with its own SQLite connection. An append is then
+/// The single writer of a store's audit chain: a thread of its own with its own SQLite connection. An append is then
 /// one hand-off to this thread and one back; through sqlx it was several round trips to
 /// sqlx's worker thread, each two thread wake-ups (~0.1 ms on an idle machine, and an answer
 /// waits for all of them). Concurrent appends are batched into shared transactions.
@@ -915,6 +914,10 @@ struct Writer {
     /// That thread, joined when the writer is dropped (which closes its way to ask, so the
     /// thread ends and closes its connection).
     checkpointer: Option<std::thread::JoinHandle<()>>,
+    /// Set by the checkpointer when the log has grown to [`CATCH_UP_PAGES`] without starting
+    /// over: the writer then checkpoints the little the thread's last pass left, between two of
+    /// its commits, so that the next commit starts the log over.
+    catch_up: Arc<std::sync::atomic::AtomicBool>,
     /// The log's size in pages when a checkpoint was last asked for (0 once it started over).
     asked_at: i32,
 }
@@ -923,17 +926,46 @@ struct Writer {
 /// automatic threshold).
 const CHECKPOINT_PAGES: i32 = 1000;
 
-/// The log's size in pages at which the checkpointer, after its passive checkpoint, makes the
-/// log start over (a RESTART checkpoint, which waits for the writer and for readers). Under
-/// steady load a passive checkpoint, which runs beside the writer, may never leave the log fully
-/// copied at the moment a commit begins, and only then does SQLite reuse the log from its start.
-const RESTART_PAGES: i32 = 4 * CHECKPOINT_PAGES;
+/// The log's size in pages past which the writer, after the checkpointer's next pass, catches
+/// up with a passive checkpoint of its own (see `Writer::catch_up`). SQLite reuses the log from
+/// its start only when a commit begins with all of it copied, and under steady load a pass
+/// beside the writer never leaves it so: by the time it ends, new commits have arrived.
+const CATCH_UP_PAGES: i32 = 4 * CHECKPOINT_PAGES;
+
+/// The log's size in pages past which the checkpointer forces the log to start over with a
+/// RESTART checkpoint. That holds the write lock while it copies, syncs and waits for readers,
+/// and the writer's commits wait (7–10 ms each at concurrency 50, when it ran at
+/// [`CATCH_UP_PAGES`]); it is for a log that the writer's catch-up could not make start over,
+/// because a reader was still reading it.
+const RESTART_PAGES: i32 = 4 * CATCH_UP_PAGES;
 
 thread_local! {
     /// The write-ahead log's size in pages after this thread's last commit on an audit
     /// writer's connection: set by the connection's WAL hook, which SQLite calls inside the
     /// commit, on the committing thread.
     static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The busy handler of the audit writer's and the checkpointer's connections: how long to
+/// wait before trying a lock again after the `tries`-th failure, and when to give up.
+///
+/// SQLite's own (`busy_timeout`) sleeps 1, 2, 5, 10, 15, 20, 25 ms... between tries, so a lock
+/// held for 3 ms costs a waiter 8, and one held for 10 ms (the checkpointer's RESTART copying
+/// the log and syncing the file) 18: at concurrency 50 that was the proxy's p99. This one
+/// tries again every 50 µs for the first 2 ms, every 0.5 ms up to about 30 ms, then every
+/// 5 ms, and gives up after [`crate::sqlite::LOCK_WAIT`] of sleeping, as `busy_timeout` does.
+fn wait_briefly(tries: std::ffi::c_int) -> bool {
+    const FINE: i32 = 40; // × 50 µs = 2 ms
+    const MEDIUM: i32 = 60; // × 0.5 ms = 30 ms
+    let coarse = (crate::sqlite::LOCK_WAIT.as_millis() as i32 - 32) / 5;
+    let pause = match tries {
+        t if t < FINE => std::time::Duration::from_micros(50),
+        t if t < FINE + MEDIUM => std::time::Duration::from_micros(500),
+        t if t < FINE + MEDIUM + coarse => std::time::Duration::from_millis(5),
+        _ => return false,
+    };
+    std::thread::sleep(pause);
+    true
 }
 
 fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
@@ -956,7 +988,7 @@ impl Writer {
             file,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(crate::sqlite::LOCK_WAIT)?;
+        conn.busy_handler(Some(wait_briefly))?;
         // As the store's own connection (see `sqlite::open`): WAL is a property of the file;
         // NORMAL survives the process being killed.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -973,6 +1005,7 @@ impl Writer {
             store,
             checkpoints: None,
             checkpointer: None,
+            catch_up: Arc::default(),
             asked_at: 0,
         })
     }
@@ -992,6 +1025,10 @@ impl Writer {
             // The log started over.
             self.asked_at = 0;
         }
+        if self.catch_up.load(std::sync::atomic::Ordering::Acquire) && self.checkpoint_here() {
+            self.catch_up
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
         if pages - self.asked_at < CHECKPOINT_PAGES {
             return;
         }
@@ -1005,9 +1042,10 @@ impl Writer {
         if self.checkpoints.is_none() {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let (file, path) = (self.file.clone(), self.path.clone());
+            let catch_up = Arc::clone(&self.catch_up);
             let started = std::thread::Builder::new()
                 .name("emmental-ckpt".into())
-                .spawn(move || checkpointer(&file, &path, &rx));
+                .spawn(move || checkpointer(&file, &path, &rx, &catch_up));
             match started {
                 Ok(thread) => {
                     self.checkpoints = Some(tx);
@@ -1029,12 +1067,15 @@ impl Writer {
         }
     }
 
-    /// A passive checkpoint on the writer's own connection, after its commit. A failure only
-    /// leaves the log for the next one.
-    fn checkpoint_here(&self) {
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    /// A passive checkpoint on the writer's own connection, after its commit: whether it
+    /// copied the whole log. A failure (the checkpointer is at it, or a reader holds part of
+    /// the log) only leaves the log for the next one.
+    fn checkpoint_here(&self) -> bool {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok(r.get::<_, i32>(0)? == 0 && r.get::<_, i32>(1)? == r.get::<_, i32>(2)?)
+            })
+            .unwrap_or(false)
     }
 
     fn run(writer: &Mutex<Writer>, mut rx: mpsc::Receiver<Job>) {
@@ -1053,7 +1094,7 @@ impl Writer {
             let mut this = writer.lock().unwrap_or_else(PoisonError::into_inner);
             // The thread may wait for the lock (an appender in a hurry may not; see
             // `write_now`).
-            let _ = this.conn.busy_timeout(crate::sqlite::LOCK_WAIT);
+            let _ = this.conn.busy_handler(Some(wait_briefly));
             let durability = this
                 .store
                 .upgrade()
@@ -1093,11 +1134,11 @@ impl Writer {
         events: &[&Prepared],
         durability: AuditDurability,
     ) -> Option<Result<Vec<i64>, StoreError>> {
-        if self.conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+        if self.conn.busy_handler(None).is_err() {
             return None;
         }
         let result = self.write(events, durability);
-        let restored = self.conn.busy_timeout(crate::sqlite::LOCK_WAIT);
+        let restored = self.conn.busy_handler(Some(wait_briefly));
         match result {
             Err(StoreError::Sqlite {
                 source: rusqlite::Error::SqliteFailure(e, _),
@@ -1139,11 +1180,6 @@ impl Writer {
     }
 }
 
-/// The audit writer's checkpointer: a thread with its own connection that copies the
-/// write-ahead log into the store file whenever the writer asks (after a commit that left
-/// [`CHECKPOINT_PAGES`] or more in the log). A passive checkpoint runs beside appends and
-/// readers, so no append waits for it; if the log has reached [`RESTART_PAGES`] without
-/// starting over, a RESTART checkpoint makes it. The thread ends with the writer (its sender).
 impl Drop for Writer {
     /// Ends the checkpointer and waits for it, so that once the writer is gone so are both its
     /// connections (the last connection to a store file copies the log into it).
@@ -1155,10 +1191,17 @@ impl Drop for Writer {
     }
 }
 
+/// The audit writer's checkpointer: a thread with its own connection that copies the
+/// write-ahead log into the store file whenever the writer asks (after a commit that left
+/// [`CHECKPOINT_PAGES`] or more in the log). A passive checkpoint runs beside appends and
+/// readers, so no append waits for it. If the log has reached [`CATCH_UP_PAGES`] without
+/// starting over, it asks the writer to catch up; past [`RESTART_PAGES`], a RESTART checkpoint
+/// makes it start over. The thread ends with the writer (its sender).
 fn checkpointer(
     file: &std::path::Path,
     path: &std::path::Path,
     requests: &std::sync::mpsc::Receiver<()>,
+    catch_up: &std::sync::atomic::AtomicBool,
 ) {
     use rusqlite::OpenFlags;
     let conn = match rusqlite::Connection::open_with_flags(
@@ -1171,7 +1214,7 @@ fn checkpointer(
             return;
         }
     };
-    let _ = conn.busy_timeout(crate::sqlite::LOCK_WAIT);
+    let _ = conn.busy_handler(Some(wait_briefly));
     let checkpoint = |mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
             Ok((r.get::<_, i32>(0)?, r.get::<_, i32>(1)?))
@@ -1187,6 +1230,9 @@ fn checkpointer(
                 continue;
             }
         };
+        if log_pages >= CATCH_UP_PAGES {
+            catch_up.store(true, std::sync::atomic::Ordering::Release);
+        }
         if log_pages >= RESTART_PAGES
             && let Err(e) = checkpoint("RESTART")
         {
