@@ -185,7 +185,8 @@ pub async fn serve_guard(
 /// digits) and 40 random bits (10). The audit log's index on request ids then grows at its
 /// end, as the log itself does. With random ids each commit changed a page somewhere in the
 /// index, every checkpoint copied hundreds of them into the store file, and the writer's
-/// catch-up checkpoint (see the store's audit writer) paused appends for 3.5–8 ms.
+/// catch-up checkpoint (see the store's audit writer) paused appends for a median 7 ms
+/// (2.8 ms with these ids; 30,000 requests at concurrency 50).
 fn new_request_id() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
