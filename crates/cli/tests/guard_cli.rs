@@ -58,6 +58,33 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// `emmental guard` with `layers` (guard.toml text) and its store in `dir`, in front of a stub
+/// answering after 2 ms; with the runtime the stub runs on (keep both while the guard runs).
+fn guard_on_stub(
+    dir: &Path,
+    layers: &str,
+) -> (
+    tokio::runtime::Runtime,
+    emmental_server::stub::Stub,
+    GuardProc,
+) {
+    let policy = write(
+        dir,
+        "guard.toml",
+        &format!("[upstream]\nurl = \"http://unused.invalid/v1\"\n{layers}"),
+    );
+    emmental_models::ensure_crypto_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt
+        .block_on(emmental_server::stub::start(
+            Duration::from_millis(2),
+            false,
+        ))
+        .unwrap();
+    let g = start_guard(&policy, &upstream.url, &dir.join("guard.db"));
+    (rt, upstream, g)
+}
+
 #[test]
 fn guard_init_prints_a_documented_policy_that_checks() {
     let _turn = common::turn();
@@ -179,22 +206,11 @@ fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
     let _turn = common::turn();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("guard.db");
-    let policy = write(
+    let (rt, _upstream, mut g) = guard_on_stub(
         tmp.path(),
-        "guard.toml",
-        "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
-         [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n\
+        "[[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n\
          [[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
     );
-    emmental_models::ensure_crypto_provider();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let upstream = rt
-        .block_on(emmental_server::stub::start(
-            Duration::from_millis(2),
-            false,
-        ))
-        .unwrap();
-    let mut g = start_guard(&policy, &upstream.url, &store);
     let answered: Arc<Mutex<Vec<String>>> = Arc::default();
     rt.block_on(async {
         let c = reqwest::Client::new();
@@ -275,21 +291,10 @@ fn sigterm_stops_the_guard_cleanly_and_closes_its_store() {
     let _turn = common::turn();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("guard.db");
-    let policy = write(
+    let (rt, _upstream, mut g) = guard_on_stub(
         tmp.path(),
-        "guard.toml",
-        "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
-         [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n",
+        "[[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n",
     );
-    emmental_models::ensure_crypto_provider();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let upstream = rt
-        .block_on(emmental_server::stub::start(
-            Duration::from_millis(2),
-            false,
-        ))
-        .unwrap();
-    let mut g = start_guard(&policy, &upstream.url, &store);
     rt.block_on(async {
         let c = reqwest::Client::new();
         for i in 0..20 {

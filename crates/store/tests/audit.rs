@@ -865,15 +865,6 @@ fn an_append_waits_for_another_writer_without_blocking_its_runtime() {
     });
 }
 
-/// The names of this process's threads.
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .collect()
-}
-
 /// Appends never checkpoint the write-ahead log themselves (a quiet proxy's appender commits
 /// on the request's own thread, and a checkpoint syncs the file); the store's checkpoint
 /// thread does, and the log starts over, both for one appender at a time and for many at
@@ -915,9 +906,9 @@ async fn the_write_ahead_log_is_checkpointed_off_the_appenders_and_starts_over()
         assert_eq!(head.seq, RECORDS as i64);
         if durability == AuditDurability::Process {
             assert!(
-                thread_names().iter().any(|n| n == "emmental-ckpt"),
+                common::thread_names().iter().any(|n| n == "emmental-ckpt"),
                 "no checkpoint thread: {:?}",
-                thread_names()
+                common::thread_names()
             );
         }
         // The log file never shrinks, so its size is the most it ever held: a checkpoint's

@@ -2,16 +2,11 @@
 //! checkpointer's included: their threads end, and the last connection copies the write-ahead
 //! log into the file and removes it. (A binary of its own: it counts the process's threads.)
 
+mod common;
+
+use common::thread_names;
 use emmental_store::{AuditEvent, Store};
 use serde_json::json;
-
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_ends_the_audit_writer_and_its_checkpointer_and_leaves_no_log() {

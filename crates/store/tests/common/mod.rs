@@ -44,3 +44,12 @@ pub async fn raw_pool(path: &Path) -> SqlitePool {
         .await
         .expect("raw connection to the store file")
 }
+
+/// The names of this process's threads (Linux).
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
