@@ -10,6 +10,9 @@
 # (c) needs the embedded encoder (`emmental models fetch all-minilm-l6-v2`, or EMMENTAL_MODEL_PATH).
 # Pin it to two cores like the development machine with `taskset -c 0,1 bash bench/guard_proxy.sh`.
 # BENCH_CONFIGS=b runs only configuration (b) (any of "abc"), e.g. under a profiler.
+# Each configuration also takes requests arriving at random at a fixed rate (an open loop):
+# BENCH_RATE per second for (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 100).
+# BENCH_LOADS=open runs only that load through the proxy (any of "closed", "one", "open").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet -p emmental-server --bench guard_proxy -- "$@"

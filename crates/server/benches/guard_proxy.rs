@@ -5,10 +5,17 @@
 //!
 //!   cargo bench -p emmental-server --bench guard_proxy [-- REQUESTS [DELAY_MS]]
 //!
-//! Each configuration runs at concurrency 50 (throughput; with CPU-bound layers the added
-//! latency there is mostly queueing) and then one request at a time (the latency a request
-//! pays for the layers on an idle proxy). Every p99 comes with its 95% interval (order
-//! statistics); "added" is the difference from the same load sent straight to the stub.
+//! Each configuration runs three loads:
+//! - a closed loop of 50 clients (throughput; against a fixed-latency upstream the clients
+//!   move in waves of 50, so with CPU-bound layers the added latency there is mostly the wait
+//!   for the rest of the wave);
+//! - one request at a time (the latency a request pays for the layers on an idle proxy);
+//! - an open loop: requests arriving at random at a fixed rate, `BENCH_RATE` per second for
+//!   (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C` for (c)
+//!   (default 100), latency counted from each request's scheduled arrival.
+//!
+//! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
+//! the same load sent straight to the stub.
 //!
 //! Stub, proxy and load generator run on separate runtimes in this one process (stub: 1 thread,
 //! proxy: 2, client: 1), so on a 2-core machine they compete for the cores as separate
@@ -152,23 +159,145 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
             lat.extend(l);
             errors += e;
         }
-        let wall = started.elapsed().as_secs_f64();
-        lat.sort_by(f64::total_cmp);
-        assert!(
-            !lat.is_empty(),
-            "all {errors} requests to {url} failed: is the upstream (or the proxy) up?"
-        );
-        let q = |p: f64| lat[((p * (lat.len() - 1) as f64).round() as usize).min(lat.len() - 1)];
-        let (low, high) = quantile_interval(lat.len(), 0.99);
-        Stats {
-            p50: q(0.5),
-            p99: q(0.99),
-            p99_low: lat[low],
-            p99_high: lat[high],
-            rps: lat.len() as f64 / wall,
-            errors,
-        }
+        stats(lat, errors, started.elapsed().as_secs_f64(), &url)
     })
+}
+
+/// Quantiles and rate of the latencies (ms) of the requests that succeeded.
+fn stats(mut lat: Vec<f64>, errors: usize, wall: f64, url: &str) -> Stats {
+    lat.sort_by(f64::total_cmp);
+    assert!(
+        !lat.is_empty(),
+        "all {errors} requests to {url} failed: is the upstream (or the proxy) up?"
+    );
+    let q = |p: f64| lat[((p * (lat.len() - 1) as f64).round() as usize).min(lat.len() - 1)];
+    let (low, high) = quantile_interval(lat.len(), 0.99);
+    Stats {
+        p50: q(0.5),
+        p99: q(0.99),
+        p99_low: lat[low],
+        p99_high: lat[high],
+        rps: lat.len() as f64 / wall,
+        errors,
+    }
+}
+
+/// Open-loop load: `n` requests arriving at random (a Poisson process of `rate` per second,
+/// fixed seed) whether or not earlier ones have been answered, as independent clients would
+/// send them. Each latency counts from the request's scheduled arrival, not from when it was
+/// sent, so a client held back by a slow proxy is charged to the proxy (no coordinated
+/// omission). A closed loop of 50 clients against a fixed-latency upstream instead sends its
+/// requests in waves of 50, and its tail is mostly the wait for the wave ahead.
+fn open_loop(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, rate: f64) -> Stats {
+    let url = format!("{url}/chat/completions");
+    let client = client_rt.block_on(async {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap()
+    });
+    let bodies: Vec<String> = (0..n).map(|i| body(i + n * 104_729)).collect();
+    let mut rng = emmental_core::rng::SplitMix64::new(0x0e3e_7a1);
+    let handle = client_rt.handle().clone();
+    let started = Instant::now();
+    let task_url = url.clone();
+    // A thread of its own that only sleeps and hands requests to the client's runtime: std's
+    // sleep wakes within tens of microseconds, tokio's timer only on whole milliseconds.
+    let arrivals = std::thread::Builder::new()
+        .name("bench-client-arrivals".into())
+        .spawn(move || {
+            let mut at = started;
+            let mut requests = Vec::with_capacity(n);
+            for b in bodies {
+                // Exponential gaps: -ln(U)/rate, U in (0, 1].
+                at += Duration::from_secs_f64(-(1.0 - rng.next_f64()).ln() / rate);
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let (client, url, scheduled) = (client.clone(), task_url.clone(), at);
+                requests.push(handle.spawn(async move {
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(b)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            Some(scheduled.elapsed().as_secs_f64() * 1000.0)
+                        }
+                        _ => None,
+                    }
+                }));
+            }
+            requests
+        })
+        .unwrap();
+    let requests = arrivals.join().unwrap();
+    let results: Vec<Option<f64>> = client_rt.block_on(async {
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            out.push(r.await.unwrap());
+        }
+        out
+    });
+    let errors = results.iter().filter(|r| r.is_none()).count();
+    let lat = results.into_iter().flatten().collect();
+    stats(lat, errors, started.elapsed().as_secs_f64(), &url)
+}
+
+/// CPU seconds used so far by this process's threads, summed by thread name (Linux; empty
+/// elsewhere). Threads that ended are not counted, so take differences over a phase whose
+/// threads live through it.
+fn cpu_by_thread() -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    // utime and stime are in clock ticks, 100 per second on Linux.
+    const TICKS: f64 = 100.0;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": the fields after the closing parenthesis.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |x| x.1).to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the parenthesis.
+        let secs = (ticks(11) + ticks(12)) / TICKS;
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s)) => *s += secs,
+            None => out.push((name, secs)),
+        }
+    }
+    out
+}
+
+/// CPU microseconds per request between two readings of [`cpu_by_thread`]: the proxy (its
+/// runtime and blocking threads, the audit writer and its checkpointer), the stub and the
+/// load generator.
+fn cpu_per_request(before: &[(String, f64)], after: &[(String, f64)], requests: usize) -> String {
+    let used = |prefixes: &[&str]| {
+        let sum = |v: &[(String, f64)]| {
+            v.iter()
+                .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)))
+                .map(|x| x.1)
+                .sum::<f64>()
+        };
+        (sum(after) - sum(before)) / requests as f64 * 1e6
+    };
+    format!(
+        "proxy {:.0} (of which audit {:.0}), stub {:.0}, load generator {:.0}",
+        used(&["bench-proxy", "emmental-audit", "emmental-ckpt", "sqlx-sqlite"]),
+        used(&["emmental-audit", "emmental-ckpt"]),
+        used(&["bench-stub"]),
+        used(&["bench-client"]),
+    )
 }
 
 /// The `_sum` and `_count` series of the proxy's histograms, by full series name.
@@ -291,6 +420,29 @@ fn main() {
     let direct1 = load(&client_rt, &upstream.url, n1, 1);
     report("direct to the stub (baseline), c=50", &direct, &direct);
     report("direct to the stub (baseline), c=1", &direct1, &direct1);
+    // Open loop: the non-ML configurations at the issue's throughput target, the encoder one
+    // at a rate it holds with room to spare (its ceiling on two cores is about 200 req/s).
+    let rate = |var: &str, default: f64| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|r: &f64| *r > 0.0)
+            .unwrap_or(default)
+    };
+    let (rate_ab, rate_c) = (rate("BENCH_RATE", 2000.0), rate("BENCH_RATE_C", 100.0));
+    // At most 20 seconds of arrivals per phase.
+    let open_n = |rate: f64| n.min((rate * 20.0) as usize).max(100);
+    let mut direct_open = Vec::new();
+    for r in [rate_ab, rate_c] {
+        let cpu = cpu_by_thread();
+        let s = open_loop(&client_rt, &upstream.url, open_n(r), r);
+        report(&format!("direct to the stub, open {r:.0}/s"), &s, &s);
+        println!(
+            "    CPU µs per request: {}",
+            cpu_per_request(&cpu, &cpu_by_thread(), open_n(r))
+        );
+        direct_open.push((r, s));
+    }
     let mut configs = vec![
         ("a: no layers", String::new()),
         ("b: non-ML layers", NON_ML.to_string()),
@@ -304,6 +456,9 @@ fn main() {
     }
     // BENCH_CONFIGS=b (or "ab", …): only those configurations, e.g. to profile one.
     let only = std::env::var("BENCH_CONFIGS").ok();
+    // BENCH_LOADS=open (or "closed", "one", or several): only those loads through the proxy.
+    let loads = std::env::var("BENCH_LOADS").ok();
+    let runs = |load: &str| loads.as_ref().is_none_or(|l| l.contains(load));
     for (name, layers) in configs {
         if let Some(only) = &only
             && !only.contains(&name[..1])
@@ -312,14 +467,38 @@ fn main() {
         }
         let url = start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers);
         let _ = load(&client_rt, &url, 300, CONCURRENCY);
-        let s = load(&client_rt, &url, n, CONCURRENCY);
-        report(&format!("{name}, c=50"), &s, &direct);
-        let before = scrape(&client_rt, &url);
-        let s1 = load(&client_rt, &url, n1, 1);
-        report(&format!("{name}, c=1"), &s1, &direct1);
+        if runs("closed") {
+            let cpu = cpu_by_thread();
+            let s = load(&client_rt, &url, n, CONCURRENCY);
+            report(&format!("{name}, c=50"), &s, &direct);
+            println!(
+                "    CPU µs per request: {}",
+                cpu_per_request(&cpu, &cpu_by_thread(), n)
+            );
+        }
+        if runs("one") {
+            let before = scrape(&client_rt, &url);
+            let s1 = load(&client_rt, &url, n1, 1);
+            report(&format!("{name}, c=1"), &s1, &direct1);
+            println!(
+                "    proxy's own means at c=1, ms: {}",
+                breakdown(&before, &scrape(&client_rt, &url))
+            );
+        }
+        if !runs("open") {
+            continue;
+        }
+        let r = if name.starts_with('c') { rate_c } else { rate_ab };
+        let (_, base) = direct_open
+            .iter()
+            .find(|(x, _)| *x == r)
+            .expect("a baseline at each rate");
+        let cpu = cpu_by_thread();
+        let s = open_loop(&client_rt, &url, open_n(r), r);
+        report(&format!("{name}, open {r:.0}/s"), &s, base);
         println!(
-            "    proxy's own means at c=1, ms: {}",
-            breakdown(&before, &scrape(&client_rt, &url))
+            "    CPU µs per request: {}",
+            cpu_per_request(&cpu, &cpu_by_thread(), open_n(r))
         );
     }
 }
