@@ -1,7 +1,8 @@
 //! What the guard proxy costs: latency added (p50/p99) and throughput at concurrency 50, with a
 //! fixed-latency stub as the upstream, for (a) no layers, (b) the non-ML layers and (c) the
 //! non-ML layers plus the encoder-based detectors. The baseline is the same load sent straight
-//! to the stub in the same run.
+//! to the stub in the same run. A bare forwarder (f), which only passes bytes to the stub and
+//! back, shows what any proxy adds on this machine before it does any work.
 //!
 //!   cargo bench -p emmental-server --bench guard_proxy [-- REQUESTS [DELAY_MS]]
 //!
@@ -197,7 +198,7 @@ fn open_loop(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, rate: f64
             .unwrap()
     });
     let bodies: Vec<String> = (0..n).map(|i| body(i + n * 104_729)).collect();
-    let mut rng = emmental_core::rng::SplitMix64::new(0x0e3e_7a1);
+    let mut rng = emmental_core::rng::SplitMix64::new(0x00e3_e7a1);
     let handle = client_rt.handle().clone();
     let started = Instant::now();
     let task_url = url.clone();
@@ -293,18 +294,71 @@ fn cpu_per_request(before: &[(String, f64)], after: &[(String, f64)], requests: 
     };
     format!(
         "proxy {:.0} (of which audit {:.0}), stub {:.0}, load generator {:.0}",
-        used(&["bench-proxy", "emmental-audit", "emmental-ckpt", "sqlx-sqlite"]),
+        used(&[
+            "bench-proxy",
+            "emmental-audit",
+            "emmental-ckpt",
+            "sqlx-sqlite"
+        ]),
         used(&["emmental-audit", "emmental-ckpt"]),
         used(&["bench-stub"]),
         used(&["bench-client"]),
     )
 }
 
-/// The `_sum` and `_count` series of the proxy's histograms, by full series name.
+/// The floor of any HTTP proxy here: a server on the proxy's runtime that passes each request
+/// body to the upstream and the answer back, with the client library the guard uses, and does
+/// nothing else (no parsing, no layers, no audit). Returns its base URL.
+fn start_forwarder(proxy_rt: &tokio::runtime::Runtime, upstream: &str) -> String {
+    use axum::response::IntoResponse;
+    let target = format!("{upstream}/chat/completions");
+    proxy_rt.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap();
+        let forward = move |body: bytes::Bytes| async move {
+            let answer = client
+                .post(&target)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            match answer {
+                Ok(r) => {
+                    let status = r.status();
+                    match r.bytes().await {
+                        Ok(b) => {
+                            (status, [("content-type", "application/json")], b).into_response()
+                        }
+                        Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+                    }
+                }
+                Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+            }
+        };
+        let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(forward));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    })
+}
+
+/// The `_sum` and `_count` series of the proxy's histograms, by full series name (none for a
+/// server without `/metrics`).
 fn scrape(client_rt: &tokio::runtime::Runtime, proxy_url: &str) -> Vec<(String, f64)> {
     let url = format!("{}/metrics", proxy_url.trim_end_matches("/v1"));
-    let text =
-        client_rt.block_on(async move { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    let text = client_rt.block_on(async move {
+        match reqwest::get(&url).await {
+            Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
+            _ => String::new(),
+        }
+    });
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.rsplit_once(' '))
@@ -443,12 +497,17 @@ fn main() {
         );
         direct_open.push((r, s));
     }
+    // `None`: the bare forwarder, not the guard.
     let mut configs = vec![
-        ("a: no layers", String::new()),
-        ("b: non-ML layers", NON_ML.to_string()),
+        ("f: bare forwarder (the floor)", None),
+        ("a: no layers", Some(String::new())),
+        ("b: non-ML layers", Some(NON_ML.to_string())),
     ];
     if encoder.is_some() {
-        configs.push(("c: non-ML + encoder detectors", format!("{NON_ML}{ML}")));
+        configs.push((
+            "c: non-ML + encoder detectors",
+            Some(format!("{NON_ML}{ML}")),
+        ));
     } else {
         println!(
             "(c) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)"
@@ -465,7 +524,10 @@ fn main() {
         {
             continue;
         }
-        let url = start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers);
+        let url = match layers {
+            Some(layers) => start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers),
+            None => start_forwarder(&proxy_rt, &upstream.url),
+        };
         let _ = load(&client_rt, &url, 300, CONCURRENCY);
         if runs("closed") {
             let cpu = cpu_by_thread();
@@ -480,15 +542,21 @@ fn main() {
             let before = scrape(&client_rt, &url);
             let s1 = load(&client_rt, &url, n1, 1);
             report(&format!("{name}, c=1"), &s1, &direct1);
-            println!(
-                "    proxy's own means at c=1, ms: {}",
-                breakdown(&before, &scrape(&client_rt, &url))
-            );
+            if !before.is_empty() {
+                println!(
+                    "    proxy's own means at c=1, ms: {}",
+                    breakdown(&before, &scrape(&client_rt, &url))
+                );
+            }
         }
         if !runs("open") {
             continue;
         }
-        let r = if name.starts_with('c') { rate_c } else { rate_ab };
+        let r = if name.starts_with('c') {
+            rate_c
+        } else {
+            rate_ab
+        };
         let (_, base) = direct_open
             .iter()
             .find(|(x, _)| *x == r)

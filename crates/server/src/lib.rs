@@ -55,8 +55,6 @@ pub fn router(state: ServeState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`]`(state)` on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish.
 /// The listener with TCP_NODELAY set on every accepted connection. Without it a response
 /// written in two pieces (headers, then body) waits for the client's delayed ACK: about 40 ms
 /// added to every answer on Linux.
@@ -71,6 +69,8 @@ pub(crate) fn no_delay(
     })
 }
 
+/// Serves [`router`]`(state)` on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ServeState,
