@@ -3,15 +3,17 @@
 # concurrency 50 against a fixed-latency stub upstream, for (a) no layers, (b) the non-ML layers
 # (unicode, secrets, PII patterns, banned substrings; exfiltration on outputs) and (c) those plus
 # the encoder-based detectors (injection on inputs, harm on outputs). The baseline is the same
-# load sent straight to the stub in the same run.
+# load sent straight to the stub in the same run; (f), a bare forwarder that passes bytes to the
+# stub and back, is the floor any proxy adds on the machine. Each load also prints the CPU time
+# per request of the proxy, the stub and the load generator.
 #
 #   bash bench/guard_proxy.sh [REQUESTS [DELAY_MS]]      # default 5000 requests, 10 ms upstream
 #
 # (c) needs the embedded encoder (`emmental models fetch all-minilm-l6-v2`, or EMMENTAL_MODEL_PATH).
 # Pin it to two cores like the development machine with `taskset -c 0,1 bash bench/guard_proxy.sh`.
-# BENCH_CONFIGS=b runs only configuration (b) (any of "abc"), e.g. under a profiler.
+# BENCH_CONFIGS=b runs only configuration (b) (any of "fabc"), e.g. under a profiler.
 # Each configuration also takes requests arriving at random at a fixed rate (an open loop):
-# BENCH_RATE per second for (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 100).
+# BENCH_RATE per second for (f), (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 100).
 # BENCH_LOADS=open runs only that load through the proxy (any of "closed", "one", "open").
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,7 +12,7 @@
 //!   for the rest of the wave);
 //! - one request at a time (the latency a request pays for the layers on an idle proxy);
 //! - an open loop: requests arriving at random at a fixed rate, `BENCH_RATE` per second for
-//!   (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C` for (c)
+//!   (f), (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C` for (c)
 //!   (default 100), latency counted from each request's scheduled arrival.
 //!
 //! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
@@ -281,7 +281,8 @@ fn cpu_by_thread() -> Vec<(String, f64)> {
 
 /// CPU microseconds per request between two readings of [`cpu_by_thread`]: the proxy (its
 /// runtime and blocking threads, the audit writer and its checkpointer), the stub and the
-/// load generator.
+/// load generator (its runtime; the open loop's arrival thread has ended by the second reading
+/// and is not counted).
 fn cpu_per_request(before: &[(String, f64)], after: &[(String, f64)], requests: usize) -> String {
     let used = |prefixes: &[&str]| {
         let sum = |v: &[(String, f64)]| {
@@ -475,7 +476,7 @@ fn main() {
     report("direct to the stub (baseline), c=50", &direct, &direct);
     report("direct to the stub (baseline), c=1", &direct1, &direct1);
     // Open loop: the non-ML configurations at the issue's throughput target, the encoder one
-    // at a rate it holds with room to spare (its ceiling on two cores is about 200 req/s).
+    // at a rate it holds with room to spare (its ceiling on two cores is about 170 req/s).
     let rate = |var: &str, default: f64| {
         std::env::var(var)
             .ok()
