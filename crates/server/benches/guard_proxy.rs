@@ -12,8 +12,8 @@
 //!   for the rest of the wave);
 //! - one request at a time (the latency a request pays for the layers on an idle proxy);
 //! - an open loop: requests arriving at random at a fixed rate, `BENCH_RATE` per second for
-//!   (f), (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C` for (c)
-//!   (default 100), latency counted from each request's scheduled arrival.
+//!   (f), (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C`
+//!   for (c) (default 100), latency counted from each request's scheduled arrival.
 //!
 //! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
 //! the same load sent straight to the stub.
