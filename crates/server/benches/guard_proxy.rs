@@ -136,18 +136,10 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
                         break;
                     }
                     let t = Instant::now();
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(bodies[i].clone())
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                        }
-                        _ => errors += 1,
+                    if post(&client, &url, bodies[i].clone()).await {
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        errors += 1;
                     }
                 }
                 (lat, errors)
@@ -162,6 +154,20 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
         }
         stats(lat, errors, started.elapsed().as_secs_f64(), &url)
     })
+}
+
+/// Sends one chat request and reads its answer whole; whether it succeeded.
+async fn post(client: &reqwest::Client, url: &str, body: String) -> bool {
+    let sent = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+        _ => false,
+    }
 }
 
 /// Quantiles and rate of the latencies (ms) of the requests that succeeded.
@@ -217,19 +223,9 @@ fn open_loop(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, rate: f64
                 }
                 let (client, url, scheduled) = (client.clone(), task_url.clone(), at);
                 requests.push(handle.spawn(async move {
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(b)
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            Some(scheduled.elapsed().as_secs_f64() * 1000.0)
-                        }
-                        _ => None,
-                    }
+                    post(&client, &url, b)
+                        .await
+                        .then(|| scheduled.elapsed().as_secs_f64() * 1000.0)
                 }));
             }
             requests
@@ -248,17 +244,21 @@ fn open_loop(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, rate: f64
     stats(lat, errors, started.elapsed().as_secs_f64(), &url)
 }
 
-/// CPU seconds used so far by this process's threads, summed by thread name (Linux; empty
-/// elsewhere). Threads that ended are not counted, so take differences over a phase whose
-/// threads live through it.
-fn cpu_by_thread() -> Vec<(String, f64)> {
-    let mut out: Vec<(String, f64)> = Vec::new();
+/// One thread's CPU time so far: its id, its name and seconds.
+type ThreadCpu = (u64, String, f64);
+
+/// CPU seconds used so far by each of this process's threads (Linux; empty elsewhere).
+fn cpu_by_thread() -> Vec<ThreadCpu> {
+    let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return out;
     };
     // utime and stime are in clock ticks, 100 per second on Linux.
     const TICKS: f64 = 100.0;
     for t in tasks.flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
         let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
             continue;
         };
@@ -270,28 +270,32 @@ fn cpu_by_thread() -> Vec<(String, f64)> {
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         // utime and stime are fields 14 and 15 of the line, 12 and 13 after the parenthesis.
-        let secs = (ticks(11) + ticks(12)) / TICKS;
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, s)) => *s += secs,
-            None => out.push((name, secs)),
-        }
+        out.push((tid, name, (ticks(11) + ticks(12)) / TICKS));
     }
     out
 }
 
 /// CPU microseconds per request between two readings of [`cpu_by_thread`]: the proxy (its
 /// runtime and blocking threads, the audit writer and its checkpointer), the stub and the
-/// load generator (its runtime; the open loop's arrival thread has ended by the second reading
-/// and is not counted).
-fn cpu_per_request(before: &[(String, f64)], after: &[(String, f64)], requests: usize) -> String {
+/// load generator (its runtime). Each thread alive at the second reading counts what it used
+/// since the first (all of it if it started since). A thread that ended in between is not
+/// counted: the open loop's arrival thread, and blocking threads, which tokio ends only after
+/// 10 s idle.
+fn cpu_per_request(before: &[ThreadCpu], after: &[ThreadCpu], requests: usize) -> String {
     let used = |prefixes: &[&str]| {
-        let sum = |v: &[(String, f64)]| {
-            v.iter()
-                .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)))
-                .map(|x| x.1)
-                .sum::<f64>()
-        };
-        (sum(after) - sum(before)) / requests as f64 * 1e6
+        let secs: f64 = after
+            .iter()
+            .filter(|(_, name, _)| prefixes.iter().any(|p| name.starts_with(p)))
+            .map(|(tid, name, now)| {
+                let then = before
+                    .iter()
+                    .find(|(t, n, _)| t == tid && n == name)
+                    .map_or(0.0, |x| x.2);
+                now - then
+            })
+            .sum();
+        // An empty f64 sum is -0.0; adding 0.0 prints it as 0.
+        (secs + 0.0) / requests as f64 * 1e6
     };
     format!(
         "proxy {:.0} (of which audit {:.0}), stub {:.0}, load generator {:.0}",
