@@ -138,6 +138,60 @@ fn guard_init_prints_a_documented_policy_that_checks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("guard init"));
 }
 
+/// `emmental scan` under the policy `guard init` writes: one JSON line per text.
+fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> Vec<Value> {
+    let out = common::emmental().args(["guard", "init"]).output().unwrap();
+    let policy = write(dir, "default.toml", &String::from_utf8(out.stdout).unwrap());
+    let out = common::emmental()
+        .args(["scan", "--direction", direction, "--config"])
+        .arg(&policy)
+        .args(texts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_default_policy_redacts_personal_data_and_leaves_places_and_placeholders() {
+    let _turn = common::turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = scan_default(
+        tmp.path(),
+        "input",
+        &[
+            "What is the capital of France?",
+            "Please send the Hamlet essay to jo.bloggs@acme.co.uk before Tuesday.",
+        ],
+    );
+    assert_eq!(lines[0]["outcome"], "pass", "{}", lines[0]);
+    assert_eq!(lines[0]["text"], "What is the capital of France?");
+    assert_eq!(lines[1]["outcome"], "pass", "{}", lines[1]);
+    assert_eq!(
+        lines[1]["text"],
+        "Please send the Hamlet essay to <EMAIL_ADDRESS> before Tuesday."
+    );
+    // An answer that repeats the prompt's placeholder keeps it whole.
+    let lines = scan_default(
+        tmp.path(),
+        "output",
+        &["Your SSN <US_SSN> is on file; call 020 7946 0958 to change it."],
+    );
+    assert_eq!(
+        lines[0]["text"], "Your SSN <US_SSN> is on file; call <PHONE_NUMBER> to change it.",
+        "{}",
+        lines[0]
+    );
+}
+
 #[test]
 fn the_guard_in_front_of_emmental_serve_answers_redacts_and_streams() {
     let _turn = common::turn();

@@ -348,7 +348,8 @@ pub struct GuardConfig {
     pub anomaly: AnomalyConfig,
     #[serde(default)]
     pub stream: StreamConfig,
-    /// Message roles whose content the input layers scan (default: user and tool).
+    /// Message roles whose content the input layers scan (default: user, and tool results
+    /// under both their names, `tool` and the older `function`).
     #[serde(default = "default_roles")]
     pub scan_roles: Vec<String>,
     /// Layers applied to requests, before the upstream is called.
@@ -360,7 +361,7 @@ pub struct GuardConfig {
 }
 
 fn default_roles() -> Vec<String> {
-    vec!["user".into(), "tool".into()]
+    vec!["user".into(), "tool".into(), "function".into()]
 }
 
 impl GuardConfig {
@@ -398,7 +399,7 @@ impl GuardConfig {
         for r in &self.scan_roles {
             if !matches!(
                 r.as_str(),
-                "system" | "user" | "assistant" | "tool" | "developer"
+                "system" | "developer" | "user" | "assistant" | "tool" | "function"
             ) {
                 return Err(GuardError::config(
                     origin,

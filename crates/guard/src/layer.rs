@@ -98,6 +98,52 @@ impl Decision {
 pub struct Layer {
     pub cfg: LayerConfig,
     pub scanner: Arc<dyn Scanner>,
+    /// The policy's redaction placeholders: spans inside one are not reported.
+    pub placeholders: Arc<Placeholders>,
+}
+
+/// The placeholders (`<EMAIL_ADDRESS>`) a policy's redactions write. Text inside one is
+/// the guard's own: a later layer, or the other side, must not find an entity in it (`US` in
+/// `<US_SSN>` is not a place). Only the types of the policy's `redact` layers count, so a
+/// secret written in angle brackets (`<AKIA…>`) is still found.
+#[derive(Debug, Default)]
+pub struct Placeholders {
+    kinds: std::collections::HashSet<String>,
+}
+
+impl Placeholders {
+    pub fn new(kinds: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            kinds: kinds.into_iter().collect(),
+        }
+    }
+
+    /// Byte ranges of the placeholders in `text`.
+    pub fn find(&self, text: &str) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        if self.kinds.is_empty() {
+            return found;
+        }
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while let Some(open) = text[at..].find('<').map(|i| at + i) {
+            let name = bytes[open + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_')
+                .count();
+            let close = open + 1 + name;
+            if name > 0
+                && bytes.get(close) == Some(&b'>')
+                && self.kinds.contains(&text[open + 1..close])
+            {
+                found.push((open, close + 1));
+                at = close + 1;
+            } else {
+                at = open + 1;
+            }
+        }
+        found
+    }
 }
 
 impl Layer {
@@ -150,9 +196,16 @@ impl Layer {
                 decision.label = d.label.clone();
             }
             let spans: Vec<Span> = if self.scanner.has_spans() {
+                let own = self.placeholders.find(&texts[i]);
                 d.spans
                     .iter()
                     .filter(|s| s.score >= self.cfg.threshold)
+                    // Inside a placeholder: dropped. Across its edge: kept, so that a real
+                    // entity next to one is still redacted (the placeholder with it).
+                    .filter(|s| {
+                        !own.iter()
+                            .any(|&(a, b)| a <= s.byte_start && s.byte_end <= b)
+                    })
                     .cloned()
                     .collect()
             } else {
@@ -236,5 +289,14 @@ mod tests {
             "mail <EMAIL_ADDRESS> or call <PHONE_NUMBER> now"
         );
         assert_eq!(redact("nothing", &[]), "nothing");
+    }
+
+    #[test]
+    fn placeholders_are_the_policys_own_types_only() {
+        let p = Placeholders::new(["US_SSN".to_string(), "EMAIL_ADDRESS".to_string()]);
+        let t = "a <US_SSN>, <EMAIL_ADDRESS><US_SSN> b <AKIAZ3MPLEK3YQ7WXNPR> <us_ssn> <> <US_SSN";
+        let found: Vec<&str> = p.find(t).iter().map(|&(a, b)| &t[a..b]).collect();
+        assert_eq!(found, ["<US_SSN>", "<EMAIL_ADDRESS>", "<US_SSN>"]);
+        assert!(Placeholders::default().find(t).is_empty());
     }
 }

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crate::config::{Action, GuardConfig, LayerConfig};
-use crate::layer::{Decision, Layer, Verdict, redact};
+use crate::layer::{Decision, Layer, Placeholders, Verdict, redact};
 use crate::stream::StreamGuard;
 use crate::{Direction, GuardError, ScanContext, scanners};
 
@@ -50,22 +50,41 @@ pub struct Guard {
 impl Guard {
     /// Builds every layer of `config`. Encoder-based scanners share `res`'s encoder.
     pub fn build(config: GuardConfig, res: &Resources) -> Result<Self, GuardError> {
-        let build = |layers: &[LayerConfig]| -> Result<Vec<Arc<Layer>>, GuardError> {
+        let build = |layers: &[LayerConfig]| -> Result<Vec<_>, GuardError> {
             layers
                 .iter()
                 .map(|cfg| {
                     let scanner = scanners::build(cfg, res)?;
                     check_action(cfg, scanner.has_spans())?;
-                    Ok(Arc::new(Layer {
-                        cfg: cfg.clone(),
+                    Ok((cfg.clone(), scanner))
+                })
+                .collect()
+        };
+        let (input, output) = (build(&config.input)?, build(&config.output)?);
+        // The placeholders redactions write, on either side: an answer often repeats the
+        // prompt's.
+        let placeholders = Arc::new(Placeholders::new(
+            input
+                .iter()
+                .chain(&output)
+                .filter(|(cfg, _)| cfg.action == Action::Redact)
+                .flat_map(|(_, scanner)| scanner.kinds()),
+        ));
+        let layers = |built: Vec<(LayerConfig, Arc<dyn crate::Scanner>)>| {
+            built
+                .into_iter()
+                .map(|(cfg, scanner)| {
+                    Arc::new(Layer {
+                        cfg,
                         scanner,
-                    }))
+                        placeholders: placeholders.clone(),
+                    })
                 })
                 .collect()
         };
         Ok(Self {
-            input: build(&config.input)?,
-            output: build(&config.output)?,
+            input: layers(input),
+            output: layers(output),
             config,
         })
     }
@@ -229,6 +248,55 @@ mod tests {
             &Resources::default(),
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn redaction_placeholders_are_not_scanned_again() {
+        // `US` (the second layer's pattern) inside `<US_SSN>` (the first layer's placeholder)
+        // is left alone; outside one, and next to one, it is redacted.
+        let g = guard(
+            "[[output]]\nscanner = \"ban_regex\"\npatterns = [\"\\\\d{3}-\\\\d{2}-\\\\d{4}\"]\nkind = \"US_SSN\"\naction = \"redact\"\n\
+             [[output]]\nscanner = \"ban_regex\"\npatterns = [\"US\", \"<AK[A-Z]+>\"]\nkind = \"LOCATION\"\nid = \"place\"\naction = \"redact\"\n",
+        );
+        let mut texts = vec!["My SSN is <US_SSN>; yours is 536-22-8145, in the US.".to_string()];
+        let c = g
+            .check(Direction::Output, &mut texts, &ScanContext::default())
+            .await;
+        assert_eq!(
+            texts[0],
+            "My SSN is <US_SSN>; yours is <US_SSN>, in the <LOCATION>."
+        );
+        assert!(c.changed);
+        // A text whose only match sits inside a placeholder is not redacted at all.
+        let mut texts = vec!["quoted: <US_SSN>".to_string()];
+        let c = g
+            .check(Direction::Output, &mut texts, &ScanContext::default())
+            .await;
+        assert_eq!(texts[0], "quoted: <US_SSN>");
+        assert!(
+            c.decisions.iter().all(|d| d.verdict == Verdict::Allow),
+            "{:?}",
+            c.decisions
+        );
+        // Angle brackets of the text's own are no placeholder: not a type of the policy.
+        let mut texts = vec!["key <AKIAZMPLEK>".to_string()];
+        g.check(Direction::Output, &mut texts, &ScanContext::default())
+            .await;
+        assert_eq!(texts[0], "key <LOCATION>");
+    }
+
+    #[test]
+    fn a_type_the_detector_does_not_find_is_refused() {
+        let text = "[upstream]\nurl = \"http://127.0.0.1:9/v1\"\n[[input]]\nscanner = \"secrets\"\ntypes = [\"AWS_KEY\"]\naction = \"block\"\n";
+        let e = Guard::build(
+            GuardConfig::parse("t", text).unwrap(),
+            &Resources::default(),
+        )
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(e.contains("unknown type `AWS_KEY`"), "{e}");
+        assert!(e.contains("AWS_ACCESS_KEY"), "lists the known types: {e}");
     }
 
     #[tokio::test]

@@ -54,6 +54,12 @@ pub trait Scanner: Send + Sync {
     fn incremental(&self) -> bool;
     /// Whether its findings are spans (needed for `redact`).
     fn has_spans(&self) -> bool;
+    /// The entity types of the spans this scanner can report (span scanners only). A
+    /// redaction writes `<TYPE>` in their place, and those placeholders are never scanned
+    /// again (an answer that quotes `<US_SSN>` must not become `<<LOCATION>_SSN>`).
+    fn kinds(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Whether scanning costs model inference (such scanners run on a blocking thread).
     fn heavy(&self) -> bool {
         false

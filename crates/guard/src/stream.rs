@@ -11,7 +11,9 @@
 //!
 //! Layers that judge whole texts (classifiers) cannot work on windows. If one of them may block
 //! or escalate, the whole answer is held and checked at the end ("buffered" mode); if they only
-//! flag, they run on the full answer once the stream ends, and the stream is not delayed.
+//! flag, they run on the full answer once the stream ends, and the stream is not delayed. A
+//! span layer that escalates also holds the answer: the reviewer decides on all of it, and
+//! released text could not be taken back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,8 +63,12 @@ fn back_chars(s: &str, n: usize) -> usize {
 impl StreamGuard {
     pub(crate) fn new(guard: Arc<Guard>, cx: ScanContext) -> Self {
         let window = guard.config.stream.window_chars;
+        // An escalation sends the whole exchange to a reviewer, and text already released
+        // could not be held back for them: any escalating layer, like a whole-text layer that
+        // may block, holds the answer until the end.
         let buffered = guard.layers(Direction::Output).iter().any(|l| {
-            !l.scanner.incremental() && matches!(l.cfg.action, Action::Block | Action::Escalate)
+            l.cfg.action == Action::Escalate
+                || (!l.scanner.incremental() && l.cfg.action == Action::Block)
         });
         Self {
             guard,
@@ -201,12 +207,19 @@ impl StreamGuard {
             }
             self.merge(d, 0);
         }
-        let _ = escalate; // span layers that escalate: recorded; the exchange is flagged for review by the proxy.
-        if let Some(d) = block {
-            let step = Step::Block {
+        // (An escalating layer makes the stream buffered, so `escalate` is only a safeguard.)
+        let stop = match (block, escalate) {
+            (Some(d), _) => Some(Step::Block {
                 layer: d.layer.clone(),
                 reason: d.reason(),
-            };
+            }),
+            (None, Some(d)) => Some(Step::Escalate {
+                layer: d.layer.clone(),
+                reason: d.reason(),
+            }),
+            (None, None) => None,
+        };
+        if let Some(step) = stop {
             self.done = Some(step.clone());
             return step;
         }
@@ -410,6 +423,40 @@ mod tests {
             "text before the match was streamed: {}",
             out.len()
         );
+    }
+
+    #[tokio::test]
+    async fn a_span_layer_that_escalates_holds_the_whole_answer_for_review() {
+        let g = guard(
+            "[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"refund policy\"]\naction = \"escalate\"\n",
+            10,
+        );
+        let text = format!(
+            "{} our refund policy is {}",
+            "x".repeat(100),
+            "y".repeat(100)
+        );
+        let mut s = g.stream(ScanContext::default());
+        assert!(s.buffered());
+        for c in chunks(&text, 5) {
+            assert_eq!(
+                s.push(&c).await,
+                Step::Release(String::new()),
+                "nothing leaves early"
+            );
+        }
+        let step = s.finish().await;
+        assert!(
+            matches!(&step, Step::Escalate { layer, .. } if layer == "ban_substrings"),
+            "{step:?}"
+        );
+        assert!(matches!(s.checked().outcome, Outcome::Escalate { .. }));
+        // Without a match the held answer goes out whole at the end.
+        let mut s = g.stream(ScanContext::default());
+        for c in chunks(&"word ".repeat(40), 5) {
+            assert_eq!(s.push(&c).await, Step::Release(String::new()));
+        }
+        assert_eq!(s.finish().await, Step::Release("word ".repeat(40)));
     }
 
     #[tokio::test]

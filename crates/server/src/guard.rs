@@ -271,17 +271,7 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Valu
         );
     }
     for (i, m) in messages.iter().enumerate() {
-        let ok_role = m.get("role").and_then(Value::as_str).is_some();
-        let ok_content = match m.get("content") {
-            None | Some(Value::Null) | Some(Value::String(_)) => true,
-            Some(Value::Array(parts)) => parts.iter().all(Value::is_object),
-            _ => false,
-        };
-        if !ok_role || !ok_content {
-            return Err(ApiError::invalid_request(format!(
-                "`messages` item {i} needs a string `role` and a `content` that is a string, a list of parts, or null"
-            )));
-        }
+        check_message(i, m)?;
     }
     if obj
         .get("stream")
@@ -290,6 +280,91 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Valu
         return Err(ApiError::invalid_request("`stream` must be true or false"));
     }
     Ok(obj)
+}
+
+/// The roles of chat messages. A message of another role would reach the model without
+/// being scanned (the layers scan by role), so it is refused.
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+/// The fields of a chat message. Text in a field the guard does not know would reach the model
+/// unscanned, so other fields are refused, as at the top level.
+const MESSAGE_FIELDS: &[&str] = &[
+    "role",
+    "content",
+    "name",
+    "tool_calls",
+    "tool_call_id",
+    "function_call",
+    "refusal",
+    "audio",
+];
+/// Content part types and their fields; the text of `text` parts is scanned.
+const PART_FIELDS: &[(&str, &str)] = &[
+    ("text", "text"),
+    ("image_url", "image_url"),
+    ("input_audio", "input_audio"),
+    ("file", "file"),
+    ("refusal", "refusal"),
+];
+
+/// Checks one chat message: a known role, known fields, and a content that is a string, null
+/// or a list of known parts (a `text` part with a string text).
+fn check_message(i: usize, m: &Value) -> Result<(), ApiError> {
+    let bad = |what: String| {
+        Err(ApiError::invalid_request(format!("`messages` item {i}: {what}")).param("messages"))
+    };
+    let Some(m) = m.as_object() else {
+        return bad("must be an object with `role` and `content`".into());
+    };
+    match m.get("role").and_then(Value::as_str) {
+        Some(r) if ROLES.contains(&r) => {}
+        Some(r) => return bad(format!("unknown role `{r}` (one of {})", ROLES.join(", "))),
+        None => return bad("needs a string `role`".into()),
+    }
+    if let Some(k) = m.keys().find(|k| !MESSAGE_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid_request(format!(
+            "`messages` item {i}: unknown field `{k}` (a message has {})",
+            MESSAGE_FIELDS.join(", ")
+        ))
+        .param("messages")
+        .code("unknown_field"));
+    }
+    match m.get("content") {
+        None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(parts)) => {
+            for (k, p) in parts.iter().enumerate() {
+                let ty = p.get("type").and_then(Value::as_str);
+                let Some((ty, field)) = PART_FIELDS.iter().find(|(t, _)| Some(*t) == ty) else {
+                    let types: Vec<&str> = PART_FIELDS.iter().map(|(t, _)| *t).collect();
+                    return bad(format!(
+                        "content part {k} needs a `type` of {}",
+                        types.join(", ")
+                    ));
+                };
+                let obj = p.as_object().expect("has a type, so an object");
+                if let Some(f) = obj.keys().find(|f| *f != "type" && f != field) {
+                    return Err(ApiError::invalid_request(format!(
+                        "`messages` item {i}: unknown field `{f}` in a `{ty}` content part"
+                    ))
+                    .param("messages")
+                    .code("unknown_field"));
+                }
+                if *ty == "text" && !obj.get("text").is_some_and(Value::is_string) {
+                    return bad(format!(
+                        "content part {k} of type `text` needs a string `text`"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => bad("`content` must be a string, a list of parts, or null".into()),
+    }
 }
 
 /// The texts the input layers scan, with where each sits.
@@ -1421,6 +1496,50 @@ mod tests {
                 .contains("content")
         );
         assert!(parse_request(Ok(Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[]}"#))).is_ok());
+    }
+
+    #[test]
+    fn text_the_layers_would_not_see_is_refused() {
+        let bad = |b: &str| parse_request(Ok(Bytes::copy_from_slice(b.as_bytes()))).unwrap_err();
+        let ok = |b: &str| parse_request(Ok(Bytes::copy_from_slice(b.as_bytes()))).is_ok();
+        // A field beside the content: it would reach the model unscanned.
+        let e = bad(
+            r#"{"messages":[{"role":"user","content":"Tell me a joke.","foo":"AKIAZ3MPLEK3YQ7WXNPR"}]}"#,
+        );
+        assert_eq!(e.body.error.code.as_deref(), Some("unknown_field"));
+        assert!(
+            e.body.error.message.contains("`foo`"),
+            "{}",
+            e.body.error.message
+        );
+        // A role the layers do not scan by (they select messages by role).
+        let e = bad(r#"{"messages":[{"role":"User","content":"hi"}]}"#);
+        assert!(e.body.error.message.contains("unknown role `User`"));
+        // Parts: unknown types, unknown fields, a text part without text.
+        let e = bad(r#"{"messages":[{"role":"user","content":[{"type":"txt","text":"hi"}]}]}"#);
+        assert!(e.body.error.message.contains("content part 0"));
+        let e = bad(
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"hi","note":"x"}]}]}"#,
+        );
+        assert!(e.body.error.message.contains("`note`"));
+        assert!(
+            bad(r#"{"messages":[{"role":"user","content":[{"type":"text","text":5}]}]}"#)
+                .body
+                .error
+                .message
+                .contains("string `text`")
+        );
+        assert!(
+            bad(r#"{"messages":["hi"]}"#)
+                .body
+                .error
+                .message
+                .contains("object")
+        );
+        // What clients really send passes.
+        assert!(ok(
+            r#"{"messages":[{"role":"system","content":"s"},{"role":"user","name":"ann","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"42"}]}"#
+        ));
     }
 
     #[test]

@@ -101,6 +101,12 @@ impl Scanner for DangerousCode {
     fn has_spans(&self) -> bool {
         true
     }
+    fn kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = PATTERNS.iter().map(|(k, _, _)| k.to_string()).collect();
+        k.sort();
+        k.dedup();
+        k
+    }
     async fn scan(&self, text: &str, _cx: &ScanContext) -> Result<Detection, GuardError> {
         let spans = COMPILED
             .iter()

@@ -37,6 +37,18 @@ impl DetectorScanner {
                 "`types` applies to span detectors only",
             ));
         }
+        // A misspelt type would silently switch the layer off: refuse it.
+        if let DetectorKind::Spans { types } = &detector.info().kind
+            && let Some(t) = params.types.iter().find(|t| !types.contains(t))
+        {
+            return Err(GuardError::config(
+                format!("scanner `{id}`"),
+                format!(
+                    "unknown type `{t}` in `types`; `{id}` finds {}",
+                    types.join(", ")
+                ),
+            ));
+        }
         Ok(Self {
             id: id.to_string(),
             detector,
@@ -75,6 +87,15 @@ impl Scanner for DetectorScanner {
     }
     fn has_spans(&self) -> bool {
         self.spans
+    }
+    fn kinds(&self) -> Vec<String> {
+        match &self.detector.info().kind {
+            DetectorKind::Spans { .. } if !self.params.types.is_empty() => {
+                self.params.types.clone()
+            }
+            DetectorKind::Spans { types } => types.clone(),
+            DetectorKind::Classifier { .. } => Vec::new(),
+        }
     }
     fn heavy(&self) -> bool {
         self.heavy

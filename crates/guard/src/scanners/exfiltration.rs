@@ -89,6 +89,9 @@ impl Scanner for Exfiltration {
     fn has_spans(&self) -> bool {
         true
     }
+    fn kinds(&self) -> Vec<String> {
+        vec!["EXFILTRATION_IMAGE".into(), "EXFILTRATION_LINK".into()]
+    }
     async fn scan(&self, text: &str, _cx: &ScanContext) -> Result<Detection, GuardError> {
         let mut spans = Vec::new();
         let mut images = Vec::new();

@@ -90,6 +90,9 @@ impl Scanner for CanaryLeak {
     fn has_spans(&self) -> bool {
         true
     }
+    fn kinds(&self) -> Vec<String> {
+        vec!["CANARY_TOKEN".into(), "SYSTEM_PROMPT_LEAK".into()]
+    }
     async fn scan(&self, text: &str, cx: &ScanContext) -> Result<Detection, GuardError> {
         let mut spans = Vec::new();
         if let Some(c) = cx.canary.as_deref().filter(|c| !c.is_empty()) {

@@ -73,6 +73,9 @@ impl Scanner for BanSubstrings {
     fn has_spans(&self) -> bool {
         true
     }
+    fn kinds(&self) -> Vec<String> {
+        vec!["BANNED_SUBSTRING".into()]
+    }
     async fn scan(&self, text: &str, _cx: &ScanContext) -> Result<Detection, GuardError> {
         let spans = self
             .re
@@ -124,6 +127,15 @@ impl Scanner for BanRegex {
     }
     fn has_spans(&self) -> bool {
         true
+    }
+    fn kinds(&self) -> Vec<String> {
+        vec![
+            self.cfg
+                .kind
+                .as_deref()
+                .unwrap_or("BANNED_PATTERN")
+                .to_string(),
+        ]
     }
     async fn scan(&self, text: &str, _cx: &ScanContext) -> Result<Detection, GuardError> {
         let kind = self.cfg.kind.as_deref().unwrap_or("BANNED_PATTERN");
