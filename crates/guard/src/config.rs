@@ -235,9 +235,12 @@ pub struct ReviewConfig {
     pub mode: ReviewMode,
     #[serde(default = "default_hold")]
     pub hold_s: f64,
-    /// The answer given while an exchange awaits review (or after a rejection).
+    /// The answer given while an exchange awaits review, or when nobody decided in time.
     #[serde(default = "default_holding_message")]
     pub message: String,
+    /// The answer given when a reviewer rejected the exchange (hold mode).
+    #[serde(default = "default_rejected_message")]
+    pub rejected_message: String,
 }
 
 fn default_hold() -> f64 {
@@ -246,6 +249,9 @@ fn default_hold() -> f64 {
 fn default_holding_message() -> String {
     "This request needs a human review before it can be answered. Please try again later.".into()
 }
+fn default_rejected_message() -> String {
+    "A reviewer declined this request; it will not be answered.".into()
+}
 
 impl Default for ReviewConfig {
     fn default() -> Self {
@@ -253,6 +259,7 @@ impl Default for ReviewConfig {
             mode: ReviewMode::default(),
             hold_s: default_hold(),
             message: default_holding_message(),
+            rejected_message: default_rejected_message(),
         }
     }
 }

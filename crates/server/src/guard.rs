@@ -604,7 +604,7 @@ impl GuardState {
         layer: &str,
         reason: &str,
         exchange: Value,
-    ) -> Result<(bool, String), ApiError> {
+    ) -> Result<(ReviewStatus, String), ApiError> {
         let store = &self.inner.store;
         let fault = |e: StoreError| {
             ApiError::new(
@@ -641,19 +641,36 @@ impl GuardState {
                     )
                     .await;
                 if let Ok(item) = expired {
-                    return Ok((item.status == ReviewStatus::Approved, id));
+                    return Ok((item.status, id));
                 }
                 // A reviewer decided in the meantime: read what they said.
                 let item = store.review_item(&id).await.map_err(fault)?;
-                return Ok((item.status == ReviewStatus::Approved, id));
+                return Ok((item.status, id));
             }
-            return Ok((item.status == ReviewStatus::Approved, id));
+            return Ok((item.status, id));
         }
-        Ok((false, id))
+        Ok((ReviewStatus::Pending, id))
     }
 
-    fn holding_answer(&self, model: &str, review_id: &str, stream: bool) -> Response {
-        let msg = self.inner.guard.config.review.message.clone();
+    /// What the client is told when its exchange was not approved: the holding message, or
+    /// the rejection's when a reviewer said no.
+    fn not_approved_message(&self, status: ReviewStatus) -> String {
+        let cfg = &self.inner.guard.config.review;
+        if status == ReviewStatus::Rejected {
+            cfg.rejected_message.clone()
+        } else {
+            cfg.message.clone()
+        }
+    }
+
+    fn holding_answer(
+        &self,
+        model: &str,
+        review_id: &str,
+        stream: bool,
+        status: ReviewStatus,
+    ) -> Response {
+        let msg = self.not_approved_message(status);
         let mut resp = if stream {
             let chunk = json!({"id": format!("chatcmpl-{review_id}"), "object": "chat.completion.chunk", "created": now(), "model": model,
                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}]});
@@ -798,10 +815,13 @@ async fn handle(
                 write_back(&mut req, &slots, &texts);
             }
             let exchange = json!({"request": Value::Object(req.clone())});
-            let (go_on, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
-            if !go_on {
+            let (status, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
+            if status != ReviewStatus::Approved {
                 s.watch(key, &decisions);
-                return Ok((s.holding_answer(&model, &review_id, stream), "escalated"));
+                return Ok((
+                    s.holding_answer(&model, &review_id, stream, status),
+                    "escalated",
+                ));
             }
         }
         Outcome::Pass => {}
@@ -883,6 +903,7 @@ async fn handle(
             model,
             decisions,
             up_started,
+            Value::Object(req),
         );
         return Ok((resp, "passed"));
     }
@@ -961,12 +982,15 @@ async fn handle(
             s.audit(events).await?;
             s.watch(key, &decisions);
             let exchange = json!({"request": Value::Object(req), "answer": outs});
-            let (go_on, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
-            if go_on {
+            let (status, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
+            if status == ReviewStatus::Approved {
                 set_contents(&mut answer, &outs);
                 Ok((Json(answer).into_response(), "passed"))
             } else {
-                Ok((s.holding_answer(&model, &review_id, false), "escalated"))
+                Ok((
+                    s.holding_answer(&model, &review_id, false, status),
+                    "escalated",
+                ))
             }
         }
         Outcome::Pass => {
@@ -1073,6 +1097,7 @@ fn stream_answer(
     model: String,
     mut decisions: Vec<Decision>,
     up_started: Instant,
+    request: Value,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     tokio::spawn(async move {
@@ -1238,13 +1263,30 @@ fn stream_answer(
                     return;
                 }
                 s.watch(&key, &decisions);
-                let exchange = json!({"answer": sg.raw()});
-                let text = match s.review(&request_id, &key, &layer, &reason, exchange).await {
-                    Ok((true, _)) => sg.raw().to_string(),
-                    _ => s.inner.guard.config.review.message.clone(),
-                };
+                // The reviewer reads the request and the whole answer (held back: an
+                // escalating layer buffers the stream), with its redactions applied.
+                let exchange = json!({"request": request, "answer": [sg.raw()]});
+                let (text, finish) =
+                    match s.review(&request_id, &key, &layer, &reason, exchange).await {
+                        Ok((ReviewStatus::Approved, _)) => {
+                            let finish = finish_chunk
+                                .as_ref()
+                                .and_then(|f| f["choices"][0]["finish_reason"].as_str())
+                                .unwrap_or("stop")
+                                .to_string();
+                            (sg.raw().to_string(), finish)
+                        }
+                        Ok((status, _)) => {
+                            (s.not_approved_message(status), "content_filter".to_string())
+                        }
+                        Err(_) => (
+                            s.inner.guard.config.review.message.clone(),
+                            "content_filter".to_string(),
+                        ),
+                    };
                 let mut end = template.clone();
-                end["choices"] = json!([{"index": 0, "delta": {"content": text}, "finish_reason": "content_filter"}]);
+                end["choices"] =
+                    json!([{"index": 0, "delta": {"content": text}, "finish_reason": finish}]);
                 let _ = send(sse(&end.to_string())).await;
                 let _ = send(sse("[DONE]")).await;
             }
@@ -1383,10 +1425,11 @@ async fn review_list(
         None | Some("pending") => Some(ReviewStatus::Pending),
         Some("approved") => Some(ReviewStatus::Approved),
         Some("rejected") => Some(ReviewStatus::Rejected),
+        Some("expired") => Some(ReviewStatus::Expired),
         Some("all") => None,
         Some(other) => {
             return Err(ApiError::invalid_request(format!(
-                "unknown `status` {other:?}: use pending, approved, rejected or all"
+                "unknown `status` {other:?}: use pending, approved, rejected, expired or all"
             )));
         }
     };

@@ -598,10 +598,102 @@ async fn escalations_answer_the_holding_message_and_wait_in_the_queue() {
     let p = proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 0.3\n[[output]]\nid = \"watch\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n").await;
     let (status, body, _) = p.chat("echo", "the wire transfer is done").await;
     assert_eq!(status, 200);
-    assert_ne!(
+    assert_eq!(
         body["choices"][0]["message"]["content"],
-        "the wire transfer is done"
+        emmental_guard::config::ReviewConfig::default().message
     );
     let all = p.store.review_items(None, 10).await.unwrap();
     assert_eq!(all[0].status, emmental_store::ReviewStatus::Expired);
+}
+
+/// Polls the review queue over HTTP until an item is pending; its id.
+async fn pending_review(p: &Proxy) -> String {
+    for _ in 0..100 {
+        let list: Value = p
+            .client
+            .get(format!(
+                "{}/emmental/review?status=pending",
+                p.url.trim_end_matches("/v1")
+            ))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = list["data"]
+            .as_array()
+            .and_then(|d| d.first())
+            .and_then(|i| i["id"].as_str())
+        {
+            return id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no review item appeared");
+}
+
+#[tokio::test]
+async fn a_streamed_answer_that_escalates_waits_for_the_reviewer_and_a_rejection_says_so() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = Arc::new(proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 10.0\nrejected_message = \"Declined by a reviewer.\"\n[stream]\nwindow_chars = 8\n[[output]]\nid = \"watch\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n").await);
+    let prompt = format!(
+        "{} the wire transfer is done {}",
+        "a ".repeat(60),
+        "b ".repeat(60)
+    );
+    for (decision, expected) in [
+        ("approve", prompt.as_str()),
+        ("reject", "Declined by a reviewer."),
+    ] {
+        let waiting = {
+            let (p, prompt) = (p.clone(), prompt.clone());
+            tokio::spawn(async move { p.stream("echo", &prompt).await })
+        };
+        let id = pending_review(&p).await;
+        // The reviewer sees the request and the whole answer.
+        let item: Value = p
+            .client
+            .get(format!(
+                "{}/emmental/review/{id}",
+                p.url.trim_end_matches("/v1")
+            ))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let exchange = item["exchange"].to_string();
+        assert!(exchange.contains("\"request\""), "{item}");
+        assert!(exchange.contains("wire transfer is done b b"), "{item}");
+        let r = p
+            .client
+            .post(format!(
+                "{}/emmental/review/{id}/{decision}",
+                p.url.trim_end_matches("/v1")
+            ))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (status, text, done, errors, _) = waiting.await.unwrap();
+        assert_eq!(status, 200);
+        // Nothing of the answer left before the decision: the client got exactly one of the two.
+        assert_eq!(text, expected, "{decision}");
+        assert!(done && errors.is_empty(), "{errors:?}");
+    }
+    let all = p.store.review_items(None, 10).await.unwrap();
+    let mut statuses: Vec<_> = all.iter().map(|i| i.status).collect();
+    statuses.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(
+        statuses,
+        [
+            emmental_store::ReviewStatus::Approved,
+            emmental_store::ReviewStatus::Rejected
+        ]
+    );
 }
