@@ -89,7 +89,12 @@ fn load_config(path: &Path) -> Result<GuardConfig> {
     Ok(GuardConfig::load(path)?)
 }
 
-async fn build_guard(config: GuardConfig, model_path: Option<PathBuf>) -> Result<Guard> {
+/// Builds the policy's layers; errors name the policy file (`origin`).
+async fn build_guard(
+    config: GuardConfig,
+    model_path: Option<PathBuf>,
+    origin: &Path,
+) -> Result<Guard> {
     let mut res = Resources::default();
     if Guard::needs_encoder(&config) {
         let mut fetcher = Fetcher::from_env();
@@ -107,7 +112,7 @@ async fn build_guard(config: GuardConfig, model_path: Option<PathBuf>) -> Result
     }
     tokio::task::spawn_blocking(move || Guard::build(config, &res))
         .await?
-        .map_err(Into::into)
+        .with_context(|| format!("policy {}", origin.display()))
 }
 
 pub async fn guard(args: GuardArgs) -> Result<()> {
@@ -118,7 +123,7 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
         }
         Some(GuardCommand::Check) => {
             let config = load_config(&args.config)?;
-            let guard = build_guard(config, args.model_path).await?;
+            let guard = build_guard(config, args.model_path, &args.config).await?;
             for (side, d) in [("input", Direction::Input), ("output", Direction::Output)] {
                 for l in guard.layers(d) {
                     println!(
@@ -146,21 +151,26 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
     if let Some(s) = args.store {
         config.server.store = s;
     }
+    config.check_endpoints("--upstream/--addr")?;
     let store = Store::open(&config.server.store)
         .await
         .with_context(|| format!("cannot open the store {}", config.server.store.display()))?;
     let addr = config.server.addr.clone();
     let upstream = config.upstream.url.clone();
     let (n_in, n_out) = (config.input.len(), config.output.len());
-    let guard = build_guard(config, args.model_path).await?;
+    let guard = build_guard(config, args.model_path, &args.config).await?;
     let closing = store.clone();
     let state = GuardState::new(guard, store)?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let layers =
+        |n: usize, side: &str| format!("{n} {side} layer{}", if n == 1 { "" } else { "s" });
     println!(
-        "emmental guard: http://{local}/v1 -> {upstream} ({n_in} input layers, {n_out} output layers)"
+        "emmental guard: http://{local}/v1 -> {upstream} ({}, {})",
+        layers(n_in, "input"),
+        layers(n_out, "output")
     );
     std::io::stdout().flush()?;
     // On Ctrl-C or SIGTERM (a container stopping): stop taking connections, finish the
@@ -178,6 +188,11 @@ struct ScanLine {
 }
 
 pub async fn scan(args: ScanArgs) -> Result<()> {
+    let origin = match &args.config {
+        Some(p) => p.clone(),
+        None if Path::new("guard.toml").exists() => PathBuf::from("guard.toml"),
+        None => PathBuf::from("(the built-in default policy)"),
+    };
     let config = match &args.config {
         Some(p) => load_config(p)?,
         None if Path::new("guard.toml").exists() => load_config(Path::new("guard.toml"))?,
@@ -218,7 +233,7 @@ pub async fn scan(args: ScanArgs) -> Result<()> {
     if lines.is_empty() {
         bail!("nothing to scan: give texts as arguments or --data FILE.jsonl");
     }
-    let guard = Arc::new(build_guard(config, args.model_path.clone()).await?);
+    let guard = Arc::new(build_guard(config, args.model_path.clone(), &origin).await?);
     let direction = match args.direction {
         Side::Input => Direction::Input,
         Side::Output => Direction::Output,

@@ -426,6 +426,48 @@ impl GuardConfig {
                 "stream.window_chars must be at least 1",
             ));
         }
+        self.check_endpoints(origin)
+    }
+
+    /// Checks `upstream.url` and `server.addr` (again after the command line replaced them),
+    /// so that `guard check` refuses what the proxy would refuse at start.
+    pub fn check_endpoints(&self, origin: &str) -> Result<(), GuardError> {
+        let url = &self.upstream.url;
+        let host = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+        match host {
+            None => {
+                return Err(GuardError::config(
+                    origin,
+                    format!(
+                        "upstream.url `{url}` must start with http:// or https:// (e.g. http://127.0.0.1:8080/v1)"
+                    ),
+                ));
+            }
+            Some(h) if h.is_empty() || h.contains(char::is_whitespace) => {
+                return Err(GuardError::config(
+                    origin,
+                    format!(
+                        "upstream.url `{url}` has no valid host (e.g. http://127.0.0.1:8080/v1)"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let addr = &self.server.addr;
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(GuardError::config(
+                origin,
+                format!(
+                    "server.addr `{addr}` must be HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:8787)"
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -57,7 +57,7 @@ pub const HELP: &[(&str, &str, &str)] = &[
     (
         "emmental_guard_request_seconds",
         "histogram",
-        "Total request latency as seen by the proxy.",
+        "Total request latency as seen by the proxy (for a streamed answer, to its last event).",
     ),
     (
         "emmental_guard_audit_seconds",

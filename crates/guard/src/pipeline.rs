@@ -369,5 +369,38 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.to_string().contains("colour"), "{err}");
+        // A misspelt common field: the message names the common fields, not only the
+        // scanner's own.
+        let text = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"secrets\"\nthreshhold = 0.8\naction = \"block\"\n";
+        let err = Guard::build(
+            GuardConfig::parse("t", text).unwrap(),
+            &Resources::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("`threshhold`") && err.contains("threshold") && err.contains("types"),
+            "{err}"
+        );
+        // An endpoint the proxy could not use is refused by the policy check already.
+        for (bad, what) in [
+            ("url = \"not a url\"", "http://"),
+            ("url = \"http:///v1\"", "no valid host"),
+        ] {
+            let err = GuardConfig::parse("t", &format!("[upstream]\n{bad}\n"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(what), "{err}");
+        }
+        let err = GuardConfig::parse(
+            "t",
+            "[upstream]\nurl = \"http://x/v1\"\n[server]\naddr = \"localhost:99999\"\n",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("HOST:PORT"), "{err}");
     }
 }

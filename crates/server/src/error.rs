@@ -14,6 +14,9 @@ pub enum ServerError {
     /// The limits make no sense (e.g. zero concurrency).
     #[error("invalid server limits: {message}")]
     InvalidLimits { message: String },
+    /// The configuration cannot work (e.g. an upstream URL that is not HTTP).
+    #[error("{message}")]
+    InvalidConfig { message: String },
     /// The listener's address could not be read.
     #[error("cannot read the listening address")]
     LocalAddr {

@@ -112,7 +112,7 @@ impl GuardState {
         let cfg = &guard.config;
         let upstream = cfg.upstream.url.trim_end_matches('/').to_string();
         if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-            return Err(ServerError::InvalidLimits {
+            return Err(ServerError::InvalidConfig {
                 message: format!("upstream.url `{upstream}` must start with http:// or https://"),
             });
         }
@@ -121,7 +121,7 @@ impl GuardState {
             .pool_max_idle_per_host(256)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| ServerError::InvalidLimits {
+            .map_err(|e| ServerError::InvalidConfig {
                 message: format!("cannot build the upstream client: {e}"),
             })?;
         let env = |name: &Option<String>| {
@@ -708,7 +708,7 @@ async fn chat(
     let started = Instant::now();
     let request_id = new_request_id();
     let key = key_id(&headers);
-    let (mut resp, outcome) = match handle(&s, &request_id, &key, body).await {
+    let (mut resp, outcome) = match handle(&s, &request_id, &key, body, started).await {
         Ok((r, o)) => (r, o),
         Err(e) => {
             let outcome = match e.status {
@@ -718,6 +718,11 @@ async fn chat(
                 s if s.is_client_error() => "invalid",
                 _ => "error",
             };
+            // The operator's side of what the client was told: upstream and guard faults.
+            if e.status.is_server_error() {
+                tracing::warn!(request_id = %request_id, status = e.status.as_u16(),
+                    code = e.body.error.code.as_deref().unwrap_or(""), "{}", e.body.error.message);
+            }
             (e.into_response(), outcome)
         }
     };
@@ -726,12 +731,36 @@ async fn chat(
     }
     let m = &s.inner.metrics;
     m.inc("emmental_guard_requests_total", &[("outcome", outcome)]);
-    m.observe(
-        "emmental_guard_request_seconds",
-        &[],
-        started.elapsed().as_secs_f64(),
-    );
+    // A streamed answer is timed when its last event leaves (see `RequestTimer`).
+    if resp.extensions().get::<Streaming>().is_none() {
+        m.observe(
+            "emmental_guard_request_seconds",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+    }
     resp
+}
+
+/// Marks a response whose body is still being streamed when the handler returns.
+#[derive(Clone, Copy)]
+struct Streaming;
+
+/// Records a streamed request's latency, from its arrival to the end of its stream (however
+/// the stream ends: finished, failed or dropped by the client).
+struct RequestTimer {
+    state: GuardState,
+    started: Instant,
+}
+
+impl Drop for RequestTimer {
+    fn drop(&mut self) {
+        self.state.inner.metrics.observe(
+            "emmental_guard_request_seconds",
+            &[],
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 async fn handle(
@@ -739,6 +768,7 @@ async fn handle(
     request_id: &str,
     key: &str,
     body: Result<Bytes, BytesRejection>,
+    started: Instant,
 ) -> Result<(Response, &'static str), ApiError> {
     let inner = &s.inner;
     let guard = &inner.guard;
@@ -904,6 +934,7 @@ async fn handle(
             decisions,
             up_started,
             Value::Object(req),
+            started,
         );
         return Ok((resp, "passed"));
     }
@@ -1098,9 +1129,15 @@ fn stream_answer(
     mut decisions: Vec<Decision>,
     up_started: Instant,
     request: Value,
+    started: Instant,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    let timer = RequestTimer {
+        state: s.clone(),
+        started,
+    };
     tokio::spawn(async move {
+        let _timer = timer;
         let idle = s.inner.timeout;
         let mut parser = SseParser::new();
         let mut bytes = upstream.bytes_stream();
@@ -1313,14 +1350,16 @@ fn stream_answer(
             }
         }
     });
-    Response::builder()
+    let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         ))
-        .expect("valid response")
+        .expect("valid response");
+    resp.extensions_mut().insert(Streaming);
+    resp
 }
 
 async fn models(State(s): State<GuardState>) -> Result<Response, ApiError> {

@@ -442,6 +442,48 @@ async fn metrics_count_requests_and_verdicts_per_layer() {
         text.contains("emmental_guard_upstream_seconds_count 1"),
         "{text}"
     );
+    // Latencies per layer and of the audit commits are there too.
+    assert!(
+        text.contains("emmental_guard_layer_seconds_count{layer=\"banned\",direction=\"input\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("emmental_guard_audit_seconds_count"),
+        "{text}"
+    );
+    // A streamed request is timed to the end of its stream, not to its first byte: the stub
+    // stalls mid-way, and the proxy gives up after the upstream's 1 s idle timeout.
+    let before = metric(&text, "emmental_guard_request_seconds_sum");
+    let (status, _, done, errors, _) = p.stream("stall", "a stream that stalls half-way").await;
+    assert!(status == 200 && !done && !errors.is_empty());
+    let text = p
+        .client
+        .get(format!("{}/metrics", p.url.trim_end_matches("/v1")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let took = metric(&text, "emmental_guard_request_seconds_sum") - before;
+    assert!(took >= 0.9, "the stalled stream was timed at {took:.3} s");
+    assert!(
+        text.contains("emmental_guard_request_seconds_count 3"),
+        "{text}"
+    );
+}
+
+/// The value of a metric series without labels in a Prometheus text page.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
 }
 
 #[tokio::test]

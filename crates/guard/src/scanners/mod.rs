@@ -42,7 +42,27 @@ pub const BUILTIN: &[&str] = &[
 pub(crate) fn params<T: DeserializeOwned>(layer: &LayerConfig) -> Result<T, GuardError> {
     toml::Value::Table(layer.params.clone())
         .try_into()
-        .map_err(|e| GuardError::config(format!("layer `{}`", layer.id), e.to_string()))
+        .map_err(|e: toml::de::Error| {
+            // serde's message lists only the scanner's own fields ("expected `types`"); a
+            // misspelt `threshold` needs the fields every layer has as well.
+            let m = e.message().to_string();
+            let m = match m.strip_prefix("unknown field ") {
+                Some(rest) => {
+                    let (field, own) = rest.split_once(", expected").unwrap_or((rest, ""));
+                    let own = own.trim_start_matches(" one of").trim();
+                    format!(
+                        "unknown field {field}: every layer has scanner, action, threshold, on_error and id{}",
+                        if own.is_empty() {
+                            format!("; `{}` takes no other fields", layer.scanner)
+                        } else {
+                            format!("; `{}` also takes {own}", layer.scanner)
+                        }
+                    )
+                }
+                None => m,
+            };
+            GuardError::config(format!("layer `{}`", layer.id), m)
+        })
 }
 
 /// Builds the scanner a layer names.
