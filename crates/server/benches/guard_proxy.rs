@@ -315,43 +315,10 @@ fn cpu_per_request(before: &[ThreadCpu], after: &[ThreadCpu], requests: usize) -
 /// body to the upstream and the answer back, with the client library the guard uses, and does
 /// nothing else (no parsing, no layers, no audit). Returns its base URL.
 fn start_forwarder(proxy_rt: &tokio::runtime::Runtime, upstream: &str) -> String {
-    use axum::response::IntoResponse;
-    let target = format!("{upstream}/chat/completions");
-    proxy_rt.block_on(async move {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()
-            .unwrap();
-        let forward = move |body: bytes::Bytes| async move {
-            let answer = client
-                .post(&target)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            match answer {
-                Ok(r) => {
-                    let status = r.status();
-                    match r.bytes().await {
-                        Ok(b) => {
-                            (status, [("content-type", "application/json")], b).into_response()
-                        }
-                        Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
-                    }
-                }
-                Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
-            }
-        };
-        let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(forward));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        url
-    })
+    proxy_rt
+        .block_on(stub::relay(upstream, false))
+        .expect("start the forwarder")
+        .url
 }
 
 /// The `_sum` and `_count` series of the proxy's histograms, by full series name (none for a

@@ -74,6 +74,74 @@ pub async fn start(delay: Duration, record: bool) -> std::io::Result<Stub> {
     })
 }
 
+/// A recording relay in front of a real upstream (`emmental serve`): it passes each chat
+/// request to `upstream` unchanged and the answer back (streamed answers as they arrive), and
+/// counts and, with `record`, keeps the request bodies, so that a test sees exactly what a real
+/// model server was sent. With `record` off it is the bare forwarder the guard's benchmark
+/// measures as the floor of any proxy.
+pub async fn relay(upstream: &str, record: bool) -> std::io::Result<Stub> {
+    use axum::body::Body;
+    use axum::http::{StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::serve::ListenerExt;
+    let target = format!("{}/chat/completions", upstream.trim_end_matches('/'));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(std::io::Error::other)?;
+    let (c, r) = (calls.clone(), requests.clone());
+    let forward = move |body: bytes::Bytes| {
+        let (client, target, c, r) = (client.clone(), target.clone(), c.clone(), r.clone());
+        async move {
+            c.fetch_add(1, Ordering::SeqCst);
+            if record && let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                r.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+            }
+            let answer = client
+                .post(&target)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await;
+            let Ok(answer) = answer else {
+                return StatusCode::BAD_GATEWAY.into_response();
+            };
+            let status = answer.status();
+            let kind = answer
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(header::HeaderValue::from_static("application/json"));
+            let body = if kind.as_bytes().starts_with(b"text/event-stream") {
+                Body::from_stream(answer.bytes_stream())
+            } else {
+                match answer.bytes().await {
+                    Ok(b) => Body::from(b),
+                    Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+                }
+            };
+            let mut resp = Response::new(body);
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(header::CONTENT_TYPE, kind);
+            resp
+        }
+    };
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(forward));
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1", listener.local_addr()?);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Stub {
+        url,
+        calls,
+        requests,
+    })
+}
+
 /// Reads one request: (method, path, body). `None` when the client closed the connection.
 async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, String, Vec<u8>)>> {
     let mut buf = Vec::with_capacity(4096);
