@@ -367,6 +367,24 @@ fn check_message(i: usize, m: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// What identifies an exchange for an earlier review approval: the caller's key id, the
+/// model and the messages as sent upstream (after normalisation and redaction). A retry of
+/// the same request has the same fingerprint; a streamed and a plain request share one.
+fn fingerprint(key_id: &str, req: &Map<String, Value>) -> String {
+    let canonical = json!([key_id, req.get("model"), req.get("messages")]).to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The answer texts of an approved review whose exchange has `n` of them (one per choice).
+fn approved_answer(item: &ReviewItem, n: usize) -> Option<Vec<String>> {
+    let texts: Vec<String> = item.exchange["answer"]
+        .as_array()?
+        .iter()
+        .map(|t| t.as_str().map(str::to_string))
+        .collect::<Option<_>>()?;
+    (texts.len() == n).then_some(texts)
+}
+
 /// The texts the input layers scan, with where each sits.
 fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<String>) {
     let (mut slots, mut texts) = (Vec::new(), Vec::new());
@@ -603,9 +621,11 @@ impl GuardState {
         key_id: &str,
         layer: &str,
         reason: &str,
-        exchange: Value,
+        mut exchange: Value,
+        fingerprint: &str,
     ) -> Result<(ReviewStatus, String), ApiError> {
         let store = &self.inner.store;
+        exchange["fingerprint"] = Value::String(fingerprint.to_string());
         let fault = |e: StoreError| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -650,6 +670,42 @@ impl GuardState {
             return Ok((item.status, id));
         }
         Ok((ReviewStatus::Pending, id))
+    }
+
+    /// A reviewer's earlier approval of this same exchange (`fingerprint`), recorded in the
+    /// audit chain when found: in `message` mode the client was told to try again later, and
+    /// this is its retry. A store error only means no approval is found (the exchange is then
+    /// queued again).
+    async fn approved_earlier(
+        &self,
+        request_id: &str,
+        key_id: &str,
+        layer: &str,
+        fingerprint: &str,
+        answers: Option<usize>,
+    ) -> Option<ReviewItem> {
+        if self.inner.guard.config.review.mode != ReviewMode::Message {
+            return None;
+        }
+        let item = match self.inner.store.approved_review(fingerprint).await {
+            Ok(item) => item?,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up earlier review approvals");
+                return None;
+            }
+        };
+        // An answer's escalation needs an approved answer (of as many choices) to give.
+        if let Some(n) = answers
+            && approved_answer(&item, n).is_none()
+        {
+            return None;
+        }
+        let mut event = AuditEvent::new(request_id, "review", "approved_earlier")
+            .layer(layer)
+            .detail(json!({"review_id": item.id}));
+        event.key_id = Some(key_id.to_string());
+        self.audit(vec![event]).await.ok()?;
+        Some(item)
     }
 
     /// What the client is told when its exchange was not approved: the holding message, or
@@ -834,18 +890,25 @@ async fn handle(
             return Err(blocked(layer, reason));
         }
         Outcome::Escalate { layer, reason } => {
-            events.push(exchange_event(
-                request_id,
-                key,
-                "escalate",
-                json!({"layer": layer, "direction": "input"}),
-            ));
-            s.audit(std::mem::take(&mut events)).await?;
             if checked.changed {
                 write_back(&mut req, &slots, &texts);
             }
-            let exchange = json!({"request": Value::Object(req.clone())});
-            let (status, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
+            let fp = fingerprint(key, &req);
+            let earlier = s.approved_earlier(request_id, key, layer, &fp, None).await;
+            let (status, review_id) = if let Some(item) = earlier {
+                (ReviewStatus::Approved, item.id)
+            } else {
+                events.push(exchange_event(
+                    request_id,
+                    key,
+                    "escalate",
+                    json!({"layer": layer, "direction": "input"}),
+                ));
+                s.audit(std::mem::take(&mut events)).await?;
+                let exchange = json!({"request": Value::Object(req.clone())});
+                s.review(request_id, key, layer, reason, exchange, &fp)
+                    .await?
+            };
             if status != ReviewStatus::Approved {
                 s.watch(key, &decisions);
                 return Ok((
@@ -859,6 +922,8 @@ async fn handle(
     if checked.changed {
         write_back(&mut req, &slots, &texts);
     }
+    // Before the canary, which differs on every request.
+    let fp = fingerprint(key, &req);
     if guard.wants_canary() {
         cx.canary = Some(plant_canary(&mut req));
     }
@@ -935,6 +1000,7 @@ async fn handle(
             up_started,
             Value::Object(req),
             started,
+            fp,
         );
         return Ok((resp, "passed"));
     }
@@ -1004,6 +1070,23 @@ async fn handle(
             Err(blocked(layer, reason))
         }
         Outcome::Escalate { layer, reason } => {
+            // A retry of an exchange a reviewer approved gets the answer they approved.
+            if let Some(item) = s
+                .approved_earlier(request_id, key, layer, &fp, Some(outs.len()))
+                .await
+                && let Some(approved) = approved_answer(&item, outs.len())
+            {
+                set_contents(&mut answer, &approved);
+                events.push(exchange_event(
+                    request_id,
+                    key,
+                    "pass",
+                    json!({"upstream_ms": up_ms, "stream": false, "approved_review": item.id}),
+                ));
+                s.audit(events).await?;
+                s.watch(key, &decisions);
+                return Ok((Json(answer).into_response(), "passed"));
+            }
             events.push(exchange_event(
                 request_id,
                 key,
@@ -1013,7 +1096,9 @@ async fn handle(
             s.audit(events).await?;
             s.watch(key, &decisions);
             let exchange = json!({"request": Value::Object(req), "answer": outs});
-            let (status, review_id) = s.review(request_id, key, layer, reason, exchange).await?;
+            let (status, review_id) = s
+                .review(request_id, key, layer, reason, exchange, &fp)
+                .await?;
             if status == ReviewStatus::Approved {
                 set_contents(&mut answer, &outs);
                 Ok((Json(answer).into_response(), "passed"))
@@ -1130,6 +1215,7 @@ fn stream_answer(
     up_started: Instant,
     request: Value,
     started: Instant,
+    fingerprint: String,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let timer = RequestTimer {
@@ -1290,6 +1376,28 @@ fn stream_answer(
                 let _ = send(sse("[DONE]")).await;
             }
             Some(Step::Escalate { layer, reason }) => {
+                // A retry of an exchange a reviewer approved gets the answer they approved.
+                if let Some(item) = s
+                    .approved_earlier(&request_id, &key, &layer, &fingerprint, Some(1))
+                    .await
+                    && let Some(approved) = approved_answer(&item, 1)
+                {
+                    events.push(exchange_event(
+                        &request_id,
+                        &key,
+                        "pass",
+                        json!({"upstream_ms": up_ms, "stream": true, "approved_review": item.id}),
+                    ));
+                    if s.audit(events).await.is_err() {
+                        return;
+                    }
+                    s.watch(&key, &decisions);
+                    let mut end = template.clone();
+                    end["choices"] = json!([{"index": 0, "delta": {"content": approved[0]}, "finish_reason": "stop"}]);
+                    let _ = send(sse(&end.to_string())).await;
+                    let _ = send(sse("[DONE]")).await;
+                    return;
+                }
                 events.push(exchange_event(
                     &request_id,
                     &key,
@@ -1303,24 +1411,26 @@ fn stream_answer(
                 // The reviewer reads the request and the whole answer (held back: an
                 // escalating layer buffers the stream), with its redactions applied.
                 let exchange = json!({"request": request, "answer": [sg.raw()]});
-                let (text, finish) =
-                    match s.review(&request_id, &key, &layer, &reason, exchange).await {
-                        Ok((ReviewStatus::Approved, _)) => {
-                            let finish = finish_chunk
-                                .as_ref()
-                                .and_then(|f| f["choices"][0]["finish_reason"].as_str())
-                                .unwrap_or("stop")
-                                .to_string();
-                            (sg.raw().to_string(), finish)
-                        }
-                        Ok((status, _)) => {
-                            (s.not_approved_message(status), "content_filter".to_string())
-                        }
-                        Err(_) => (
-                            s.inner.guard.config.review.message.clone(),
-                            "content_filter".to_string(),
-                        ),
-                    };
+                let (text, finish) = match s
+                    .review(&request_id, &key, &layer, &reason, exchange, &fingerprint)
+                    .await
+                {
+                    Ok((ReviewStatus::Approved, _)) => {
+                        let finish = finish_chunk
+                            .as_ref()
+                            .and_then(|f| f["choices"][0]["finish_reason"].as_str())
+                            .unwrap_or("stop")
+                            .to_string();
+                        (sg.raw().to_string(), finish)
+                    }
+                    Ok((status, _)) => {
+                        (s.not_approved_message(status), "content_filter".to_string())
+                    }
+                    Err(_) => (
+                        s.inner.guard.config.review.message.clone(),
+                        "content_filter".to_string(),
+                    ),
+                };
                 let mut end = template.clone();
                 end["choices"] =
                     json!([{"index": 0, "delta": {"content": text}, "finish_reason": finish}]);

@@ -773,3 +773,70 @@ async fn a_streamed_answer_that_escalates_waits_for_the_reviewer_and_a_rejection
         ]
     );
 }
+
+#[tokio::test]
+async fn in_message_mode_a_retry_after_the_approval_goes_through() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(&up.url, "[review]\nmode = \"message\"\nmessage = \"Wait for a reviewer.\"\n[[input]]\nid = \"watch-in\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n[[output]]\nid = \"watch-out\"\nscanner = \"ban_substrings\"\nsubstrings = [\"refund\"]\naction = \"escalate\"\n").await;
+    let approve_pending = async |p: &Proxy| {
+        let items = p
+            .store
+            .review_items(Some(emmental_store::ReviewStatus::Pending), 10)
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        p.store
+            .decide_review(
+                &items[0].id,
+                emmental_store::ReviewDecision::Approve,
+                "alice",
+                None,
+            )
+            .await
+            .unwrap();
+    };
+    // On the way in: held, approved, and the same request again reaches the upstream.
+    let ask = "Please approve the wire transfer today";
+    let (_, body, _) = p.chat("echo", ask).await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Wait for a reviewer."
+    );
+    assert_eq!(up.calls(), 0);
+    approve_pending(&p).await;
+    let (status, body, id) = p.chat("echo", ask).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["choices"][0]["message"]["content"], ask);
+    assert_eq!(up.calls(), 1);
+    let trail = p.audit(&id).await;
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["kind"] == "review" && r["verdict"] == "approved_earlier"),
+        "{trail:?}"
+    );
+    // Another text is another exchange: held again.
+    let (_, body, _) = p.chat("echo", "and another wire transfer").await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Wait for a reviewer."
+    );
+    assert_eq!(up.calls(), 1);
+    approve_pending(&p).await;
+    // On the way out, streamed: the retry gets the answer the reviewer approved.
+    let ask = "when does my refund arrive?";
+    let (_, text, done, _, _) = p.stream("echo", ask).await;
+    assert_eq!(text, "Wait for a reviewer.");
+    assert!(done);
+    approve_pending(&p).await;
+    let (status, text, done, errors, _) = p.stream("echo", ask).await;
+    assert_eq!(status, 200);
+    assert_eq!(text, ask);
+    assert!(done && errors.is_empty());
+    // The approval is the caller's: another API key asking the same is held.
+    let (_, body, _) = p.chat("echo", ask).await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Wait for a reviewer."
+    );
+}

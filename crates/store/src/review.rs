@@ -73,6 +73,14 @@ const REVIEWS_IN_RANGE: &str = concat!(
 
 const REVIEW_BY_ID: &str = concat!("SELECT ", columns!(), " FROM review_queue WHERE id = $1");
 
+/// The latest approval of an exchange with this fingerprint (see [`Store::approved_review`]).
+const APPROVED_BY_FINGERPRINT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM review_queue WHERE json_extract(exchange, '$.fingerprint') = $1 \
+     AND status = 'approved' ORDER BY decided_at DESC, id LIMIT 1"
+);
+
 /// Decides only a pending item, so two racing decisions cannot both succeed.
 const DECIDE_REVIEW: &str = concat!(
     "UPDATE review_queue SET status = $1, decided_at = $2, decided_by = $3, note = $4 \
@@ -337,6 +345,21 @@ impl Store {
                     .collect(),
             }),
         }
+    }
+
+    /// The latest approved review whose exchange carries `"fingerprint": fingerprint`, if
+    /// any: a retried request that a reviewer already approved.
+    pub async fn approved_review(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<ReviewItem>, StoreError> {
+        const OP: &str = "approved_review";
+        let row = sqlx::query(APPROVED_BY_FINGERPRINT)
+            .bind(fingerprint)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(|e| self.query_error(OP, e))?;
+        row.map(|row| self.review_from_row(OP, &row)).transpose()
     }
 
     /// Decides a pending review (`id_or_prefix` as in [`review_item`](Self::review_item)) and

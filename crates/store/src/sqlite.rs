@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::StoreError;
 
 /// The schema version this build writes and understands: the highest migration below.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a write waits for the database: for its turn on the single write connection, and
 /// for a lock held by another process (`busy_timeout`). Writes are short, so reaching this means
@@ -52,6 +52,13 @@ fn migrations() -> Vec<Migration> {
             "audit_review".into(),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0002_audit_review.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "review_fingerprint".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0003_review_fingerprint.sql").into_sql_str(),
             false,
         ),
     ]

@@ -458,3 +458,42 @@ async fn waiting_returns_a_decision_made_in_this_process_or_another() {
         assert!(waited < Duration::from_secs(10), "{waited:?}");
     }
 }
+
+#[tokio::test]
+async fn an_approval_is_found_again_by_the_exchanges_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store.db")).await.unwrap();
+    let with_print = |request: &str, print: &str| {
+        let mut r = new_review(request);
+        r.exchange["fingerprint"] = json!(print);
+        r
+    };
+    let a = store
+        .enqueue_review(with_print("req-a", "fp-1"))
+        .await
+        .unwrap();
+    let b = store
+        .enqueue_review(with_print("req-b", "fp-2"))
+        .await
+        .unwrap();
+    store.enqueue_review(new_review("req-c")).await.unwrap();
+    // Pending or rejected: nothing to reuse.
+    assert!(store.approved_review("fp-1").await.unwrap().is_none());
+    store
+        .decide_review(&b, ReviewDecision::Reject, "alice", None)
+        .await
+        .unwrap();
+    assert!(store.approved_review("fp-2").await.unwrap().is_none());
+    store
+        .decide_review(&a, ReviewDecision::Approve, "alice", None)
+        .await
+        .unwrap();
+    let found = store
+        .approved_review("fp-1")
+        .await
+        .unwrap()
+        .expect("approved");
+    assert_eq!(found.id, a);
+    assert_eq!(found.request_id, "req-a");
+    assert!(store.approved_review("fp-3").await.unwrap().is_none());
+}
