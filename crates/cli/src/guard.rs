@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use emmental_detectors::Resources;
 use emmental_guard::config::DEFAULT_POLICY;
-use emmental_guard::{Direction, Guard, GuardConfig, Outcome, ScanContext};
+use emmental_guard::{Direction, Guard, GuardConfig, Outcome, ScanContext, Verdict};
 use emmental_models::catalog::DEFAULT_ENCODER;
 use emmental_models::fetch::Fetcher;
 use emmental_models::{LoadOptions, load_local_encoder};
@@ -240,6 +240,7 @@ pub async fn scan(args: ScanArgs) -> Result<()> {
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut stopped = 0;
+    let mut warned = std::collections::HashSet::new();
     for (i, l) in lines.into_iter().enumerate() {
         let cx = ScanContext {
             request_id: format!("scan-{i}"),
@@ -255,6 +256,23 @@ pub async fn scan(args: ScanArgs) -> Result<()> {
         };
         if outcome != "pass" {
             stopped += 1;
+        }
+        // A layer that could not run is in the JSON; with `fail_open` it did not stop the
+        // text, so say so where a person looks, once per layer.
+        for d in checked.decisions.iter().filter(|d| d.error.is_some()) {
+            if warned.insert(d.layer.clone()) {
+                let effect = if d.verdict == Verdict::Allow {
+                    "was skipped (on_error = fail_open)"
+                } else {
+                    "stopped the text (on_error = fail_closed)"
+                };
+                eprintln!(
+                    "warning: layer `{}` could not run on text {} and {effect}: {}",
+                    d.layer,
+                    i + 1,
+                    d.error.as_deref().unwrap_or("")
+                );
+            }
         }
         let line = json!({
             "outcome": outcome, "layer": layer, "reason": reason,

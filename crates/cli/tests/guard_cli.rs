@@ -138,8 +138,8 @@ fn guard_init_prints_a_documented_policy_that_checks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("guard init"));
 }
 
-/// `emmental scan` under the policy `guard init` writes: one JSON line per text.
-fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> Vec<Value> {
+/// `emmental scan` under the policy `guard init` writes: one JSON line per text, and stderr.
+fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> (Vec<Value>, String) {
     let out = common::emmental().args(["guard", "init"]).output().unwrap();
     let policy = write(dir, "default.toml", &String::from_utf8(out.stdout).unwrap());
     let out = common::emmental()
@@ -153,18 +153,19 @@ fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
+    let lines = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .collect();
+    (lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
 fn the_default_policy_redacts_personal_data_and_leaves_places_and_placeholders() {
     let _turn = common::turn();
     let tmp = tempfile::tempdir().unwrap();
-    let lines = scan_default(
+    let (lines, _) = scan_default(
         tmp.path(),
         "input",
         &[
@@ -180,10 +181,16 @@ fn the_default_policy_redacts_personal_data_and_leaves_places_and_placeholders()
         "Please send the Hamlet essay to <EMAIL_ADDRESS> before Tuesday."
     );
     // An answer that repeats the prompt's placeholder keeps it whole.
-    let lines = scan_default(
+    let (lines, stderr) = scan_default(
         tmp.path(),
         "output",
         &["Your SSN <US_SSN> is on file; call 020 7946 0958 to change it."],
+    );
+    // The harm layer judges an answer with its prompt; without one it cannot run, and with
+    // `fail_open` the text passes: the user is told, not only the JSON.
+    assert!(
+        stderr.contains("layer `harm` could not run") && stderr.contains("fail_open"),
+        "{stderr}"
     );
     assert_eq!(
         lines[0]["text"], "Your SSN <US_SSN> is on file; call <PHONE_NUMBER> to change it.",
