@@ -319,6 +319,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn block_beats_escalate_and_a_blocked_text_is_left_unredacted() {
+        let g = guard(
+            "[[input]]\nid = \"review\"\nscanner = \"ban_substrings\"\nsubstrings = [\"transfer\"]\naction = \"escalate\"\n\
+             [[input]]\nid = \"mask\"\nscanner = \"ban_substrings\"\nsubstrings = [\"titan\"]\naction = \"redact\"\n\
+             [[input]]\nid = \"stop\"\nscanner = \"ban_substrings\"\nsubstrings = [\"launch\"]\naction = \"block\"\n",
+        );
+        let cx = ScanContext::default();
+        // All three trip: the block wins over the escalation, and nothing is redacted.
+        let mut texts = vec!["transfer the titan launch codes".to_string()];
+        let c = g.check(Direction::Input, &mut texts, &cx).await;
+        assert!(
+            matches!(&c.outcome, Outcome::Block { layer, .. } if layer == "stop"),
+            "{:?}",
+            c.outcome
+        );
+        assert_eq!(texts[0], "transfer the titan launch codes");
+        assert!(!c.changed);
+        // Without the block: the escalation wins over the redaction, which is applied.
+        let mut texts = vec!["transfer the titan files".to_string()];
+        let c = g.check(Direction::Input, &mut texts, &cx).await;
+        assert!(
+            matches!(&c.outcome, Outcome::Escalate { layer, .. } if layer == "review"),
+            "{:?}",
+            c.outcome
+        );
+        assert_eq!(texts[0], "transfer the <BANNED_SUBSTRING> files");
+        // Only a redaction: the text passes, redacted.
+        let mut texts = vec!["the titan files".to_string()];
+        let c = g.check(Direction::Input, &mut texts, &cx).await;
+        assert_eq!(c.outcome, Outcome::Pass);
+        assert_eq!(texts[0], "the <BANNED_SUBSTRING> files");
+    }
+
+    #[tokio::test]
     async fn redactions_of_several_layers_merge_and_flags_only_mark() {
         let g = guard(
             "[[input]]\nid = \"codename\"\nscanner = \"ban_regex\"\npatterns = [\"TITAN-\\\\d+\"]\nkind = \"CODENAME\"\naction = \"redact\"\n\

@@ -419,6 +419,17 @@ async fn an_escalated_request_waits_for_a_reviewer_and_goes_on_when_approved() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(item["layer"], "watchlist", "{item}");
+    let r = p
+        .client
+        .get(format!("{}/emmental/review", p.url.trim_end_matches("/v1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "listing needs the admin token too"
+    );
     let id = item["id"].as_str().unwrap();
     let r = p
         .client
@@ -619,7 +630,13 @@ async fn a_key_that_suddenly_trips_a_layer_raises_an_alert_with_a_webhook() {
         };
         p.chat("echo", text).await;
     }
-    assert!(rx.try_recv().is_err(), "no alert on the usual rate");
+    // The webhook is posted in the background: give a false alert time to arrive.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "no alert on the usual rate"
+    );
     // ...then every request trips the layer.
     for _ in 0..15 {
         p.chat("echo", "forbidden again").await;
