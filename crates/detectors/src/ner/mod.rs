@@ -165,12 +165,53 @@ fn decode(
         }
         let score = (i..j).map(|t| probs[t * c + path[t]]).sum::<f32>() / (j - i) as f32;
         let (s, e) = features::snap_to_words(text, offsets[i].0, offsets[j - 1].1);
+        let (s, e) = trim_punctuation(text, s, e);
         if score >= threshold && s < e {
             spans.push(Span::from_bytes(text, s, e, kind, score));
         }
         i = j;
     }
     spans
+}
+
+/// `text[s..e]` without the punctuation a tagged token may carry at either end: a name
+/// followed by a comma is the name (`Jane Smith,` → `Jane Smith`), and redacting the comma
+/// would eat the sentence's punctuation. A full stop stays (`Acme Inc.`, `Main St.`), and so
+/// does a bracket or quote closed inside the span.
+fn trim_punctuation(text: &str, mut s: usize, mut e: usize) -> (usize, usize) {
+    const EDGE: &[char] = &[
+        ',', ';', ':', '!', '?', '"', '\'', '(', ')', '[', ']', '“', '”',
+    ];
+    let balanced = |span: &str, c: char| match c {
+        ')' => span.contains('('),
+        ']' => span.contains('['),
+        '"' => span.matches('"').count() % 2 == 0,
+        '”' => span.contains('“'),
+        '\'' => true, // an apostrophe: O'Brien's, the Smiths'
+        _ => false,
+    };
+    while s < e {
+        let span = &text[s..e];
+        let last = span.chars().next_back().expect("not empty");
+        if last.is_whitespace() || (EDGE.contains(&last) && !balanced(span, last)) {
+            e -= last.len_utf8();
+            continue;
+        }
+        let first = span.chars().next().expect("not empty");
+        let closed = match first {
+            '(' => span.contains(')'),
+            '[' => span.contains(']'),
+            '"' => span[1..].contains('"'),
+            '“' => span.contains('”'),
+            _ => false,
+        };
+        if first.is_whitespace() || (EDGE.contains(&first) && first != '\'' && !closed) {
+            s += first.len_utf8();
+            continue;
+        }
+        break;
+    }
+    (s, e)
 }
 
 impl Recognizer for NerRecognizer {
@@ -247,6 +288,26 @@ impl Detector for NerDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entity_spans_leave_the_sentences_punctuation() {
+        let t = |text: &str, inner: &str| {
+            let s = text.find(inner).unwrap();
+            let (a, b) = trim_punctuation(text, s, s + inner.len());
+            text[a..b].to_string()
+        };
+        assert_eq!(t("Contact Jane Smith, IBAN", "Jane Smith,"), "Jane Smith");
+        assert_eq!(t("call (Jane Smith) now", "(Jane Smith)"), "(Jane Smith)");
+        assert_eq!(t("met Jane Smith) there", "Jane Smith)"), "Jane Smith");
+        assert_eq!(
+            t("from \"Acme Inc.\" today", "\"Acme Inc.\""),
+            "\"Acme Inc.\""
+        );
+        assert_eq!(t("from Acme Inc.: today", "Acme Inc.:"), "Acme Inc.");
+        assert_eq!(t("ask O'Brien's team", "O'Brien's"), "O'Brien's");
+        assert_eq!(t("hi, Bob!", ", Bob!"), "Bob");
+        assert_eq!(t("a , b", ","), "");
+    }
 
     #[test]
     fn decode_makes_word_aligned_spans_with_mean_scores() {
