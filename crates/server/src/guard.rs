@@ -922,8 +922,9 @@ async fn handle(
     if checked.changed {
         write_back(&mut req, &slots, &texts);
     }
-    // Before the canary, which differs on every request.
-    let fp = fingerprint(key, &req);
+    // The exchange's fingerprint, if an answer escalates: taken before the canary, which
+    // differs on every request (without a canary it is taken only when needed).
+    let fp_before_canary = guard.wants_canary().then(|| fingerprint(key, &req));
     if guard.wants_canary() {
         cx.canary = Some(plant_canary(&mut req));
     }
@@ -1000,7 +1001,7 @@ async fn handle(
             up_started,
             Value::Object(req),
             started,
-            fp,
+            fp_before_canary,
         );
         return Ok((resp, "passed"));
     }
@@ -1070,6 +1071,7 @@ async fn handle(
             Err(blocked(layer, reason))
         }
         Outcome::Escalate { layer, reason } => {
+            let fp = fp_before_canary.unwrap_or_else(|| fingerprint(key, &req));
             // A retry of an exchange a reviewer approved gets the answer they approved.
             if let Some(item) = s
                 .approved_earlier(request_id, key, layer, &fp, Some(outs.len()))
@@ -1215,7 +1217,7 @@ fn stream_answer(
     up_started: Instant,
     request: Value,
     started: Instant,
-    fingerprint: String,
+    fp_before_canary: Option<String>,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let timer = RequestTimer {
@@ -1376,9 +1378,12 @@ fn stream_answer(
                 let _ = send(sse("[DONE]")).await;
             }
             Some(Step::Escalate { layer, reason }) => {
+                let fp = fp_before_canary.unwrap_or_else(|| {
+                    fingerprint(&key, request.as_object().expect("a request object"))
+                });
                 // A retry of an exchange a reviewer approved gets the answer they approved.
                 if let Some(item) = s
-                    .approved_earlier(&request_id, &key, &layer, &fingerprint, Some(1))
+                    .approved_earlier(&request_id, &key, &layer, &fp, Some(1))
                     .await
                     && let Some(approved) = approved_answer(&item, 1)
                 {
@@ -1412,7 +1417,7 @@ fn stream_answer(
                 // escalating layer buffers the stream), with its redactions applied.
                 let exchange = json!({"request": request, "answer": [sg.raw()]});
                 let (text, finish) = match s
-                    .review(&request_id, &key, &layer, &reason, exchange, &fingerprint)
+                    .review(&request_id, &key, &layer, &reason, exchange, &fp)
                     .await
                 {
                     Ok((ReviewStatus::Approved, _)) => {
