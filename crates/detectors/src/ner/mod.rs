@@ -185,7 +185,7 @@ fn trim_punctuation(text: &str, mut s: usize, mut e: usize) -> (usize, usize) {
     let balanced = |span: &str, c: char| match c {
         ')' => span.contains('('),
         ']' => span.contains('['),
-        '"' => span.matches('"').count() % 2 == 0,
+        '"' => span.matches('"').count().is_multiple_of(2),
         '”' => span.contains('“'),
         '\'' => true, // an apostrophe: O'Brien's, the Smiths'
         _ => false,
