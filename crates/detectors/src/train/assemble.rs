@@ -23,7 +23,12 @@
 //!   without an attack — and plain harmful requests (AdvBench, HarmBench, StrongREJECT,
 //!   jailbreak_llms' forbidden questions, JailbreakBench goals). A harmful request is not an
 //!   injection: it tries no trick on the model's instructions, and judging harm is the harm
-//!   and refusal detectors' job. Texts seen with both labels are dropped.
+//!   and refusal detectors' job. None of those public sets holds the short messages a chat
+//!   user sends most ("hi", "thanks", "how are you?"), which scored as injections when
+//!   unseen; the project's own short conversational messages (`data/conversational.txt`,
+//!   source `emmental/conversational`) are negatives too, split by their text with case,
+//!   punctuation and emoji ignored, so that "hi!" and "Hi" never straddle the split. Texts
+//!   seen with both labels are dropped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,9 +57,18 @@ pub struct Row {
     pub train_only: bool,
 }
 
+/// Source prefix of the rows this project wrote itself (not from a public data set).
+pub const AUTHORED: &str = "emmental/";
+
 impl Row {
     pub fn heldout(&self) -> bool {
         is_heldout(&self.key)
+    }
+
+    /// A row from the project's own data (source `emmental/…`); training embeds these apart
+    /// from the public sets' rows.
+    pub fn authored(&self) -> bool {
+        self.source.starts_with(AUTHORED)
     }
 
     /// A training-only row made by planting an attack in further contexts (source
@@ -309,6 +323,10 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
     for g in goals {
         add(g, false, "jailbreakbench/goals", None);
     }
+    for m in sources::conversational() {
+        let key = conversational_key(&m);
+        add(m, false, "emmental/conversational", Some(key));
+    }
     let mut rows = dedupe(rows);
     // After deduplication, so a derived row never displaces a real one.
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
@@ -342,6 +360,21 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         }
     }
     Ok(rows)
+}
+
+/// The split key of a conversational message: its words, lower-cased, without punctuation
+/// or emoji ("Hi!" and "hi :)" are one message); the text itself when it has no words.
+pub fn conversational_key(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if words.is_empty() {
+        text.trim().to_string()
+    } else {
+        words.join(" ")
+    }
 }
 
 /// Keeps the first row of each text; drops texts that occur with both labels.
@@ -394,6 +427,19 @@ mod tests {
         ]);
         let texts: Vec<&str> = out.iter().map(|r| r.text.as_str()).collect();
         assert_eq!(texts, ["a  b", "d"]);
+    }
+
+    #[test]
+    fn conversational_messages_are_keyed_by_their_words_and_distinct() {
+        assert_eq!(conversational_key("Hi!"), conversational_key("hi :)"));
+        assert_eq!(conversational_key("Ça va ?"), "ça va");
+        assert_eq!(conversational_key("👋"), "👋");
+        let mut keys = std::collections::HashMap::new();
+        for m in sources::conversational() {
+            if let Some(other) = keys.insert(conversational_key(&m), m.clone()) {
+                panic!("{m:?} and {other:?} are one message: keep one");
+            }
+        }
     }
 
     #[test]

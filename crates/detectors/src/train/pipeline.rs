@@ -302,11 +302,23 @@ pub fn run(
         })
         .collect();
     let uses_prompt = plan.candidates.iter().any(|c| c.features.uses_prompt());
-    // Augmented rows are embedded apart from the rest, so the (many, slow) other texts keep
-    // their cache file when only the augmentation changes.
-    let augmented: Vec<bool> = rows.iter().map(Row::augmented).collect();
+    // Augmented rows and the project's own rows are embedded apart from the rest, so the
+    // (many, slow) public texts keep their cache file when only the augmentation or the
+    // project's small data sets change.
+    let row_part: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            if r.augmented() {
+                1
+            } else if r.authored() {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
     let embed_parts =
-        |parts: [Vec<String>; 2]| -> Result<HashMap<String, Vec<f32>>, DetectorError> {
+        |parts: [Vec<String>; 3]| -> Result<HashMap<String, Vec<f32>>, DetectorError> {
             let mut out = HashMap::new();
             for texts in parts {
                 let part = embed_all(
@@ -325,10 +337,10 @@ pub fn run(
             }
             Ok(out)
         };
-    let split_parts = |per_row: &dyn Fn(&Prepared) -> Vec<String>| -> [Vec<String>; 2] {
-        let mut parts = [Vec::new(), Vec::new()];
-        for (p, a) in prepared.iter().zip(&augmented) {
-            parts[usize::from(*a)].extend(per_row(p));
+    let split_parts = |per_row: &dyn Fn(&Prepared) -> Vec<String>| -> [Vec<String>; 3] {
+        let mut parts = [Vec::new(), Vec::new(), Vec::new()];
+        for (p, k) in prepared.iter().zip(&row_part) {
+            parts[*k].extend(per_row(p));
         }
         parts
     };

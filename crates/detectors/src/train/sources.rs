@@ -480,6 +480,23 @@ pub fn harmful_requests(dir: &Path) -> Result<Vec<(&'static str, String)>, Detec
     Ok(out)
 }
 
+/// Short benign conversational messages written for this project (greetings, thanks, small
+/// talk, short everyday questions and requests, in several languages): what a chat user
+/// commonly sends and no public set here holds. Built into the binary, so they need no data
+/// directory; `data/conversational.txt` says what they are.
+pub const CONVERSATIONAL: &str = include_str!("../../data/conversational.txt");
+
+/// The messages of [`CONVERSATIONAL`], in file order: every line that is neither blank nor a
+/// `#` comment.
+pub fn conversational() -> Vec<String> {
+    CONVERSATIONAL
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,5 +521,16 @@ mod tests {
             err.contains("/nonexistent/xstest/model_completions"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn conversational_messages_are_many_and_comment_free() {
+        let m = conversational();
+        assert!(m.len() >= 300, "{} messages", m.len());
+        assert!(
+            m.iter()
+                .all(|t| !t.starts_with('#') && !t.trim().is_empty())
+        );
+        assert!(m.iter().any(|t| t == "good morning"));
     }
 }
