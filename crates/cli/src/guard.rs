@@ -89,6 +89,14 @@ fn load_config(path: &Path) -> Result<GuardConfig> {
     Ok(GuardConfig::load(path)?)
 }
 
+/// A policy value as it is written in guard.toml (`fail_closed`, not `FailClosed`).
+fn as_written(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Builds the policy's layers; errors name the policy file (`origin`).
 async fn build_guard(
     config: GuardConfig,
@@ -130,9 +138,9 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
                         "{side:<6} {:<16} {:<14} {:<9} threshold {:.2} {}",
                         l.cfg.id,
                         l.cfg.scanner,
-                        format!("{:?}", l.cfg.action).to_lowercase(),
+                        as_written(&l.cfg.action),
                         l.cfg.threshold,
-                        format!("{:?}", l.cfg.on_error).to_lowercase()
+                        as_written(&l.cfg.on_error)
                     );
                 }
             }

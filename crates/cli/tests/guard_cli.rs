@@ -112,9 +112,15 @@ fn guard_init_prints_a_documented_policy_that_checks() {
         "pii",
         "exfiltration",
         "harm",
+        "harm-review",
     ] {
         assert!(stdout.contains(layer), "{layer} missing from:\n{stdout}");
     }
+    // Values as they are written in the file.
+    assert!(
+        stdout.contains("fail_closed") && stdout.contains("fail_open"),
+        "{stdout}"
+    );
     // A typo is an error that names the field.
     let bad = write(
         tmp.path(),
