@@ -857,3 +857,23 @@ async fn in_message_mode_a_retry_after_the_approval_goes_through() {
         "Wait for a reviewer."
     );
 }
+
+#[tokio::test]
+async fn a_streamed_answer_reaches_the_client_before_the_upstream_finishes() {
+    // The stub sends half the answer and then nothing (the proxy gives up after its 1 s idle
+    // timeout): whatever text the client got was released while the upstream was still going.
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(&up.url, "[stream]\nwindow_chars = 16\n[[output]]\nscanner = \"secrets\"\naction = \"block\"\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\n").await;
+    let answer = "word ".repeat(40);
+    let (status, text, done, errors, _) = p.stream("stall", &answer).await;
+    assert_eq!(status, 200);
+    assert!(!done && errors.len() == 1, "{errors:?}");
+    // Half the answer (100 characters) arrived; all but the held-back window went out.
+    assert!(text.len() >= 100 - 16 - 8, "released early: {text:?}");
+    assert!(answer.starts_with(&text), "{text:?}");
+    // With an escalating layer the answer is held whole: nothing went out before the end.
+    let p = proxy(&up.url, "[stream]\nwindow_chars = 16\n[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"never here\"]\naction = \"escalate\"\n").await;
+    let (_, text, _, errors, _) = p.stream("stall", &answer).await;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(text, "", "a held answer leaked");
+}
