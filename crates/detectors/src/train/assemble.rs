@@ -27,8 +27,12 @@
 //!   user sends most ("hi", "thanks", "how are you?"), which scored as injections when
 //!   unseen; the project's own short conversational messages (`data/conversational.txt`,
 //!   source `emmental/conversational`) are negatives too, split by their text with case,
-//!   punctuation and emoji ignored, so that "hi!" and "Hi" never straddle the split. Texts
-//!   seen with both labels are dropped.
+//!   punctuation and emoji ignored, so that "hi!" and "Hi" never straddle the split. Nor do
+//!   they hold a benign message with an e-mail address, a phone or order number, or "ignore /
+//!   repeat / forget" said of the user's own text, while the attacks hold many (BIPIA's
+//!   planted e-mails, Tensor Trust's "ignore … repeat …"): the project's messages about the
+//!   user's own content (`data/own_content.txt`, source `emmental/own_content`) are
+//!   negatives too, split the same way. Texts seen with both labels are dropped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -327,6 +331,10 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         let key = conversational_key(&m);
         add(m, false, "emmental/conversational", Some(key));
     }
+    for m in sources::own_content() {
+        let key = conversational_key(&m);
+        add(m, false, "emmental/own_content", Some(key));
+    }
     let mut rows = dedupe(rows);
     // After deduplication, so a derived row never displaces a real one.
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
@@ -435,7 +443,10 @@ mod tests {
         assert_eq!(conversational_key("Ça va ?"), "ça va");
         assert_eq!(conversational_key("👋"), "👋");
         let mut keys = std::collections::HashMap::new();
-        for m in sources::conversational() {
+        for m in sources::conversational()
+            .into_iter()
+            .chain(sources::own_content())
+        {
             if let Some(other) = keys.insert(conversational_key(&m), m.clone()) {
                 panic!("{m:?} and {other:?} are one message: keep one");
             }

@@ -489,8 +489,25 @@ pub const CONVERSATIONAL: &str = include_str!("../../data/conversational.txt");
 /// The messages of [`CONVERSATIONAL`], in file order: every line that is neither blank nor a
 /// `#` comment.
 pub fn conversational() -> Vec<String> {
-    CONVERSATIONAL
-        .lines()
+    messages(CONVERSATIONAL)
+}
+
+/// Benign messages about the user's own content, written for this project: users sharing their
+/// own e-mail address, phone number, postal address or order numbers with an ordinary request,
+/// asking to repeat, rephrase, translate, summarise or correct their own text, and referring
+/// to their own earlier messages ("ignore my typo", "forget what I said about …"), in several
+/// languages. The public injection sets put addresses and "ignore … / repeat …" wording only in
+/// attacks; `data/own_content.txt` says what these are.
+pub const OWN_CONTENT: &str = include_str!("../../data/own_content.txt");
+
+/// The messages of [`OWN_CONTENT`], in file order.
+pub fn own_content() -> Vec<String> {
+    messages(OWN_CONTENT)
+}
+
+/// Every line of a project-written message file that is neither blank nor a `#` comment.
+fn messages(file: &str) -> Vec<String> {
+    file.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
@@ -532,5 +549,16 @@ mod tests {
                 .all(|t| !t.starts_with('#') && !t.trim().is_empty())
         );
         assert!(m.iter().any(|t| t == "good morning"));
+    }
+
+    #[test]
+    fn own_content_messages_are_many_and_comment_free() {
+        let m = own_content();
+        assert!(m.len() >= 300, "{} messages", m.len());
+        assert!(
+            m.iter()
+                .all(|t| !t.starts_with('#') && !t.trim().is_empty())
+        );
+        assert!(m.iter().any(|t| t.contains("@example.com")));
     }
 }
