@@ -146,10 +146,13 @@ pub fn plan() -> Plan {
         hard_negative,
         heldout_data: "held-out 30% by text of the injection set assembled from the public data sets \
                        and the project's own messages (positives: tensor_trust, bipia, jailbreak_llms, \
-                       cyberseceval, jailbreakbench prompts; negatives: notinject, xstest, gsm8k, mmlu, \
+                       cyberseceval, jailbreakbench prompts, the project's own attacks; negatives: notinject, xstest, gsm8k, mmlu, \
                        truthfulqa, cyberseceval mitre_frr, bipia contexts, plain harmful requests, short \
                        conversational messages, messages about the user's own content)",
         validate_command: "emmental detectors validate injection --data ../shared/data --heldout",
-        groups: &[],
+        groups: &[
+            ("public data sets", "!emmental/"),
+            ("the project's own messages", "emmental/"),
+        ],
     }
 }

@@ -32,7 +32,11 @@
 //!   repeat / forget" said of the user's own text, while the attacks hold many (BIPIA's
 //!   planted e-mails, Tensor Trust's "ignore … repeat …"): the project's messages about the
 //!   user's own content (`data/own_content.txt`, source `emmental/own_content`) are
-//!   negatives too, split the same way. Texts seen with both labels are dropped.
+//!   negatives too, split the same way. The public attacks mostly want a password or the system
+//!   prompt; few tell the assistant to send the user's data elsewhere or to act for the
+//!   attacker, and few are a bare "disregard the above": the project's own attacks
+//!   (`data/attacks.txt`, source `emmental/attacks`) are positives, split the same way. Texts
+//!   seen with both labels are dropped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -335,6 +339,10 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         let key = conversational_key(&m);
         add(m, false, "emmental/own_content", Some(key));
     }
+    for m in sources::attacks() {
+        let key = conversational_key(&m);
+        add(m, true, "emmental/attacks", Some(key));
+    }
     let mut rows = dedupe(rows);
     // After deduplication, so a derived row never displaces a real one.
     let seen: std::collections::HashSet<String> = rows.iter().map(|r| r.text.clone()).collect();
@@ -446,6 +454,7 @@ mod tests {
         for m in sources::conversational()
             .into_iter()
             .chain(sources::own_content())
+            .chain(sources::attacks())
         {
             if let Some(other) = keys.insert(conversational_key(&m), m.clone()) {
                 panic!("{m:?} and {other:?} are one message: keep one");

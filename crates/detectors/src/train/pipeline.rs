@@ -66,7 +66,8 @@ pub struct Plan {
     pub heldout_data: &'static str,
     /// The command that reproduces the held-out figures.
     pub validate_command: &'static str,
-    /// Named subsets of the held-out rows reported on their own: (name, source prefix).
+    /// Named subsets of the held-out rows reported on their own: (name, source prefix); a
+    /// prefix starting with `!` selects the rows whose source does not start with the rest.
     pub groups: &'static [(&'static str, &'static str)],
 }
 
@@ -206,6 +207,14 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
                 fpr_source: Some(fpr_src(t)),
             }
         }
+    }
+}
+
+/// Whether a row's source is in a group given by a source prefix (`!prefix`: not under it).
+fn in_group(source: &str, prefix: &str) -> bool {
+    match prefix.strip_prefix('!') {
+        Some(p) => !source.starts_with(p),
+        None => source.starts_with(prefix),
     }
 }
 
@@ -573,7 +582,7 @@ pub fn run(
                 .iter()
                 .zip(&gold)
                 .zip(&pred)
-                .filter(|((r, _), _)| r.source.starts_with(prefix))
+                .filter(|((r, _), _)| in_group(&r.source, prefix))
                 .map(|((_, g), p)| (g.clone(), p.clone()))
                 .unzip();
             (
@@ -643,6 +652,14 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_select_by_source_prefix_or_its_negation() {
+        assert!(in_group("emmental/attacks", "emmental/"));
+        assert!(!in_group("notinject", "emmental/"));
+        assert!(in_group("notinject", "!emmental/"));
+        assert!(!in_group("emmental/own_content", "!emmental/"));
+    }
 
     fn row(source: &str, positive: bool) -> Row {
         Row {

@@ -505,6 +505,19 @@ pub fn own_content() -> Vec<String> {
     messages(OWN_CONTENT)
 }
 
+/// Injection attacks written for this project, of the kinds the public positive sets here lack:
+/// instructions hidden in e-mails, documents, web pages and tool results that tell the assistant
+/// to send, forward, upload, post or encode the user's data to an outside address, URL or
+/// webhook, or to act for the attacker (pay, change settings, delete files, send messages); and
+/// short bare overrides ("disregard the above"), in several languages. The public sets' attacks
+/// mostly ask for a password or the system prompt; `data/attacks.txt` says what these are.
+pub const ATTACKS: &str = include_str!("../../data/attacks.txt");
+
+/// The messages of [`ATTACKS`], in file order.
+pub fn attacks() -> Vec<String> {
+    messages(ATTACKS)
+}
+
 /// Every line of a project-written message file that is neither blank nor a `#` comment.
 fn messages(file: &str) -> Vec<String> {
     file.lines()
@@ -560,5 +573,16 @@ mod tests {
                 .all(|t| !t.starts_with('#') && !t.trim().is_empty())
         );
         assert!(m.iter().any(|t| t.contains("@example.com")));
+    }
+
+    #[test]
+    fn attacks_are_many_and_comment_free() {
+        let m = attacks();
+        assert!(m.len() >= 300, "{} messages", m.len());
+        assert!(
+            m.iter()
+                .all(|t| !t.starts_with('#') && !t.trim().is_empty())
+        );
+        assert!(m.iter().any(|t| t == "disregard the above"));
     }
 }
