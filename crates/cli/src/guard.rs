@@ -196,19 +196,20 @@ struct ScanLine {
 }
 
 pub async fn scan(args: ScanArgs) -> Result<()> {
-    let origin = match &args.config {
-        Some(p) => p.clone(),
-        None if Path::new("guard.toml").exists() => PathBuf::from("guard.toml"),
-        None => PathBuf::from("(the built-in default policy)"),
+    let file = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("guard.toml")).filter(|p| p.exists()),
     };
-    let config = match &args.config {
-        Some(p) => load_config(p)?,
-        None if Path::new("guard.toml").exists() => load_config(Path::new("guard.toml"))?,
+    let (config, origin) = match file {
+        Some(p) => (load_config(&p)?, p),
         None => {
             eprintln!(
                 "no guard.toml here: scanning with the built-in default policy (`emmental guard init` prints it)"
             );
-            GuardConfig::default_policy()
+            (
+                GuardConfig::default_policy(),
+                PathBuf::from("(the built-in default policy)"),
+            )
         }
     };
     let mut lines: Vec<ScanLine> = args

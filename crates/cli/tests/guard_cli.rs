@@ -159,12 +159,18 @@ fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> (Vec<Value>, Str
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines = String::from_utf8(out.stdout)
-        .unwrap()
+    (
+        json_lines(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One JSON value per line of a command's output.
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (lines, String::from_utf8_lossy(&out.stderr).into_owned())
+        .collect()
 }
 
 #[test]
@@ -225,11 +231,7 @@ fn verified_records(store: &Path) -> Vec<Value> {
         .output()
         .unwrap();
     assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_lines(&out.stdout)
 }
 
 #[test]
@@ -493,11 +495,7 @@ fn scan_applies_the_policy_to_text_and_prints_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["outcome"], "block");
     assert_eq!(lines[0]["layer"], "secrets");

@@ -241,6 +241,17 @@ fn check_action(cfg: &LayerConfig, has_spans: bool) -> Result<(), GuardError> {
 mod tests {
     use super::*;
 
+    /// Why building the policy `text` failed (it must fail).
+    fn build_error(text: &str) -> String {
+        match Guard::build(
+            GuardConfig::parse("t", text).unwrap(),
+            &Resources::default(),
+        ) {
+            Ok(_) => panic!("the policy was accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     fn guard(toml_layers: &str) -> Guard {
         let text = format!("[upstream]\nurl = \"http://127.0.0.1:9/v1\"\n{toml_layers}");
         Guard::build(
@@ -288,13 +299,7 @@ mod tests {
     #[test]
     fn a_type_the_detector_does_not_find_is_refused() {
         let text = "[upstream]\nurl = \"http://127.0.0.1:9/v1\"\n[[input]]\nscanner = \"secrets\"\ntypes = [\"AWS_KEY\"]\naction = \"block\"\n";
-        let e = Guard::build(
-            GuardConfig::parse("t", text).unwrap(),
-            &Resources::default(),
-        )
-        .err()
-        .expect("refused")
-        .to_string();
+        let e = build_error(text);
         assert!(e.contains("unknown type `AWS_KEY`"), "{e}");
         assert!(e.contains("AWS_ACCESS_KEY"), "lists the known types: {e}");
     }
@@ -380,39 +385,18 @@ mod tests {
     #[test]
     fn impossible_actions_are_config_errors() {
         let text = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"size\"\nmax_chars = 10\naction = \"redact\"\n";
-        let err = Guard::build(
-            GuardConfig::parse("t", text).unwrap(),
-            &Resources::default(),
-        )
-        .err()
-        .unwrap();
-        assert!(err.to_string().contains("redact"), "{err}");
+        let err = build_error(text);
+        assert!(err.contains("redact"), "{err}");
         let text = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"nope\"\naction = \"block\"\n";
-        let err = Guard::build(
-            GuardConfig::parse("t", text).unwrap(),
-            &Resources::default(),
-        )
-        .err()
-        .unwrap();
-        assert!(err.to_string().contains("unknown scanner"), "{err}");
+        let err = build_error(text);
+        assert!(err.contains("unknown scanner"), "{err}");
         let text = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"ban_substrings\"\nsubstrings = [\"a\"]\ncolour = \"red\"\naction = \"block\"\n";
-        let err = Guard::build(
-            GuardConfig::parse("t", text).unwrap(),
-            &Resources::default(),
-        )
-        .err()
-        .unwrap();
-        assert!(err.to_string().contains("colour"), "{err}");
+        let err = build_error(text);
+        assert!(err.contains("colour"), "{err}");
         // A misspelt common field: the message names the common fields, not only the
         // scanner's own.
         let text = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"secrets\"\nthreshhold = 0.8\naction = \"block\"\n";
-        let err = Guard::build(
-            GuardConfig::parse("t", text).unwrap(),
-            &Resources::default(),
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let err = build_error(text);
         assert!(
             err.contains("`threshhold`") && err.contains("threshold") && err.contains("types"),
             "{err}"

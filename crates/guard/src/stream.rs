@@ -168,7 +168,6 @@ impl StreamGuard {
             .collect();
         let mut redactions: Vec<Span> = Vec::new();
         let mut block: Option<Decision> = None;
-        let mut escalate: Option<Decision> = None;
         for l in &layers {
             let (mut d, hits) = l.judge(Direction::Output, &region, &self.cx).await;
             // Only what is not yet released matters; released context was judged before.
@@ -201,25 +200,17 @@ impl StreamGuard {
             }
             match d.verdict {
                 Verdict::Block if block.is_none() => block = Some(d.clone()),
-                Verdict::Escalate if escalate.is_none() => escalate = Some(d.clone()),
                 Verdict::Redact => redactions.extend(fresh),
                 _ => {}
             }
             self.merge(d, 0);
         }
-        // (An escalating layer makes the stream buffered, so `escalate` is only a safeguard.)
-        let stop = match (block, escalate) {
-            (Some(d), _) => Some(Step::Block {
+        // (No layer escalates here: an escalating layer makes the stream buffered.)
+        if let Some(d) = block {
+            let step = Step::Block {
                 layer: d.layer.clone(),
                 reason: d.reason(),
-            }),
-            (None, Some(d)) => Some(Step::Escalate {
-                layer: d.layer.clone(),
-                reason: d.reason(),
-            }),
-            (None, None) => None,
-        };
-        if let Some(step) = stop {
+            };
             self.done = Some(step.clone());
             return step;
         }

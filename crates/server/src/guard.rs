@@ -110,12 +110,12 @@ impl GuardState {
     /// token are read from the environment variables the policy names.
     pub fn new(guard: Guard, store: Store) -> Result<Self, ServerError> {
         let cfg = &guard.config;
+        // The policy's own check, again: its fields are public and may have been changed.
+        cfg.check_endpoints("the guard's policy")
+            .map_err(|e| ServerError::InvalidConfig {
+                message: e.to_string(),
+            })?;
         let upstream = cfg.upstream.url.trim_end_matches('/').to_string();
-        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-            return Err(ServerError::InvalidConfig {
-                message: format!("upstream.url `{upstream}` must start with http:// or https://"),
-            });
-        }
         emmental_models::ensure_crypto_provider();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -672,7 +672,8 @@ impl GuardState {
         Ok((ReviewStatus::Pending, id))
     }
 
-    /// A reviewer's earlier approval of this same exchange (`fingerprint`), recorded in the
+    /// A reviewer's earlier approval of this same exchange (`fingerprint`): the review's id and,
+    /// for an answer of `answers` choices, the answer they approved. Recorded in the
     /// audit chain when found: in `message` mode the client was told to try again later, and
     /// this is its retry. A store error only means no approval is found (the exchange is then
     /// queued again).
@@ -683,7 +684,7 @@ impl GuardState {
         layer: &str,
         fingerprint: &str,
         answers: Option<usize>,
-    ) -> Option<ReviewItem> {
+    ) -> Option<(String, Vec<String>)> {
         if self.inner.guard.config.review.mode != ReviewMode::Message {
             return None;
         }
@@ -695,17 +696,16 @@ impl GuardState {
             }
         };
         // An answer's escalation needs an approved answer (of as many choices) to give.
-        if let Some(n) = answers
-            && approved_answer(&item, n).is_none()
-        {
-            return None;
-        }
+        let answer = match answers {
+            Some(n) => approved_answer(&item, n)?,
+            None => Vec::new(),
+        };
         let mut event = AuditEvent::new(request_id, "review", "approved_earlier")
             .layer(layer)
             .detail(json!({"review_id": item.id}));
         event.key_id = Some(key_id.to_string());
         self.audit(vec![event]).await.ok()?;
-        Some(item)
+        Some((item.id, answer))
     }
 
     /// What the client is told when its exchange was not approved: the holding message, or
@@ -895,8 +895,8 @@ async fn handle(
             }
             let fp = fingerprint(key, &req);
             let earlier = s.approved_earlier(request_id, key, layer, &fp, None).await;
-            let (status, review_id) = if let Some(item) = earlier {
-                (ReviewStatus::Approved, item.id)
+            let (status, review_id) = if let Some((id, _)) = earlier {
+                (ReviewStatus::Approved, id)
             } else {
                 events.push(exchange_event(
                     request_id,
@@ -1073,17 +1073,16 @@ async fn handle(
         Outcome::Escalate { layer, reason } => {
             let fp = fp_before_canary.unwrap_or_else(|| fingerprint(key, &req));
             // A retry of an exchange a reviewer approved gets the answer they approved.
-            if let Some(item) = s
+            if let Some((review_id, approved)) = s
                 .approved_earlier(request_id, key, layer, &fp, Some(outs.len()))
                 .await
-                && let Some(approved) = approved_answer(&item, outs.len())
             {
                 set_contents(&mut answer, &approved);
                 events.push(exchange_event(
                     request_id,
                     key,
                     "pass",
-                    json!({"upstream_ms": up_ms, "stream": false, "approved_review": item.id}),
+                    json!({"upstream_ms": up_ms, "stream": false, "approved_review": review_id}),
                 ));
                 s.audit(events).await?;
                 s.watch(key, &decisions);
@@ -1382,16 +1381,15 @@ fn stream_answer(
                     fingerprint(&key, request.as_object().expect("a request object"))
                 });
                 // A retry of an exchange a reviewer approved gets the answer they approved.
-                if let Some(item) = s
+                if let Some((review_id, approved)) = s
                     .approved_earlier(&request_id, &key, &layer, &fp, Some(1))
                     .await
-                    && let Some(approved) = approved_answer(&item, 1)
                 {
                     events.push(exchange_event(
                         &request_id,
                         &key,
                         "pass",
-                        json!({"upstream_ms": up_ms, "stream": true, "approved_review": item.id}),
+                        json!({"upstream_ms": up_ms, "stream": true, "approved_review": review_id}),
                     ));
                     if s.audit(events).await.is_err() {
                         return;

@@ -121,6 +121,26 @@ impl Proxy {
         (status, text, done, errors, id)
     }
 
+    /// The URL of one of the guard's own endpoints (`/metrics`, `/emmental/...`).
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url.trim_end_matches("/v1"))
+    }
+
+    /// The `/metrics` page.
+    async fn metrics(&self) -> String {
+        let r = self.client.get(self.endpoint("/metrics")).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
+    /// A GET of a review endpoint with the admin token.
+    async fn admin_json(&self, path: &str) -> Value {
+        let r = self
+            .client
+            .get(self.endpoint(path))
+            .bearer_auth("admin-secret");
+        r.send().await.unwrap().json().await.unwrap()
+    }
+
     /// The audit records of one request (verifying the whole chain first).
     async fn audit(&self, request_id: &str) -> Vec<Value> {
         let v = self.store.verify_audit().await.unwrap();
@@ -399,29 +419,12 @@ async fn an_escalated_request_waits_for_a_reviewer_and_goes_on_when_approved() {
         tokio::spawn(async move { p.chat("echo", "What is the status of Project Titan?").await })
     };
     // A reviewer finds the item and approves it through the HTTP API.
-    let admin = |req: reqwest::RequestBuilder| req.bearer_auth("admin-secret");
-    let mut item = Value::Null;
-    for _ in 0..50 {
-        let list: Value = admin(
-            p.client
-                .get(format!("{}/emmental/review", p.url.trim_end_matches("/v1"))),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        if let Some(first) = list["data"].as_array().and_then(|d| d.first()) {
-            item = first.clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let id = pending_review(&p).await;
+    let item = p.admin_json(&format!("/emmental/review/{id}")).await;
     assert_eq!(item["layer"], "watchlist", "{item}");
     let r = p
         .client
-        .get(format!("{}/emmental/review", p.url.trim_end_matches("/v1")))
+        .get(p.endpoint("/emmental/review"))
         .send()
         .await
         .unwrap();
@@ -430,25 +433,21 @@ async fn an_escalated_request_waits_for_a_reviewer_and_goes_on_when_approved() {
         401,
         "listing needs the admin token too"
     );
-    let id = item["id"].as_str().unwrap();
     let r = p
         .client
-        .post(format!(
-            "{}/emmental/review/{id}/approve",
-            p.url.trim_end_matches("/v1")
-        ))
+        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401, "the admin token is required");
-    let r = admin(p.client.post(format!(
-        "{}/emmental/review/{id}/approve",
-        p.url.trim_end_matches("/v1")
-    )))
-    .json(&json!({"note": "internal codename, fine", "by": "alice"}))
-    .send()
-    .await
-    .unwrap();
+    let r = p
+        .client
+        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
+        .bearer_auth("admin-secret")
+        .json(&json!({"note": "internal codename, fine", "by": "alice"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let (status, body, _) = waiting.await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -465,15 +464,7 @@ async fn metrics_count_requests_and_verdicts_per_layer() {
     let p = proxy(&up.url, "[[input]]\nid = \"banned\"\nscanner = \"ban_substrings\"\nsubstrings = [\"forbidden\"]\naction = \"block\"\n").await;
     p.chat("echo", "hello").await;
     p.chat("echo", "this is forbidden").await;
-    let text = p
-        .client
-        .get(format!("{}/metrics", p.url.trim_end_matches("/v1")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = p.metrics().await;
     assert!(
         text.contains("emmental_guard_requests_total{outcome=\"passed\"} 1"),
         "{text}"
@@ -501,15 +492,7 @@ async fn metrics_count_requests_and_verdicts_per_layer() {
     let before = metric(&text, "emmental_guard_request_seconds_sum");
     let (status, _, done, errors, _) = p.stream("stall", "a stream that stalls half-way").await;
     assert!(status == 200 && !done && !errors.is_empty());
-    let text = p
-        .client
-        .get(format!("{}/metrics", p.url.trim_end_matches("/v1")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = p.metrics().await;
     let took = metric(&text, "emmental_guard_request_seconds_sum") - before;
     assert!(took >= 0.9, "the stalled stream was timed at {took:.3} s");
     assert!(
@@ -648,15 +631,7 @@ async fn a_key_that_suddenly_trips_a_layer_raises_an_alert_with_a_webhook() {
     let v: Value = serde_json::from_str(&alert).unwrap();
     assert_eq!(v["detail"]["layer"], "banned");
     assert!(v["detail"]["key_id"].as_str().unwrap().starts_with("key-"));
-    let metrics = p
-        .client
-        .get(format!("{}/metrics", p.url.trim_end_matches("/v1")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = p.metrics().await;
     assert!(
         metrics.contains("emmental_guard_anomalies_total{layer=\"banned\"} 1"),
         "{metrics}"
@@ -702,19 +677,7 @@ async fn escalations_answer_the_holding_message_and_wait_in_the_queue() {
 /// Polls the review queue over HTTP until an item is pending; its id.
 async fn pending_review(p: &Proxy) -> String {
     for _ in 0..100 {
-        let list: Value = p
-            .client
-            .get(format!(
-                "{}/emmental/review?status=pending",
-                p.url.trim_end_matches("/v1")
-            ))
-            .bearer_auth("admin-secret")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = p.admin_json("/emmental/review?status=pending").await;
         if let Some(id) = list["data"]
             .as_array()
             .and_then(|d| d.first())
@@ -746,28 +709,13 @@ async fn a_streamed_answer_that_escalates_waits_for_the_reviewer_and_a_rejection
         };
         let id = pending_review(&p).await;
         // The reviewer sees the request and the whole answer.
-        let item: Value = p
-            .client
-            .get(format!(
-                "{}/emmental/review/{id}",
-                p.url.trim_end_matches("/v1")
-            ))
-            .bearer_auth("admin-secret")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let item = p.admin_json(&format!("/emmental/review/{id}")).await;
         let exchange = item["exchange"].to_string();
         assert!(exchange.contains("\"request\""), "{item}");
         assert!(exchange.contains("wire transfer is done b b"), "{item}");
         let r = p
             .client
-            .post(format!(
-                "{}/emmental/review/{id}/{decision}",
-                p.url.trim_end_matches("/v1")
-            ))
+            .post(p.endpoint(&format!("/emmental/review/{id}/{decision}")))
             .bearer_auth("admin-secret")
             .send()
             .await

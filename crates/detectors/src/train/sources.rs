@@ -554,35 +554,21 @@ mod tests {
     }
 
     #[test]
-    fn conversational_messages_are_many_and_comment_free() {
-        let m = conversational();
-        assert!(m.len() >= 300, "{} messages", m.len());
-        assert!(
-            m.iter()
-                .all(|t| !t.starts_with('#') && !t.trim().is_empty())
-        );
-        assert!(m.iter().any(|t| t == "good morning"));
-    }
-
-    #[test]
-    fn own_content_messages_are_many_and_comment_free() {
-        let m = own_content();
-        assert!(m.len() >= 300, "{} messages", m.len());
-        assert!(
-            m.iter()
-                .all(|t| !t.starts_with('#') && !t.trim().is_empty())
-        );
-        assert!(m.iter().any(|t| t.contains("@example.com")));
-    }
-
-    #[test]
-    fn attacks_are_many_and_comment_free() {
-        let m = attacks();
-        assert!(m.len() >= 300, "{} messages", m.len());
-        assert!(
-            m.iter()
-                .all(|t| !t.starts_with('#') && !t.trim().is_empty())
-        );
-        assert!(m.iter().any(|t| t == "disregard the above"));
+    fn project_message_files_are_many_and_comment_free() {
+        // (file, its messages, a known line or part of one, whether that is a whole line)
+        for (file, m, has, whole) in [
+            ("conversational", conversational(), "good morning", true),
+            ("own_content", own_content(), "@example.com", false),
+            ("attacks", attacks(), "disregard the above", true),
+        ] {
+            assert!(m.len() >= 300, "{file}: {} messages", m.len());
+            assert!(
+                m.iter()
+                    .all(|t| !t.starts_with('#') && !t.trim().is_empty()),
+                "{file}"
+            );
+            let known = |t: &String| if whole { t == has } else { t.contains(has) };
+            assert!(m.iter().any(known), "{file}");
+        }
     }
 }
