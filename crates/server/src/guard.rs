@@ -48,6 +48,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::answer::{self, Field};
 use crate::error::{ApiError, ServerError};
 
 /// Top-level fields of OpenAI's chat completions request; anything else is refused (a typo in
@@ -278,6 +279,15 @@ fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Valu
         .is_some_and(|s| !s.is_boolean() && !s.is_null())
     {
         return Err(ApiError::invalid_request("`stream` must be true or false"));
+    }
+    if obj.get("stream").and_then(Value::as_bool) == Some(true)
+        && obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1)
+    {
+        return Err(ApiError::invalid_request(
+            "the guard checks one streamed answer at a time: ask for `n` = 1, or set `stream` to false to get several answers",
+        )
+        .param("n")
+        .code("unsupported_parameter"));
     }
     Ok(obj)
 }
@@ -989,11 +999,12 @@ async fn handle(
     if stream {
         // Input decisions are recorded before the first byte of the answer leaves.
         s.audit(std::mem::take(&mut events)).await?;
-        let sg = guard.stream(cx);
+        let sg = guard.stream(cx.clone());
         let resp = stream_answer(
             s.clone(),
             upstream,
             sg,
+            cx,
             request_id.to_string(),
             key.to_string(),
             model,
@@ -1022,17 +1033,27 @@ async fn handle(
         up_started.elapsed().as_secs_f64(),
     );
     let answer: Result<Value, ApiError> = body.and_then(|b| {
-        serde_json::from_slice::<Value>(&b)
+        let not_completion = |why: String| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                format!("the upstream's answer is not a chat completion{why}"),
+            )
+            .code("upstream_error")
+        };
+        let v = serde_json::from_slice::<Value>(&b)
             .ok()
             .filter(|v| v["choices"].is_array())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "server_error",
-                    "the upstream's answer is not a chat completion",
-                )
-                .code("upstream_error")
-            })
+            .ok_or_else(|| not_completion(String::new()))?;
+        let choices = v["choices"].as_array().expect("checked");
+        match choices
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| answer::malformed(&c["message"]).map(|w| (i, w)))
+        {
+            Some((i, why)) => Err(not_completion(format!(": choice {i}: {why}"))),
+            None => Ok(v),
+        }
     });
     let mut answer = match answer {
         Ok(a) => a,
@@ -1047,12 +1068,18 @@ async fn handle(
             return Err(e);
         }
     };
-    // Output layers on every choice's text.
-    let choices = answer["choices"].as_array().cloned().unwrap_or_default();
-    let mut outs: Vec<String> = choices
-        .iter()
-        .map(|c| c["message"]["content"].as_str().unwrap_or("").to_string())
-        .collect();
+    // Output layers on every choice's texts: content, and tool call arguments, refusal and
+    // reasoning (see `answer`); fields the guard does not know are removed.
+    let (slots, mut outs, parts, removed) = answer_texts(&mut answer);
+    if !removed.is_empty() {
+        tracing::warn!(request_id, fields = ?removed, "removed answer fields the output layers cannot check");
+    }
+    let removed = |mut detail: Value| {
+        if !removed.is_empty() {
+            detail["removed_fields"] = json!(removed);
+        }
+        detail
+    };
     let out_checked = guard.check(Direction::Output, &mut outs, &cx).await;
     s.record(&out_checked);
     events.extend(decision_events(request_id, key, &out_checked.decisions));
@@ -1064,7 +1091,7 @@ async fn handle(
                 request_id,
                 key,
                 "block",
-                json!({"layer": layer, "direction": "output", "upstream_ms": up_ms}),
+                removed(json!({"layer": layer, "direction": "output", "upstream_ms": up_ms})),
             ));
             s.audit(events).await?;
             s.watch(key, &decisions);
@@ -1077,12 +1104,14 @@ async fn handle(
                 .approved_earlier(request_id, key, layer, &fp, Some(outs.len()))
                 .await
             {
-                set_contents(&mut answer, &approved);
+                write_answer(&mut answer, &slots, &approved);
                 events.push(exchange_event(
                     request_id,
                     key,
                     "pass",
-                    json!({"upstream_ms": up_ms, "stream": false, "approved_review": review_id}),
+                    removed(
+                        json!({"upstream_ms": up_ms, "stream": false, "approved_review": review_id}),
+                    ),
                 ));
                 s.audit(events).await?;
                 s.watch(key, &decisions);
@@ -1092,16 +1121,19 @@ async fn handle(
                 request_id,
                 key,
                 "escalate",
-                json!({"layer": layer, "direction": "output", "upstream_ms": up_ms}),
+                removed(json!({"layer": layer, "direction": "output", "upstream_ms": up_ms})),
             ));
             s.audit(events).await?;
             s.watch(key, &decisions);
-            let exchange = json!({"request": Value::Object(req), "answer": outs});
+            let exchange =
+                json!({"request": Value::Object(req), "answer": outs, "answer_parts": parts});
             let (status, review_id) = s
                 .review(request_id, key, layer, reason, exchange, &fp)
                 .await?;
             if status == ReviewStatus::Approved {
-                set_contents(&mut answer, &outs);
+                if out_checked.changed {
+                    write_answer(&mut answer, &slots, &outs);
+                }
                 Ok((Json(answer).into_response(), "passed"))
             } else {
                 Ok((
@@ -1112,13 +1144,13 @@ async fn handle(
         }
         Outcome::Pass => {
             if out_checked.changed {
-                set_contents(&mut answer, &outs);
+                write_answer(&mut answer, &slots, &outs);
             }
             events.push(exchange_event(
                 request_id,
                 key,
                 "pass",
-                json!({"upstream_ms": up_ms, "stream": false}),
+                removed(json!({"upstream_ms": up_ms, "stream": false})),
             ));
             s.audit(events).await?;
             s.watch(key, &decisions);
@@ -1127,11 +1159,46 @@ async fn handle(
     }
 }
 
-fn set_contents(answer: &mut Value, outs: &[String]) {
+/// Where a text the output layers read sits in an answer: its choice and field.
+type AnswerSlot = (usize, Field);
+
+/// The texts of every choice of `answer` for the output layers, where each sits, how a
+/// reviewer sees each (`choice 0: content`), and the unknown message fields removed.
+fn answer_texts(answer: &mut Value) -> (Vec<AnswerSlot>, Vec<String>, Vec<String>, Vec<String>) {
+    let (mut slots, mut texts, mut parts, mut removed) = (vec![], vec![], vec![], vec![]);
+    let Some(choices) = answer["choices"].as_array_mut() else {
+        return (slots, texts, parts, removed);
+    };
+    let several = choices.len() > 1;
+    for (i, c) in choices.iter_mut().enumerate() {
+        let m = &mut c["message"];
+        for f in answer::drop_unknown(m) {
+            removed.push(format!("choices[{i}].message.{f}"));
+        }
+        for (f, t) in answer::texts(m) {
+            let label = f.label(m);
+            parts.push(if several {
+                format!("choice {i}: {label}")
+            } else {
+                label
+            });
+            slots.push((i, f));
+            texts.push(t);
+        }
+    }
+    (slots, texts, parts, removed)
+}
+
+/// Writes checked (redacted or approved) texts back into `answer`. The choices' log
+/// probabilities, which list the tokens as the model wrote them, are removed.
+fn write_answer(answer: &mut Value, slots: &[AnswerSlot], texts: &[String]) {
+    for ((i, f), t) in slots.iter().zip(texts) {
+        answer::set(&mut answer["choices"][*i]["message"], *f, t.clone());
+    }
     if let Some(choices) = answer["choices"].as_array_mut() {
-        for (c, t) in choices.iter_mut().zip(outs) {
-            if c["message"]["content"].is_string() {
-                c["message"]["content"] = Value::String(t.clone());
+        for c in choices {
+            if c.get("logprobs").is_some_and(|l| !l.is_null()) {
+                c["logprobs"] = Value::Null;
             }
         }
     }
@@ -1209,6 +1276,7 @@ fn stream_answer(
     s: GuardState,
     upstream: reqwest::Response,
     mut sg: emmental_guard::StreamGuard,
+    cx: ScanContext,
     request_id: String,
     key: String,
     model: String,
@@ -1234,6 +1302,8 @@ fn stream_answer(
         let mut done = false;
         let mut failure: Option<(&'static str, String)> = None;
         let mut stop: Option<Step> = None;
+        // Tool calls, refusal and reasoning: held until the answer ends, then checked whole.
+        let mut held = answer::Held::default();
         let send = |b: Bytes| {
             let tx = tx.clone();
             async move { tx.send(Ok(b)).await.is_ok() }
@@ -1286,7 +1356,17 @@ fn stream_answer(
                         template[k] = x.clone();
                     }
                 }
+                // Every chunk is of choice 0: a streamed request for several is refused.
                 let choice = &v["choices"][0];
+                if let Some(delta) = choice["delta"].as_object()
+                    && let Err(why) = held.push(delta)
+                {
+                    failure = Some((
+                        "upstream_error",
+                        format!("the upstream sent a malformed chunk: {why}"),
+                    ));
+                    break 'read;
+                }
                 let content = choice["delta"]["content"].as_str().unwrap_or("");
                 if !content.is_empty() {
                     match sg.push(content).await {
@@ -1306,13 +1386,24 @@ fn stream_answer(
                 if !choice["finish_reason"].is_null() && choice.is_object() {
                     let mut f = v.clone();
                     f["choices"][0]["delta"] = json!({});
+                    if let Some(c) = f["choices"][0].as_object_mut() {
+                        c.remove("logprobs");
+                    }
                     finish_chunk = Some(f);
                 } else if content.is_empty() {
-                    // Role announcements go out at once; usage-only chunks after the end.
+                    // Role announcements go out at once, without anything else their delta
+                    // carried (held, or unknown); usage-only chunks after the end.
                     if v["choices"].as_array().is_some_and(|c| c.is_empty()) {
                         trailing.push(v);
-                    } else if !send(sse(&v.to_string())).await {
-                        return;
+                    } else if let Some(role) = choice["delta"].get("role") {
+                        let mut r = v.clone();
+                        r["choices"][0]["delta"] = json!({"role": role, "content": ""});
+                        if let Some(c) = r["choices"][0].as_object_mut() {
+                            c.remove("logprobs");
+                        }
+                        if !send(sse(&r.to_string())).await {
+                            return;
+                        }
                     }
                 }
             }
@@ -1328,20 +1419,69 @@ fn stream_answer(
                 "the upstream stream ended before its end marker".into(),
             ));
         }
+        // The held fields, checked whole before the content's last words go out: a blocked
+        // tool call stops the answer there.
+        let mut held_message = held.message();
+        let held_fields = answer::texts(&held_message);
+        let mut held_texts: Vec<String> = held_fields.iter().map(|(_, t)| t.clone()).collect();
+        let mut held_checked = None;
+        if failure.is_none() && stop.is_none() && !held_texts.is_empty() {
+            let c = s
+                .inner
+                .guard
+                .check(Direction::Output, &mut held_texts, &cx)
+                .await;
+            if c.changed {
+                for ((f, _), t) in held_fields.iter().zip(&held_texts) {
+                    answer::set(&mut held_message, *f, t.clone());
+                }
+            }
+            held_checked = Some(c);
+        }
+        let held_stop = held_checked.as_ref().and_then(|c| match &c.outcome {
+            Outcome::Block { layer, reason } => Some(Step::Block {
+                layer: layer.clone(),
+                reason: reason.clone(),
+            }),
+            Outcome::Escalate { layer, reason } => Some(Step::Escalate {
+                layer: layer.clone(),
+                reason: reason.clone(),
+            }),
+            Outcome::Pass => None,
+        });
         if failure.is_none() && stop.is_none() {
-            match sg.finish().await {
-                Step::Release(t) => {
+            match (sg.finish().await, held_stop) {
+                // A stream is held whole when a layer can escalate, so nothing of it has gone
+                // out: the content waits for the reviewer with the rest.
+                (Step::Release(_), Some(h)) => stop = Some(h),
+                (Step::Release(t), None) => {
                     if !t.is_empty() {
                         let _ = send(sse(&chunk_with(&template, &t).to_string())).await;
                     }
                 }
-                other => stop = Some(other),
+                // A block beats an escalation.
+                (Step::Escalate { .. }, Some(b @ Step::Block { .. })) => stop = Some(b),
+                (other, _) => stop = Some(other),
             }
         }
         let checked = sg.checked();
         s.record(&checked);
         let mut events = decision_events(&request_id, &key, &checked.decisions);
         decisions.extend(checked.decisions.iter().cloned());
+        if let Some(c) = &held_checked {
+            s.record(c);
+            events.extend(decision_events(&request_id, &key, &c.decisions));
+            decisions.extend(c.decisions.iter().cloned());
+        }
+        let removed = |mut detail: Value| {
+            if !held.dropped.is_empty() {
+                detail["removed_fields"] = json!(held.dropped);
+            }
+            detail
+        };
+        if !held.dropped.is_empty() {
+            tracing::warn!(request_id, fields = ?held.dropped, "removed answer fields the output layers cannot check");
+        }
         let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
         if let Some((code, message)) = failure {
             events.push(exchange_event(
@@ -1362,7 +1502,7 @@ fn stream_answer(
                     &request_id,
                     &key,
                     "block",
-                    json!({"layer": layer, "direction": "output", "stream": true}),
+                    removed(json!({"layer": layer, "direction": "output", "stream": true})),
                 ));
                 if s.audit(events).await.is_err() {
                     return;
@@ -1380,24 +1520,55 @@ fn stream_answer(
                 let fp = fp_before_canary.unwrap_or_else(|| {
                     fingerprint(&key, request.as_object().expect("a request object"))
                 });
+                // The answer's texts as the reviewer reads them: the content (held back: an
+                // escalating layer buffers the stream) with its redactions applied, then the
+                // held fields if the answer was read to its end.
+                let mut texts = vec![sg.raw().to_string()];
+                let mut parts = vec!["content".to_string()];
+                if held_checked.is_some() {
+                    texts.extend(held_texts.iter().cloned());
+                    parts.extend(held_fields.iter().map(|(f, _)| f.label(&held_message)));
+                }
+                let upstream_finish = finish_chunk
+                    .as_ref()
+                    .and_then(|f| f["choices"][0]["finish_reason"].as_str())
+                    .unwrap_or("stop")
+                    .to_string();
+                // The whole answer in one chunk, from `texts` in the order above.
+                let whole = |texts: &[String]| {
+                    let mut m = held_message.clone();
+                    for ((f, _), t) in held_fields.iter().zip(&texts[1..]) {
+                        answer::set(&mut m, *f, t.clone());
+                    }
+                    let mut delta = if texts.len() > 1 {
+                        held.delta(&m)
+                    } else {
+                        json!({})
+                    };
+                    delta["content"] = Value::String(texts[0].clone());
+                    let mut end = template.clone();
+                    end["choices"] =
+                        json!([{"index": 0, "delta": delta, "finish_reason": upstream_finish}]);
+                    end
+                };
                 // A retry of an exchange a reviewer approved gets the answer they approved.
                 if let Some((review_id, approved)) = s
-                    .approved_earlier(&request_id, &key, &layer, &fp, Some(1))
+                    .approved_earlier(&request_id, &key, &layer, &fp, Some(texts.len()))
                     .await
                 {
                     events.push(exchange_event(
                         &request_id,
                         &key,
                         "pass",
-                        json!({"upstream_ms": up_ms, "stream": true, "approved_review": review_id}),
+                        removed(
+                            json!({"upstream_ms": up_ms, "stream": true, "approved_review": review_id}),
+                        ),
                     ));
                     if s.audit(events).await.is_err() {
                         return;
                     }
                     s.watch(&key, &decisions);
-                    let mut end = template.clone();
-                    end["choices"] = json!([{"index": 0, "delta": {"content": approved[0]}, "finish_reason": "stop"}]);
-                    let _ = send(sse(&end.to_string())).await;
+                    let _ = send(sse(&whole(&approved).to_string())).await;
                     let _ = send(sse("[DONE]")).await;
                     return;
                 }
@@ -1405,38 +1576,28 @@ fn stream_answer(
                     &request_id,
                     &key,
                     "escalate",
-                    json!({"layer": layer, "direction": "output", "stream": true}),
+                    removed(json!({"layer": layer, "direction": "output", "stream": true})),
                 ));
                 if s.audit(events).await.is_err() {
                     return;
                 }
                 s.watch(&key, &decisions);
-                // The reviewer reads the request and the whole answer (held back: an
-                // escalating layer buffers the stream), with its redactions applied.
-                let exchange = json!({"request": request, "answer": [sg.raw()]});
-                let (text, finish) = match s
+                let exchange = json!({"request": request, "answer": texts, "answer_parts": parts});
+                let end = match s
                     .review(&request_id, &key, &layer, &reason, exchange, &fp)
                     .await
                 {
-                    Ok((ReviewStatus::Approved, _)) => {
-                        let finish = finish_chunk
-                            .as_ref()
-                            .and_then(|f| f["choices"][0]["finish_reason"].as_str())
-                            .unwrap_or("stop")
-                            .to_string();
-                        (sg.raw().to_string(), finish)
+                    Ok((ReviewStatus::Approved, _)) => whole(&texts),
+                    refused => {
+                        let text = match refused {
+                            Ok((status, _)) => s.not_approved_message(status),
+                            Err(_) => s.inner.guard.config.review.message.clone(),
+                        };
+                        let mut end = template.clone();
+                        end["choices"] = json!([{"index": 0, "delta": {"content": text}, "finish_reason": "content_filter"}]);
+                        end
                     }
-                    Ok((status, _)) => {
-                        (s.not_approved_message(status), "content_filter".to_string())
-                    }
-                    Err(_) => (
-                        s.inner.guard.config.review.message.clone(),
-                        "content_filter".to_string(),
-                    ),
                 };
-                let mut end = template.clone();
-                end["choices"] =
-                    json!([{"index": 0, "delta": {"content": text}, "finish_reason": finish}]);
                 let _ = send(sse(&end.to_string())).await;
                 let _ = send(sse("[DONE]")).await;
             }
@@ -1445,7 +1606,7 @@ fn stream_answer(
                     &request_id,
                     &key,
                     "pass",
-                    json!({"upstream_ms": up_ms, "stream": true}),
+                    removed(json!({"upstream_ms": up_ms, "stream": true})),
                 ));
                 if s.audit(events).await.is_err() {
                     let err = json!({"error": {"message": "the guard could not record its decision", "type": "server_error", "param": Value::Null, "code": "audit_failed"}});
@@ -1453,6 +1614,11 @@ fn stream_answer(
                     return;
                 }
                 s.watch(&key, &decisions);
+                if !held.is_empty() {
+                    let mut c = template.clone();
+                    c["choices"] = json!([{"index": 0, "delta": held.delta(&held_message), "finish_reason": Value::Null}]);
+                    let _ = send(sse(&c.to_string())).await;
+                }
                 if let Some(f) = finish_chunk {
                     let _ = send(sse(&f.to_string())).await;
                 }

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod answer;
 mod api;
 mod error;
 pub mod guard;

@@ -13,6 +13,8 @@
 //! | `reset` | closes the connection without a byte |
 //! | `cut` | streams half the answer, then closes without the end marker |
 //! | `stall` | streams half the answer, then sends nothing more |
+//! | `tool` | no content: one tool call, `send_message`, whose arguments are `{"text": <the last user message>}`; streamed as fragments of the arguments (`tool-3`: 3 characters) |
+//! | `extras` | the echo, with the text again in fields the guard does not check (`audio.transcript`) and in the choice's `logprobs` |
 //!
 //! Every answer waits `delay` first (a fixed upstream latency for benchmarks, kept to within
 //! a tenth of a millisecond).
@@ -248,11 +250,38 @@ async fn serve_conn(
                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]});
                 sock.write_all(format!("data: {role}\n\n").as_bytes())
                     .await?;
+                if m.starts_with("tool") {
+                    let args = json!({"text": text}).to_string();
+                    let chars: Vec<char> = args.chars().collect();
+                    let first = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": null, "tool_calls": [
+                            {"index": 0, "id": "call_stub", "type": "function", "function": {"name": "send_message", "arguments": ""}}]}, "finish_reason": null}]});
+                    sock.write_all(format!("data: {first}\n\n").as_bytes())
+                        .await?;
+                    for p in chars.chunks(size) {
+                        let p: String = p.iter().collect();
+                        let c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": p}}]}, "finish_reason": null}]});
+                        sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
+                        sock.flush().await?;
+                    }
+                    let end = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+                    sock.write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
+                        .await?;
+                    return Ok(());
+                }
+                let extras = m == "extras";
                 let cut = matches!(m, "cut" | "stall");
                 let upto = if cut { pieces.len() / 2 } else { pieces.len() };
                 for p in &pieces[..upto] {
-                    let c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                    let mut c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
                         "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]});
+                    if extras {
+                        c["choices"][0]["delta"]["audio"] = json!({"transcript": p});
+                        c["choices"][0]["logprobs"] =
+                            json!({"content": [{"token": p, "logprob": -0.5}]});
+                    }
                     sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
                     sock.flush().await?;
                 }
@@ -273,6 +302,22 @@ async fn serve_conn(
                 )
                 .await?;
                 return Ok(());
+            }
+            m if m.starts_with("tool") => {
+                let mut c: Value = serde_json::from_str(&completion(m, &text)).expect("JSON");
+                c["choices"][0]["message"] = json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_stub", "type": "function", "function": {"name": "send_message", "arguments": json!({"text": text}).to_string()}}]});
+                c["choices"][0]["finish_reason"] = json!("tool_calls");
+                write_json(&mut sock, 200, &c.to_string()).await?
+            }
+            "extras" => {
+                let mut c: Value =
+                    serde_json::from_str(&completion("extras", &text)).expect("JSON");
+                c["choices"][0]["message"]["audio"] =
+                    json!({"id": "audio_stub", "transcript": text});
+                c["choices"][0]["logprobs"] =
+                    json!({"content": [{"token": text, "logprob": -0.5}]});
+                write_json(&mut sock, 200, &c.to_string()).await?
             }
             _ => write_json(&mut sock, 200, &completion(&model, &text)).await?,
         }

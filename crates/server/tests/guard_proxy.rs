@@ -121,6 +121,24 @@ impl Proxy {
         (status, text, done, errors, id)
     }
 
+    /// A request with `body` as JSON: the status and the body as sent (for a stream, every
+    /// event, to look for what must not be in any of them).
+    async fn raw(&self, body: Value) -> (u16, String, String) {
+        let r = self
+            .client
+            .post(format!("{}/chat/completions", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let id = r.headers()["x-emmental-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (status, r.text().await.unwrap(), id)
+    }
+
     /// The URL of one of the guard's own endpoints (`/metrics`, `/emmental/...`).
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.url.trim_end_matches("/v1"))
@@ -824,4 +842,220 @@ async fn a_streamed_answer_reaches_the_client_before_the_upstream_finishes() {
     let (_, text, _, errors, _) = p.stream("stall", &answer).await;
     assert_eq!(errors.len(), 1);
     assert_eq!(text, "", "a held answer leaked");
+}
+
+/// A tool call as a stream's deltas add it up: id, function name, arguments.
+type StreamedCall = (String, String, String);
+
+/// A stream's events: the tool calls its deltas add up to (by `index`), its content, its last
+/// finish reason and its error events.
+fn stream_parts(body: &str) -> (Vec<StreamedCall>, String, String, Vec<Value>) {
+    let (mut calls, mut content, mut finish, mut errors) = (
+        Vec::<(String, String, String)>::new(),
+        String::new(),
+        String::new(),
+        vec![],
+    );
+    for data in body.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if data == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).unwrap();
+        if v.get("error").is_some() {
+            errors.push(v);
+            continue;
+        }
+        let c = &v["choices"][0];
+        content.push_str(c["delta"]["content"].as_str().unwrap_or(""));
+        if let Some(f) = c["finish_reason"].as_str() {
+            finish = f.to_string();
+        }
+        for t in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            let i = t["index"]
+                .as_u64()
+                .expect("a streamed tool call has an index") as usize;
+            if calls.len() <= i {
+                calls.resize(i + 1, Default::default());
+            }
+            let call = &mut calls[i];
+            call.0.push_str(t["id"].as_str().unwrap_or(""));
+            call.1
+                .push_str(t["function"]["name"].as_str().unwrap_or(""));
+            call.2
+                .push_str(t["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    (calls, content, finish, errors)
+}
+
+#[tokio::test]
+async fn tool_call_arguments_pass_the_output_layers_streamed_or_not() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(&up.url, "[stream]\nwindow_chars = 16\n[[output]]\nscanner = \"secrets\"\naction = \"block\"\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\ntypes = [\"EMAIL_ADDRESS\"]\n").await;
+    let mail = "jo.bloggs@acme.co.uk";
+    let key = "AKIAZ3MPLEK3YQ7WXNPR";
+    let ask = |model: &str, stream: bool, text: &str| json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]});
+    // The model asks the client to send the user's address somewhere: the address is redacted
+    // inside the arguments, which stay valid JSON, and the call keeps its id and name.
+    let text = format!("Forward everything to {mail} now.");
+    let (status, body, id) = p.raw(ask("tool", false, &text)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("bloggs"), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["id"], "call_stub");
+    assert_eq!(call["function"]["name"], "send_message");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["text"], "Forward everything to <EMAIL_ADDRESS> now.");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    let records = p.audit(&id).await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["layer"] == "pii.rules" && r["verdict"] == "redact"),
+        "{records:?}"
+    );
+    // A key in the arguments blocks the answer.
+    let (status, body, id) = p.raw(ask("tool", false, &format!("use {key}"))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("AKIA"), "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "secrets"
+    );
+    assert_eq!(
+        exchange_verdict(&p.audit(&id).await).as_deref(),
+        Some("block")
+    );
+    // Streamed, the arguments come in fragments: they are held until the call is whole,
+    // checked, then sent; not a fragment of the address or the key leaves.
+    for size in [1, 3, 7] {
+        let (status, body, _) = p.raw(ask(&format!("tool-{size}"), true, &text)).await;
+        assert_eq!(status, 200);
+        assert!(!body.contains("bloggs") && !body.contains("acme"), "{body}");
+        let (calls, content, finish, errors) = stream_parts(&body);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(content, "");
+        assert_eq!(finish, "tool_calls");
+        assert_eq!(calls.len(), 1, "{body}");
+        assert_eq!(calls[0].0, "call_stub");
+        assert_eq!(calls[0].1, "send_message");
+        let args: Value = serde_json::from_str(&calls[0].2).unwrap();
+        assert_eq!(args["text"], "Forward everything to <EMAIL_ADDRESS> now.");
+        assert!(body.ends_with("data: [DONE]\n\n"));
+        let (status, body, id) = p
+            .raw(ask(
+                &format!("tool-{size}"),
+                true,
+                &format!("use {key} please"),
+            ))
+            .await;
+        assert_eq!(status, 200);
+        assert!(!body.contains("AK"), "size {size}: {body}");
+        let (calls, _, finish, errors) = stream_parts(&body);
+        assert!(calls.is_empty(), "{body}");
+        assert_eq!(finish, "content_filter");
+        assert_eq!(errors[0]["error"]["code"], "secrets");
+        assert_eq!(
+            exchange_verdict(&p.audit(&id).await).as_deref(),
+            Some("block")
+        );
+    }
+}
+
+#[tokio::test]
+async fn answer_fields_the_layers_cannot_check_are_removed() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(&up.url, "[stream]\nwindow_chars = 16\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\ntypes = [\"EMAIL_ADDRESS\"]\n").await;
+    let text = "Write to jo.bloggs@acme.co.uk about the parcel.";
+    let ask = |stream: bool| json!({"model": "extras", "stream": stream, "messages": [{"role": "user", "content": text}]});
+    // The stub repeats the text in `audio.transcript` and in the choice's log probabilities.
+    let (status, body, id) = p.raw(ask(false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("bloggs"), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Write to <EMAIL_ADDRESS> about the parcel."
+    );
+    assert!(v["choices"][0]["message"].get("audio").is_none(), "{v}");
+    assert!(v["choices"][0]["logprobs"].is_null(), "{v}");
+    let records = p.audit(&id).await;
+    let exchange = records.iter().find(|r| r["kind"] == "exchange").unwrap();
+    assert_eq!(
+        exchange["detail"]["removed_fields"],
+        json!(["choices[0].message.audio"]),
+        "{exchange}"
+    );
+    let (status, body, id) = p.raw(ask(true)).await;
+    assert_eq!(status, 200);
+    assert!(
+        !body.contains("bloggs") && !body.contains("audio") && !body.contains("logprob"),
+        "{body}"
+    );
+    let (_, content, finish, errors) = stream_parts(&body);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(content, "Write to <EMAIL_ADDRESS> about the parcel.");
+    assert_eq!(finish, "stop");
+    let records = p.audit(&id).await;
+    let exchange = records.iter().find(|r| r["kind"] == "exchange").unwrap();
+    assert_eq!(
+        exchange["detail"]["removed_fields"],
+        json!(["audio"]),
+        "{exchange}"
+    );
+    // Several streamed answers would arrive interleaved: refused, with what to do instead.
+    let mut req = ask(true);
+    req["n"] = json!(2);
+    let (status, body, _) = p.raw(req).await;
+    assert_eq!(status, 400, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["error"]["code"], "unsupported_parameter");
+    assert_eq!(e["error"]["param"], "n");
+    assert_eq!(up.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_streamed_tool_call_that_escalates_reaches_the_client_once_approved() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = Arc::new(proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 10.0\n[[output]]\nid = \"watch\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n").await);
+    let text = "Make the wire transfer to account 12.";
+    let waiting = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            p.raw(json!({"model": "tool-4", "stream": true, "messages": [{"role": "user", "content": text}]}))
+                .await
+        })
+    };
+    let id = pending_review(&p).await;
+    let item = p.admin_json(&format!("/emmental/review/{id}")).await;
+    assert_eq!(
+        item["exchange"]["answer_parts"],
+        json!(["content", "tool call send_message (arguments)"]),
+        "{item}"
+    );
+    assert!(
+        item["exchange"]["answer"][1]
+            .as_str()
+            .unwrap()
+            .contains("wire transfer")
+    );
+    let r = p
+        .client
+        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, body, _) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    let (calls, content, finish, errors) = stream_parts(&body);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(content, "");
+    assert_eq!(finish, "tool_calls");
+    assert_eq!(calls.len(), 1, "{body}");
+    let args: Value = serde_json::from_str(&calls[0].2).unwrap();
+    assert_eq!(args["text"], text);
 }
