@@ -355,8 +355,9 @@ pub struct GuardConfig {
     pub anomaly: AnomalyConfig,
     #[serde(default)]
     pub stream: StreamConfig,
-    /// Message roles whose content the input layers scan (default: user, and tool results
-    /// under both their names, `tool` and the older `function`).
+    /// Message roles whose texts the input layers scan: content, and the arguments of an
+    /// assistant message's tool calls (default: user, and tool results under both their
+    /// names, `tool` and the older `function`).
     #[serde(default = "default_roles")]
     pub scan_roles: Vec<String>,
     /// Layers applied to requests, before the upstream is called.

@@ -219,11 +219,13 @@ fn blocked(layer: &str, reason: &str) -> ApiError {
     .code(layer)
 }
 
-/// Where a scanned text sits in the request body: a message's content, or one of its parts.
+/// Where a scanned text sits in the request body: a message's content, one of its parts, or
+/// another of its texts (an earlier tool call's arguments, a refusal).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     message: usize,
     part: Option<usize>,
+    field: Option<Field>,
 }
 
 /// Reads and checks the body: UTF-8, JSON, an object with known fields and well-formed messages.
@@ -409,6 +411,7 @@ fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<
                 slots.push(Slot {
                     message: i,
                     part: None,
+                    field: None,
                 });
                 texts.push(s.clone());
             }
@@ -418,12 +421,23 @@ fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<
                         slots.push(Slot {
                             message: i,
                             part: Some(k),
+                            field: None,
                         });
                         texts.push(t.to_string());
                     }
                 }
             }
             _ => {}
+        }
+        for (f, t) in answer::texts(m) {
+            if f != Field::Content {
+                slots.push(Slot {
+                    message: i,
+                    part: None,
+                    field: Some(f),
+                });
+                texts.push(t);
+            }
         }
     }
     (slots, texts)
@@ -436,9 +450,10 @@ fn write_back(req: &mut Map<String, Value>, slots: &[Slot], texts: &[String]) {
         .expect("checked");
     for (slot, text) in slots.iter().zip(texts) {
         let m = &mut messages[slot.message];
-        match slot.part {
-            None => m["content"] = Value::String(text.clone()),
-            Some(k) => m["content"][k]["text"] = Value::String(text.clone()),
+        match (slot.field, slot.part) {
+            (Some(f), _) => answer::set(m, f, text.clone()),
+            (None, None) => m["content"] = Value::String(text.clone()),
+            (None, Some(k)) => m["content"][k]["text"] = Value::String(text.clone()),
         }
     }
 }
@@ -1915,6 +1930,25 @@ mod tests {
         assert_eq!(req["messages"][1]["content"][2]["text"], "B");
         assert_eq!(req["messages"][2]["content"], "C");
         assert_eq!(req["messages"][0]["content"], "sys");
+    }
+
+    #[test]
+    fn earlier_tool_calls_of_a_scanned_role_are_scanned_too() {
+        let mut req = parse_request(Ok(Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"user","content":"go"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"send","arguments":"{\"to\":\"x\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"sent"}]}"#,
+        ))).unwrap();
+        let (_, texts) = scanned_texts(&req, &["user".to_string(), "tool".to_string()]);
+        assert_eq!(texts, vec!["go", "sent"]);
+        let roles = ["user".to_string(), "assistant".to_string()];
+        let (slots, mut texts) = scanned_texts(&req, &roles);
+        assert_eq!(texts, vec!["go", r#"{"to":"x"}"#]);
+        texts[1] = r#"{"to":"<EMAIL_ADDRESS>"}"#.into();
+        write_back(&mut req, &slots, &texts);
+        assert_eq!(
+            req["messages"][1]["tool_calls"][0]["function"]["arguments"],
+            r#"{"to":"<EMAIL_ADDRESS>"}"#
+        );
+        assert!(req["messages"][1]["content"].is_null());
     }
 
     #[test]
