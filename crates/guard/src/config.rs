@@ -360,6 +360,12 @@ pub struct GuardConfig {
     /// names, `tool` and the older `function`).
     #[serde(default = "default_roles")]
     pub scan_roles: Vec<String>,
+    /// Whether the input layers also scan the descriptions in the request's tool definitions
+    /// (`tools`, `functions`), which the model reads too. Off by default: descriptions are
+    /// written as instructions, so an injection detector flags many honest ones; turn it on
+    /// when tool definitions come from parties you do not trust (third-party tool servers).
+    #[serde(default)]
+    pub scan_tool_definitions: bool,
     /// Layers applied to requests, before the upstream is called.
     #[serde(default)]
     pub input: Vec<LayerConfig>,

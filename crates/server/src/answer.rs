@@ -35,6 +35,17 @@ pub(crate) enum Field {
 }
 
 impl Field {
+    /// The field's JSON pointer within its message.
+    pub(crate) fn pointer(self) -> String {
+        match self {
+            Field::Content => "/content".into(),
+            Field::Refusal => "/refusal".into(),
+            Field::Reasoning => "/reasoning_content".into(),
+            Field::ToolArguments(k) => format!("/tool_calls/{k}/function/arguments"),
+            Field::FunctionArguments => "/function_call/arguments".into(),
+        }
+    }
+
     /// How a reviewer sees the field, e.g. `tool call send_email (arguments)`.
     pub(crate) fn label(self, message: &Value) -> String {
         match self {

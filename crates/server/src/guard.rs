@@ -36,7 +36,9 @@ use emmental_guard::anomaly::{Alert, AnomalyMonitor};
 use emmental_guard::config::ReviewMode;
 use emmental_guard::metrics::Metrics;
 use emmental_guard::ratelimit::RateLimiter;
-use emmental_guard::{Checked, Decision, Direction, Guard, Outcome, ScanContext, Step};
+use emmental_guard::{
+    Checked, Decision, Direction, Guard, GuardConfig, Outcome, ScanContext, Step,
+};
 use emmental_models::openai::sse::SseParser;
 use emmental_store::{
     AuditEvent, NewReview, ReviewDecision, ReviewItem, ReviewStatus, Store, StoreError,
@@ -219,14 +221,9 @@ fn blocked(layer: &str, reason: &str) -> ApiError {
     .code(layer)
 }
 
-/// Where a scanned text sits in the request body: a message's content, one of its parts, or
-/// another of its texts (an earlier tool call's arguments, a refusal).
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    message: usize,
-    part: Option<usize>,
-    field: Option<Field>,
-}
+/// Where a scanned text sits in the request body: a JSON pointer into it
+/// (`/messages/2/content/1/text`).
+type Slot = String;
 
 /// Reads and checks the body: UTF-8, JSON, an object with known fields and well-formed messages.
 fn parse_request(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
@@ -397,33 +394,27 @@ fn approved_answer(item: &ReviewItem, n: usize) -> Option<Vec<String>> {
     (texts.len() == n).then_some(texts)
 }
 
-/// The texts the input layers scan, with where each sits.
-fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<String>) {
+/// The texts the input layers scan, with where each sits: the messages of the scanned roles
+/// (content or text parts, and the arguments of tool calls they made), a `prediction`'s text
+/// when user messages are scanned, and the descriptions in tool definitions when asked.
+fn scanned_texts(req: &Map<String, Value>, cfg: &GuardConfig) -> (Vec<Slot>, Vec<String>) {
     let (mut slots, mut texts) = (Vec::new(), Vec::new());
+    let mut add = |slot: String, text: &str| {
+        slots.push(slot);
+        texts.push(text.to_string());
+    };
     let messages = req["messages"].as_array().expect("checked");
     for (i, m) in messages.iter().enumerate() {
         let role = m["role"].as_str().unwrap_or("");
-        if !roles.iter().any(|r| r == role) {
+        if !cfg.scan_roles.iter().any(|r| r == role) {
             continue;
         }
         match m.get("content") {
-            Some(Value::String(s)) => {
-                slots.push(Slot {
-                    message: i,
-                    part: None,
-                    field: None,
-                });
-                texts.push(s.clone());
-            }
+            Some(Value::String(s)) => add(format!("/messages/{i}/content"), s),
             Some(Value::Array(parts)) => {
                 for (k, p) in parts.iter().enumerate() {
                     if let Some(t) = p.get("text").and_then(Value::as_str) {
-                        slots.push(Slot {
-                            message: i,
-                            part: Some(k),
-                            field: None,
-                        });
-                        texts.push(t.to_string());
+                        add(format!("/messages/{i}/content/{k}/text"), t);
                     }
                 }
             }
@@ -431,29 +422,67 @@ fn scanned_texts(req: &Map<String, Value>, roles: &[String]) -> (Vec<Slot>, Vec<
         }
         for (f, t) in answer::texts(m) {
             if f != Field::Content {
-                slots.push(Slot {
-                    message: i,
-                    part: None,
-                    field: Some(f),
-                });
-                texts.push(t);
+                add(format!("/messages/{i}{}", f.pointer()), &t);
+            }
+        }
+    }
+    // Predicted output: text the client gives the model to reuse.
+    if cfg.scan_roles.iter().any(|r| r == "user") {
+        match &req.get("prediction").map(|p| &p["content"]) {
+            Some(Value::String(s)) => add("/prediction/content".into(), s),
+            Some(Value::Array(parts)) => {
+                for (k, p) in parts.iter().enumerate() {
+                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                        add(format!("/prediction/content/{k}/text"), t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if cfg.scan_tool_definitions {
+        for key in ["tools", "functions"] {
+            if let Some(v) = req.get(key) {
+                descriptions(v, &format!("/{key}"), &mut add);
             }
         }
     }
     (slots, texts)
 }
 
+/// Every string under a `description` key in `v` (a tool definition and its parameters'
+/// JSON schema), with its pointer.
+fn descriptions(v: &Value, at: &str, add: &mut impl FnMut(String, &str)) {
+    let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                let here = format!("{at}/{}", escape(k));
+                match x {
+                    Value::String(s) if k == "description" => add(here, s),
+                    _ => descriptions(x, &here, add),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (k, x) in a.iter().enumerate() {
+                descriptions(x, &format!("{at}/{k}"), add);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn write_back(req: &mut Map<String, Value>, slots: &[Slot], texts: &[String]) {
-    let messages = req
-        .get_mut("messages")
-        .and_then(Value::as_array_mut)
-        .expect("checked");
     for (slot, text) in slots.iter().zip(texts) {
-        let m = &mut messages[slot.message];
-        match (slot.field, slot.part) {
-            (Some(f), _) => answer::set(m, f, text.clone()),
-            (None, None) => m["content"] = Value::String(text.clone()),
-            (None, Some(k)) => m["content"][k]["text"] = Value::String(text.clone()),
+        let (top, rest) = slot[1..].split_once('/').unwrap_or((&slot[1..], ""));
+        let target = match req.get_mut(top) {
+            Some(v) if rest.is_empty() => Some(v),
+            Some(v) => v.pointer_mut(&format!("/{rest}")),
+            None => None,
+        };
+        if let Some(t) = target {
+            *t = Value::String(text.clone());
         }
     }
 }
@@ -897,7 +926,7 @@ async fn handle(
         canary: None,
     };
     // Input layers.
-    let (slots, mut texts) = scanned_texts(&req, &guard.config.scan_roles);
+    let (slots, mut texts) = scanned_texts(&req, &guard.config);
     let checked = guard.check(Direction::Input, &mut texts, &cx).await;
     s.record(&checked);
     let mut events = decision_events(request_id, key, &checked.decisions);
@@ -1923,7 +1952,7 @@ mod tests {
         let mut req = parse_request(Ok(Bytes::from_static(
             br#"{"model":"m","messages":[{"role":"system","content":"sys"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"b"}]},{"role":"user","content":"c"}]}"#,
         ))).unwrap();
-        let (slots, mut texts) = scanned_texts(&req, &["user".to_string()]);
+        let (slots, mut texts) = scanned_texts(&req, &scanning(&["user"], false));
         assert_eq!(texts, vec!["a", "b", "c"]);
         texts = texts.iter().map(|t| t.to_uppercase()).collect();
         write_back(&mut req, &slots, &texts);
@@ -1932,15 +1961,44 @@ mod tests {
         assert_eq!(req["messages"][0]["content"], "sys");
     }
 
+    /// A policy that scans `roles` (and tool definitions if `tools`).
+    fn scanning(roles: &[&str], tools: bool) -> GuardConfig {
+        let text = format!(
+            "scan_roles = {roles:?}\nscan_tool_definitions = {tools}\n[upstream]\nurl = \"http://127.0.0.1:1/v1\"\n"
+        );
+        GuardConfig::parse("test", &text).unwrap()
+    }
+
+    #[test]
+    fn predictions_and_tool_definitions_are_scanned_as_configured() {
+        let mut req = parse_request(Ok(Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"prediction":{"type":"content","content":"draft"},"tools":[{"type":"function","function":{"name":"f","description":"Sends mail","parameters":{"type":"object","properties":{"a/b":{"type":"string","description":"who"}}}}}]}"#,
+        ))).unwrap();
+        let (_, texts) = scanned_texts(&req, &scanning(&["user"], false));
+        assert_eq!(texts, vec!["hi", "draft"]);
+        let (_, texts) = scanned_texts(&req, &scanning(&["tool"], false));
+        assert!(texts.is_empty());
+        let (slots, mut texts) = scanned_texts(&req, &scanning(&["user"], true));
+        assert_eq!(texts, vec!["hi", "draft", "Sends mail", "who"]);
+        texts = texts.iter().map(|t| t.to_uppercase()).collect();
+        write_back(&mut req, &slots, &texts);
+        assert_eq!(req["prediction"]["content"], "DRAFT");
+        assert_eq!(req["tools"][0]["function"]["description"], "SENDS MAIL");
+        assert_eq!(
+            req["tools"][0]["function"]["parameters"]["properties"]["a/b"]["description"],
+            "WHO"
+        );
+        assert_eq!(req["tools"][0]["function"]["name"], "f");
+    }
+
     #[test]
     fn earlier_tool_calls_of_a_scanned_role_are_scanned_too() {
         let mut req = parse_request(Ok(Bytes::from_static(
             br#"{"model":"m","messages":[{"role":"user","content":"go"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"send","arguments":"{\"to\":\"x\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"sent"}]}"#,
         ))).unwrap();
-        let (_, texts) = scanned_texts(&req, &["user".to_string(), "tool".to_string()]);
+        let (_, texts) = scanned_texts(&req, &scanning(&["user", "tool"], false));
         assert_eq!(texts, vec!["go", "sent"]);
-        let roles = ["user".to_string(), "assistant".to_string()];
-        let (slots, mut texts) = scanned_texts(&req, &roles);
+        let (slots, mut texts) = scanned_texts(&req, &scanning(&["user", "assistant"], false));
         assert_eq!(texts, vec!["go", r#"{"to":"x"}"#]);
         texts[1] = r#"{"to":"<EMAIL_ADDRESS>"}"#.into();
         write_back(&mut req, &slots, &texts);
