@@ -144,6 +144,15 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
                     );
                 }
             }
+            println!(
+                "input layers read: {} messages{}; output layers: every text of an answer",
+                guard.config.scan_roles.join(", "),
+                if guard.config.scan_tool_definitions {
+                    ", tool definitions"
+                } else {
+                    ""
+                }
+            );
             println!("policy {} is valid", args.config.display());
             return Ok(());
         }

@@ -121,6 +121,10 @@ fn guard_init_prints_a_documented_policy_that_checks() {
         stdout.contains("fail_closed") && stdout.contains("fail_open"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("input layers read: user, tool, function messages;"),
+        "{stdout}"
+    );
     // A typo is an error that names the field.
     let bad = write(
         tmp.path(),
