@@ -36,9 +36,7 @@ use emmental_guard::anomaly::{Alert, AnomalyMonitor};
 use emmental_guard::config::ReviewMode;
 use emmental_guard::metrics::Metrics;
 use emmental_guard::ratelimit::RateLimiter;
-use emmental_guard::{
-    Checked, Decision, Direction, Guard, GuardConfig, Outcome, ScanContext, Step,
-};
+use emmental_guard::{Decision, Direction, Guard, GuardConfig, Outcome, ScanContext, Step};
 use emmental_models::openai::sse::SseParser;
 use emmental_store::{
     AuditEvent, NewReview, ReviewDecision, ReviewItem, ReviewStatus, Store, StoreError,
@@ -565,9 +563,9 @@ fn exchange_event(request_id: &str, key_id: &str, verdict: &str, detail: Value) 
 }
 
 impl GuardState {
-    fn record(&self, checked: &Checked) {
+    fn record(&self, decisions: &[Decision]) {
         let m = &self.inner.metrics;
-        for d in &checked.decisions {
+        for d in decisions {
             let dir = d.direction.as_str();
             m.inc(
                 "emmental_guard_verdicts_total",
@@ -928,7 +926,7 @@ async fn handle(
     // Input layers.
     let (slots, mut texts) = scanned_texts(&req, &guard.config);
     let checked = guard.check(Direction::Input, &mut texts, &cx).await;
-    s.record(&checked);
+    s.record(&checked.decisions);
     let mut events = decision_events(request_id, key, &checked.decisions);
     let mut decisions = checked.decisions.clone();
     match &checked.outcome {
@@ -1125,7 +1123,7 @@ async fn handle(
         detail
     };
     let out_checked = guard.check(Direction::Output, &mut outs, &cx).await;
-    s.record(&out_checked);
+    s.record(&out_checked.decisions);
     events.extend(decision_events(request_id, key, &out_checked.decisions));
     decisions.extend(out_checked.decisions.iter().cloned());
     let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
@@ -1201,6 +1199,34 @@ async fn handle(
             Ok((Json(answer).into_response(), "passed"))
         }
     }
+}
+
+/// A layer's decisions on a streamed answer's content and on its held fields (tool calls…),
+/// as one: the tripped verdict, the higher score, the spans of both (a held field's text
+/// numbered after the content, as the reviewer sees them), the time of both.
+fn merge_decisions(content: Vec<Decision>, held: Vec<Decision>) -> Vec<Decision> {
+    let mut out = content;
+    for mut h in held {
+        for s in &mut h.spans {
+            s.text += 1;
+        }
+        match out.iter_mut().find(|d| d.layer == h.layer) {
+            None => out.push(h),
+            Some(d) => {
+                if h.verdict.tripped() && !d.verdict.tripped() {
+                    d.verdict = h.verdict;
+                }
+                if h.score > d.score {
+                    d.score = h.score;
+                    d.label = h.label;
+                }
+                d.spans.extend(h.spans);
+                d.error = d.error.take().or(h.error);
+                d.micros += h.micros;
+            }
+        }
+    }
+    out
 }
 
 /// Where a text the output layers read sits in an answer: its choice and field.
@@ -1508,15 +1534,16 @@ fn stream_answer(
                 (other, _) => stop = Some(other),
             }
         }
-        let checked = sg.checked();
-        s.record(&checked);
-        let mut events = decision_events(&request_id, &key, &checked.decisions);
-        decisions.extend(checked.decisions.iter().cloned());
-        if let Some(c) = &held_checked {
-            s.record(c);
-            events.extend(decision_events(&request_id, &key, &c.decisions));
-            decisions.extend(c.decisions.iter().cloned());
-        }
+        // One decision per layer: what it found in the content and in the held fields.
+        let answer_decisions = merge_decisions(
+            sg.checked().decisions,
+            held_checked
+                .as_ref()
+                .map_or(Vec::new(), |c| c.decisions.clone()),
+        );
+        s.record(&answer_decisions);
+        let mut events = decision_events(&request_id, &key, &answer_decisions);
+        decisions.extend(answer_decisions);
         let removed = |mut detail: Value| {
             if !held.dropped.is_empty() {
                 detail["removed_fields"] = json!(held.dropped);
@@ -1861,6 +1888,7 @@ async fn review_decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use emmental_guard::Verdict;
 
     #[test]
     fn request_ids_sort_by_time_and_do_not_repeat() {
@@ -1959,6 +1987,51 @@ mod tests {
         assert_eq!(req["messages"][1]["content"][2]["text"], "B");
         assert_eq!(req["messages"][2]["content"], "C");
         assert_eq!(req["messages"][0]["content"], "sys");
+    }
+
+    #[test]
+    fn a_layer_keeps_one_decision_for_a_streamed_answer_and_its_tool_calls() {
+        let d = |layer: &str, verdict: Verdict, score: f32, spans: usize| Decision {
+            layer: layer.into(),
+            scanner: "s".into(),
+            direction: Direction::Output,
+            verdict,
+            score,
+            label: format!("{layer}-{score}"),
+            threshold: 0.5,
+            spans: (0..spans)
+                .map(|_| emmental_guard::layer::SpanRecord {
+                    text: 0,
+                    start: 1,
+                    end: 2,
+                    kind: "EMAIL_ADDRESS".into(),
+                    score,
+                })
+                .collect(),
+            error: None,
+            micros: 10,
+        };
+        let merged = merge_decisions(
+            vec![
+                d("pii", Verdict::Allow, 0.1, 0),
+                d("secrets", Verdict::Block, 0.9, 1),
+            ],
+            vec![
+                d("pii", Verdict::Redact, 0.8, 1),
+                d("secrets", Verdict::Allow, 0.0, 0),
+            ],
+        );
+        assert_eq!(merged.len(), 2);
+        let pii = &merged[0];
+        assert_eq!(
+            (pii.verdict, pii.score, pii.micros),
+            (Verdict::Redact, 0.8, 20)
+        );
+        assert_eq!(pii.label, "pii-0.8");
+        // The held field's span is numbered after the content.
+        assert_eq!(pii.spans[0].text, 1);
+        assert_eq!(merged[1].verdict, Verdict::Block);
+        assert_eq!(merged[1].score, 0.9);
     }
 
     /// A policy that scans `roles` (and tool definitions if `tools`).

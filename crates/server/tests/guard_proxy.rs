@@ -939,9 +939,17 @@ async fn tool_call_arguments_pass_the_output_layers_streamed_or_not() {
     // Streamed, the arguments come in fragments: they are held until the call is whole,
     // checked, then sent; not a fragment of the address or the key leaves.
     for size in [1, 3, 7] {
-        let (status, body, _) = p.raw(ask(&format!("tool-{size}"), true, &text)).await;
+        let (status, body, id) = p.raw(ask(&format!("tool-{size}"), true, &text)).await;
         assert_eq!(status, 200);
         assert!(!body.contains("bloggs") && !body.contains("acme"), "{body}");
+        // One record per layer, for the content and the tool call together.
+        let records = p.audit(&id).await;
+        let pii: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["layer"] == "pii.rules")
+            .collect();
+        assert_eq!(pii.len(), 1, "{records:?}");
+        assert_eq!(pii[0]["verdict"], "redact");
         let (calls, content, finish, errors) = stream_parts(&body);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(content, "");
