@@ -816,7 +816,21 @@ async fn chat(
     let started = Instant::now();
     let request_id = new_request_id();
     let key = key_id(&headers);
-    let (mut resp, outcome) = match handle(&s, &request_id, &key, body, started).await {
+    // The exchange runs on a task of its own, so a client that leaves does not cut it short:
+    // an answer already asked for is still checked and recorded.
+    let task = {
+        let (s, request_id, key) = (s.clone(), request_id.clone(), key.clone());
+        tokio::spawn(async move { handle(&s, &request_id, &key, body, started).await })
+    };
+    let handled = task.await.unwrap_or_else(|e| {
+        tracing::error!(request_id = %request_id, "the guard failed on a request: {e}");
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the guard failed on this request; its log has the details",
+        ))
+    });
+    let (mut resp, outcome) = match handled {
         Ok((r, o)) => (r, o),
         Err(e) => {
             let outcome = match e.status {
@@ -1374,6 +1388,8 @@ fn stream_answer(
         let mut stop: Option<Step> = None;
         // Tool calls, refusal and reasoning: held until the answer ends, then checked whole.
         let mut held = answer::Held::default();
+        // The client closed the connection before the answer ended.
+        let mut client_gone = false;
         let send = |b: Bytes| {
             let tx = tx.clone();
             async move { tx.send(Ok(b)).await.is_ok() }
@@ -1444,7 +1460,8 @@ fn stream_answer(
                             if !t.is_empty()
                                 && !send(sse(&chunk_with(&template, &t).to_string())).await
                             {
-                                return; // the client went away
+                                client_gone = true;
+                                break 'read;
                             }
                         }
                         other => {
@@ -1472,7 +1489,8 @@ fn stream_answer(
                             c.remove("logprobs");
                         }
                         if !send(sse(&r.to_string())).await {
-                            return;
+                            client_gone = true;
+                            break 'read;
                         }
                     }
                 }
@@ -1483,6 +1501,22 @@ fn stream_answer(
             &[],
             up_started.elapsed().as_secs_f64(),
         );
+        if client_gone {
+            // Part of the answer left: the decisions on it are recorded, with how it ended.
+            let checked = sg.checked();
+            s.record(&checked.decisions);
+            let mut events = decision_events(&request_id, &key, &checked.decisions);
+            events.push(exchange_event(
+                &request_id,
+                &key,
+                "client_closed",
+                json!({"stream": true, "upstream_ms": up_started.elapsed().as_secs_f64() * 1000.0}),
+            ));
+            let _ = s.audit(events).await;
+            decisions.extend(checked.decisions);
+            s.watch(&key, &decisions);
+            return;
+        }
         if failure.is_none() && stop.is_none() && !done && finish_chunk.is_none() {
             failure = Some((
                 "upstream_error",

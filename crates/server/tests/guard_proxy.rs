@@ -1105,3 +1105,87 @@ async fn tool_definitions_are_scanned_when_the_policy_asks() {
         Some("block")
     );
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_still_leaves_an_audit_record() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(
+        &up.url,
+        "[[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
+    )
+    .await;
+    let text = "All work and no play makes a dull answer. ".repeat(500);
+    let mut r = p
+        .client
+        .post(format!("{}/chat/completions", p.url))
+        .json(&json!({"model": "echo-1", "stream": true, "messages": [{"role": "user", "content": text}]}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-emmental-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(r.chunk().await.unwrap().is_some());
+    drop(r);
+    let mut verdict = None;
+    for _ in 0..100 {
+        let records = p.store.audit_records_for_request(&id).await.unwrap();
+        let records: Vec<Value> = records
+            .into_iter()
+            .map(|r| serde_json::to_value(&r).unwrap())
+            .collect();
+        verdict = exchange_verdict(&records);
+        if verdict.is_some() {
+            // The output layer's decision on what was sent is there too.
+            assert!(
+                records
+                    .iter()
+                    .any(|r| r["layer"] == "secrets" && r["kind"] == "output"),
+                "{records:?}"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(verdict.as_deref(), Some("client_closed"));
+    assert!(p.store.verify_audit().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_does_not_stop_the_record() {
+    let up = stub::start(Duration::from_millis(300), false)
+        .await
+        .unwrap();
+    let p = proxy(&up.url, "[[input]]\nscanner = \"secrets\"\naction = \"block\"\n[[output]]\nscanner = \"secrets\"\naction = \"block\"\n").await;
+    let r = p
+        .client
+        .post(format!("{}/chat/completions", p.url))
+        .timeout(Duration::from_millis(100))
+        .json(&json!({"model": "echo", "messages": [{"role": "user", "content": "hello"}]}))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client gives up first");
+    // The exchange still runs to its end: the answer is checked and recorded, though no
+    // one is left to receive it.
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        records = p.store.audit_records(0, 100).await.unwrap();
+        if records.iter().any(|r| r.event.kind == "exchange") {
+            break;
+        }
+    }
+    let kinds: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.event.kind.as_str(), r.event.verdict.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("input", "allow"),
+            ("output", "allow"),
+            ("exchange", "pass")
+        ]
+    );
+}
