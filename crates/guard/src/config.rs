@@ -143,10 +143,19 @@ pub struct UpstreamConfig {
     /// Seconds to wait for the upstream's answer (whole answer, or between stream chunks).
     #[serde(default = "default_upstream_timeout")]
     pub timeout_s: f64,
+    /// Largest answer accepted from the upstream, in bytes (a plain answer's body, or all of a
+    /// stream's events): a larger one ends the exchange with a 502 instead of filling the
+    /// guard's memory.
+    #[serde(default = "default_answer_bytes")]
+    pub max_answer_bytes: u64,
 }
 
 fn default_upstream_timeout() -> f64 {
     120.0
+}
+
+fn default_answer_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 
 /// How the proxy listens and where it keeps its records.
@@ -425,6 +434,12 @@ impl GuardConfig {
             return Err(GuardError::config(
                 origin,
                 "upstream.timeout_s must be positive",
+            ));
+        }
+        if self.upstream.max_answer_bytes == 0 {
+            return Err(GuardError::config(
+                origin,
+                "upstream.max_answer_bytes must be at least 1",
             ));
         }
         if self.stream.window_chars == 0 {

@@ -1072,16 +1072,13 @@ async fn handle(
         );
         return Ok((resp, "passed"));
     }
-    let body = match tokio::time::timeout(inner.timeout, upstream.bytes()).await {
+    let cap = guard.config.upstream.max_answer_bytes;
+    let body = match tokio::time::timeout(inner.timeout, read_answer(upstream, cap)).await {
         Err(_) => Err(upstream_error(
             true,
             "the upstream's answer did not arrive in time".into(),
         )),
-        Ok(Err(e)) => Err(upstream_error(
-            e.is_timeout(),
-            format!("the upstream's answer broke off: {}", without_url(&e)),
-        )),
-        Ok(Ok(b)) => Ok(b),
+        Ok(r) => r,
     };
     inner.metrics.observe(
         "emmental_guard_upstream_seconds",
@@ -1288,6 +1285,43 @@ fn write_answer(answer: &mut Value, slots: &[AnswerSlot], texts: &[String]) {
     }
 }
 
+/// A plain answer's body, refused once it passes `cap` bytes.
+async fn read_answer(mut r: reqwest::Response, cap: u64) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    loop {
+        match r.chunk().await {
+            Ok(Some(c)) => {
+                if (body.len() + c.len()) as u64 > cap {
+                    return Err(answer_too_large(cap));
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(upstream_error(
+                    e.is_timeout(),
+                    format!("the upstream's answer broke off: {}", without_url(&e)),
+                ));
+            }
+        }
+    }
+}
+
+fn answer_too_large_message(cap: u64) -> String {
+    format!(
+        "the upstream's answer is larger than this guard accepts ({cap} bytes, upstream.max_answer_bytes)"
+    )
+}
+
+fn answer_too_large(cap: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "server_error",
+        answer_too_large_message(cap),
+    )
+    .code("upstream_too_large")
+}
+
 /// reqwest's error text without the URL (which could carry credentials in its query).
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
@@ -1390,6 +1424,7 @@ fn stream_answer(
         let mut held = answer::Held::default();
         // The client closed the connection before the answer ended.
         let mut client_gone = false;
+        let (cap, mut received) = (s.inner.guard.config.upstream.max_answer_bytes, 0u64);
         let send = |b: Bytes| {
             let tx = tx.clone();
             async move { tx.send(Ok(b)).await.is_ok() }
@@ -1414,6 +1449,11 @@ fn stream_answer(
                 }
                 Ok(Some(Ok(b))) => b,
             };
+            received += chunk.len() as u64;
+            if received > cap {
+                failure = Some(("upstream_too_large", answer_too_large_message(cap)));
+                break;
+            }
             for ev in parser.push(&chunk) {
                 if ev.data.trim() == "[DONE]" {
                     done = true;

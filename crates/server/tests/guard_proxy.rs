@@ -38,6 +38,11 @@ struct Proxy {
 }
 
 async fn proxy(upstream: &str, policy: &str) -> Proxy {
+    proxy_with(upstream, "", policy).await
+}
+
+/// A proxy whose `[upstream]` table also has the lines `more`.
+async fn proxy_with(upstream: &str, more: &str, policy: &str) -> Proxy {
     emmental_models::ensure_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let review = if policy.contains("[review]") {
@@ -54,7 +59,7 @@ async fn proxy(upstream: &str, policy: &str) -> Proxy {
         });
     let (top, policy) = policy.split_at(tables);
     let text = format!(
-        "{top}[upstream]\nurl = \"{upstream}\"\ntimeout_s = 1.0\n[server]\nmax_body_bytes = 1048576\n{review}{policy}"
+        "{top}[upstream]\nurl = \"{upstream}\"\ntimeout_s = 1.0\n{more}[server]\nmax_body_bytes = 1048576\n{review}{policy}"
     );
     let cfg = GuardConfig::parse("test policy", &text).unwrap();
     let needs = Guard::needs_encoder(&cfg);
@@ -1187,5 +1192,41 @@ async fn a_client_that_leaves_before_the_answer_does_not_stop_the_record() {
             ("output", "allow"),
             ("exchange", "pass")
         ]
+    );
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_guard_accepts_is_a_502_not_a_full_memory() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy_with(&up.url, "max_answer_bytes = 4096\n", "").await;
+    let small = "a short answer";
+    let (status, v, _) = p.chat("echo", small).await;
+    assert_eq!(status, 200, "{v}");
+    let big = "word ".repeat(2000);
+    let (status, v, id) = p.chat("echo", &big).await;
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_too_large");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream.max_answer_bytes"),
+        "{v}"
+    );
+    assert_eq!(
+        exchange_verdict(&p.audit(&id).await).as_deref(),
+        Some("upstream_error")
+    );
+    let (status, text, done, errors, id) = p.stream("echo-8", &big).await;
+    assert_eq!(status, 200);
+    assert!(!done, "an answer cut short must not look complete");
+    assert_eq!(
+        errors[0]["error"]["code"], "upstream_too_large",
+        "{errors:?}"
+    );
+    assert!(text.len() < 4096, "{}", text.len());
+    assert_eq!(
+        exchange_verdict(&p.audit(&id).await).as_deref(),
+        Some("upstream_error")
     );
 }
