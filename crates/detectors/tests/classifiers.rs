@@ -376,9 +376,9 @@ fn injection_known_misses() {
 /// Benign requests the shipped injection head flags (over-defence), kept so that a better
 /// head can show it fixed them: `cargo test -p emmental-detectors --test classifiers --
 /// --ignored known_over_defence`. The Spanish request to repeat the user's own words scores
-/// 0.68 (0.87 before the own-content messages joined training); it was written with the
-/// cases of `OWN_CONTENT_BENIGN`. (The typo request once kept here, 0.74, now scores 0.07
-/// and is among those cases.)
+/// 0.51 (0.68 before the project's own attacks joined training, 0.87 before the own-content
+/// messages did); it was written with the cases of `OWN_CONTENT_BENIGN`. (The typo request
+/// once kept here, 0.74, now scores 0.07 and is among those cases.)
 #[test]
 #[ignore = "known over-defence of the shipped injection head (a non-English request about the user's own words)"]
 fn injection_known_over_defence() {
