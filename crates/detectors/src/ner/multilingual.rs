@@ -50,10 +50,7 @@ fn unmark(line: &str) -> Result<SpanDoc, String> {
             .split_once('|')
             .ok_or_else(|| format!("`[[{mark}]]` has no `|`"))?;
         if !TYPES.contains(&canonical_type(kind).as_str()) {
-            return Err(format!(
-                "type `{kind}` is not one of {}",
-                TYPES.join(", ")
-            ));
+            return Err(format!("type `{kind}` is not one of {}", TYPES.join(", ")));
         }
         if value.is_empty() || value.trim() != value || value.contains("[[") {
             return Err(format!("`{value}`: empty, padded or nested entity"));

@@ -198,12 +198,12 @@ pub fn train_with(
     if let Some(n) = cfg.limit_presidio {
         presidio_train.truncate(n);
     }
-    let (fit, dev): (Vec<&SpanDoc>, Vec<&SpanDoc>) = match cfg.dev_fraction {
-        Some(f) => presidio_train
-            .iter()
-            .partition(|d| (split_bucket(&format!("dev:{}", d.text), 1000) as f64) >= f * 1000.0),
-        None => (presidio_train.iter().collect(), Vec::new()),
+    let in_fit = |text: &str| match cfg.dev_fraction {
+        Some(f) => (split_bucket(&format!("dev:{text}"), 1000) as f64) >= f * 1000.0,
+        None => true,
     };
+    let (fit, dev): (Vec<&SpanDoc>, Vec<&SpanDoc>) =
+        presidio_train.iter().partition(|d| in_fit(&d.text));
     let generated = synth::generate(opts.seed, cfg.synthetic);
     let tags = tag_names();
     let mut ex = Examples {
@@ -216,8 +216,11 @@ pub fn train_with(
     let synth_tokens = add_examples(&mut ex, &synth_refs, 1.0, cfg.layer, res)?;
     let presidio_tokens = add_examples(&mut ex, &fit, cfg.presidio_weight, cfg.layer, res)?;
     let (ml_train, ml_heldout) = multilingual::split();
+    // With a development split, the same share of the training messages is kept out too.
+    let (ml_fit, ml_dev): (Vec<multilingual::Message>, Vec<multilingual::Message>) =
+        ml_train.iter().cloned().partition(|m| in_fit(&m.doc.text));
     let ml_refs: Vec<&SpanDoc> = if cfg.multilingual_weight > 0.0 {
-        ml_train.iter().map(|m| &m.doc).collect()
+        ml_fit.iter().map(|m| &m.doc).collect()
     } else {
         Vec::new()
     };
@@ -270,7 +273,8 @@ pub fn train_with(
             "file": multilingual::FILE,
             "written": "for Emmental: everyday messages in 30 languages, most naming no one (greetings, thanks, requests, polite pronouns, capitalised verbs and nouns), the rest naming invented people, streets and companies; entities marked inline, offsets computed at load",
             "split": "data::is_heldout(text): 30% of messages by SHA-256 of the text; held-out messages are never trained on",
-            "training": multilingual::describe(&ml_train),
+            "training": multilingual::describe(&ml_fit),
+            "development": ml_dev.len(),
             "heldout": multilingual::describe(&ml_heldout),
             "trained_on": !ml_refs.is_empty(),
             "tokens": ml_tokens,
@@ -302,7 +306,9 @@ pub fn train_with(
     let dev_figures = if dev_docs.is_empty() {
         serde_json::Value::Null
     } else {
-        figures(&evaluate(&detector, &dev_docs)?)
+        let mut f = figures(&evaluate(&detector, &dev_docs)?);
+        f["multilingual"] = multilingual::figures(&detector, &ml_dev)?;
+        f
     };
     let s = report.supported.as_ref().unwrap_or(&report.overall);
     let calibration = Calibration {
