@@ -451,4 +451,14 @@ fn print_spans(id: &str, r: &SpanReport) {
     if let Some(s) = &r.supported {
         row("supported types", s);
     }
+    let e = &r.entity_free;
+    if e.documents > 0 {
+        println!(
+            "documents without gold spans: {}; flagged anyway: {} ({}), {} spans",
+            e.documents,
+            e.flagged,
+            pct(&e.rate),
+            e.spans
+        );
+    }
 }

@@ -202,6 +202,46 @@ pub struct SpanReport {
     /// Over the types the detector can emit only: what it claims to do.
     pub supported: Option<Prf>,
     pub types: BTreeMap<String, Prf>,
+    /// The documents with no gold span, and how many the detector flagged anyway.
+    pub entity_free: FalseAlarms,
+}
+
+/// False alarms counted per document: of the documents with no gold span at all, those where
+/// the detector reported any span (what a guard that redacts every span would change).
+#[derive(Debug, Clone, Serialize)]
+pub struct FalseAlarms {
+    /// Documents with no gold span.
+    pub documents: usize,
+    /// Of those, documents with at least one reported span.
+    pub flagged: usize,
+    /// Spans reported on them.
+    pub spans: usize,
+    /// `flagged / documents`, with its interval.
+    pub rate: Estimate,
+}
+
+impl FalseAlarms {
+    pub fn compute(gold: &[SpanDoc], predicted: &[Vec<Span>]) -> Self {
+        assert_eq!(
+            gold.len(),
+            predicted.len(),
+            "one prediction list per document"
+        );
+        let (mut documents, mut flagged, mut spans) = (0, 0, 0);
+        for (doc, pred) in gold.iter().zip(predicted) {
+            if doc.spans.is_empty() {
+                documents += 1;
+                flagged += usize::from(!pred.is_empty());
+                spans += pred.len();
+            }
+        }
+        Self {
+            documents,
+            flagged,
+            spans,
+            rate: Estimate::proportion(flagged, documents),
+        }
+    }
 }
 
 /// Characters of `span` covered by any of `others` whose type is `kind`.
@@ -305,6 +345,7 @@ impl SpanReport {
             overall,
             supported,
             types,
+            entity_free: FalseAlarms::compute(gold, predicted),
         }
     }
 
@@ -321,6 +362,7 @@ impl SpanReport {
             "overall": self.overall,
             "supported_types": self.supported,
             "types": self.types,
+            "entity_free": self.entity_free,
         })
     }
 }

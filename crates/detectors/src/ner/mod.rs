@@ -16,13 +16,16 @@
 //!    tags; spans below the weights' threshold are dropped.
 //!
 //! The head is trained by `emmental detectors train pii.ner` ([`train`]) on sentences the
-//! project generates ([`synth`]) and on the training part of Presidio's synthetic PII set; its
-//! held-out figures ship in `calibration/pii.ner.json`. Entity types follow Presidio's names;
+//! project generates ([`synth`]), on the training part of Presidio's synthetic PII set and on
+//! the training part of the project's messages in 30 languages ([`multilingual`]: ordinary
+//! words of other languages are not names); its Presidio held-out figures ship in
+//! `calibration/pii.ner.json`, and the training record adds those on the held-out messages. Entity types follow Presidio's names;
 //! Presidio's `GPE` is reported as `LOCATION`.
 
 mod features;
 pub(crate) mod head;
 mod lists;
+pub mod multilingual;
 pub mod synth;
 pub mod train;
 
