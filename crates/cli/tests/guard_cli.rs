@@ -186,7 +186,7 @@ fn the_default_policy_redacts_personal_data_and_leaves_places_and_placeholders()
         "input",
         &[
             "What is the capital of France?",
-            "Please send the Hamlet essay to jo.bloggs@acme.co.uk before Tuesday.",
+            "Please send the essay on the French Revolution to jo.bloggs@acme.co.uk before Tuesday.",
         ],
     );
     assert_eq!(lines[0]["outcome"], "pass", "{}", lines[0]);
@@ -194,7 +194,7 @@ fn the_default_policy_redacts_personal_data_and_leaves_places_and_placeholders()
     assert_eq!(lines[1]["outcome"], "pass", "{}", lines[1]);
     assert_eq!(
         lines[1]["text"],
-        "Please send the Hamlet essay to <EMAIL_ADDRESS> before Tuesday."
+        "Please send the essay on the French Revolution to <EMAIL_ADDRESS> before Tuesday."
     );
     // An answer that repeats the prompt's placeholder keeps it whole.
     let (lines, stderr) = scan_default(

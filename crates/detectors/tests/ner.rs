@@ -176,13 +176,18 @@ fn ordinary_words_of_other_languages_are_not_names() {
 /// Known misses of the shipped head: a capitalised verb after a question mark, mid-message, is
 /// still read as a name ("Quiero" PERSON 0.78); the town at the end of a text longer than one
 /// encoder window is not found (the head before the multilingual messages joined training
-/// found it with 0.77; alone, the sentence's town scores 0.999).
+/// found it with 0.77; alone, the sentence's town scores 0.999); a play's title used as a noun
+/// is read as a name ("the Hamlet essay", PERSON 0.98; the earlier head left it).
 #[test]
 #[ignore = "known misses of the shipped NER head"]
 fn ner_known_misses() {
     let _g = lock();
-    let text = "Hola, ¿cómo estás? Quiero saber más...";
-    assert!(spans(text).is_empty(), "{:?}", found(text));
+    for text in [
+        "Hola, ¿cómo estás? Quiero saber más...",
+        "Please send the Hamlet essay to my teacher before Tuesday.",
+    ] {
+        assert!(spans(text).is_empty(), "{:?}", found(text));
+    }
     let filler =
         "The committee discussed the budget and agreed to meet again next month. ".repeat(30);
     let text = format!("{filler}The report was written by Amelia Hartmann in Rotterdam.");
