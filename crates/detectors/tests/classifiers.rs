@@ -397,6 +397,33 @@ fn injection_passes_requests_about_the_users_own_words_in_other_languages() {
     );
 }
 
+/// The shipped injection head's over-defence in other languages: everyday questions in 24
+/// languages (`testdata/everyday_multilingual.jsonl`, written for this test, in no training
+/// file), of which it blocks 8 (0.58–0.86: Spanish twice, French, German, Russian, Arabic,
+/// Hindi, Indonesian; the head before this session's retrain blocked 14). The embedded encoder
+/// reads English best, and most non-English training rows are attacks. Retrains with project-written everyday messages in 33 languages cut this but
+/// lost recall on public attacks (session 9 note); kept so that a better head can show it.
+#[test]
+#[ignore = "known over-defence of the shipped injection head in other languages"]
+fn injection_known_over_defence_in_other_languages() {
+    let _g = serial();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/everyday_multilingual.jsonl");
+    let texts: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts.len(), 24);
+    let cases: Vec<(Option<&str>, &str)> = texts.iter().map(|t| (None, t.as_str())).collect();
+    expect_all("injection", &cases, "benign");
+}
+
 #[test]
 fn harm_flags_step_by_step_harmful_help_but_not_refusals_or_safe_answers() {
     let _g = serial();
