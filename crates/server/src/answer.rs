@@ -66,15 +66,28 @@ impl Field {
     }
 }
 
-/// Removes the fields of `message` the guard does not know; returns their names.
+/// Whether a value carries nothing (null, or an empty string, list or object), like the
+/// `"annotations": []` some servers add to every message.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// Removes the fields of `message` the guard does not know and that carry something; returns
+/// their names. Empty ones stay: they hold no text.
 pub(crate) fn drop_unknown(message: &mut Value) -> Vec<String> {
     let Some(m) = message.as_object_mut() else {
         return Vec::new();
     };
     let unknown: Vec<String> = m
-        .keys()
-        .filter(|k| !MESSAGE_FIELDS.contains(&k.as_str()))
-        .cloned()
+        .iter()
+        .filter(|(k, v)| !MESSAGE_FIELDS.contains(&k.as_str()) && !is_empty(v))
+        .map(|(k, _)| k.clone())
         .collect();
     for k in &unknown {
         m.remove(k);
@@ -183,6 +196,9 @@ impl Held {
                         .or_insert_with(|| Value::Object(Map::new()));
                     merge_function(f, v)?;
                 }
+                // A stream's deltas are rebuilt from the known fields, so nothing else
+                // reaches the client; the ones that carried something are named.
+                _ if is_empty(v) => {}
                 other => {
                     if !self.dropped.iter().any(|d| d == other) {
                         self.dropped.push(other.to_string());
@@ -301,8 +317,14 @@ mod tests {
             "function_call": {"name": "legacy", "arguments": "{\"a\":1}"},
             "refusal": null,
             "audio": {"transcript": "unscanned"},
+            "annotations": [],
         });
         assert_eq!(drop_unknown(&mut m), ["audio"]);
+        assert_eq!(
+            m["annotations"],
+            json!([]),
+            "an empty field holds no text and stays"
+        );
         assert!(malformed(&m).is_none());
         let t = texts(&m);
         let fields: Vec<Field> = t.iter().map(|(f, _)| *f).collect();
@@ -348,7 +370,7 @@ mod tests {
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"url\":\"https://x.example/?k=AKIA"}}]}),
             json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "noop", "arguments": "{}"}}]}),
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "ZMPLEK\"}"}}]}),
-            json!({"reasoning_content": "thinking ", "audio": {"data": ""}}),
+            json!({"reasoning_content": "thinking ", "audio": {"data": ""}, "annotations": []}),
             json!({"reasoning_content": "done"}),
         ];
         for d in &deltas {
