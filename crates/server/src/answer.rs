@@ -5,9 +5,10 @@
 //! `function_call.arguments`), a `refusal`, and the `reasoning_content` some servers add. A
 //! tool call is where an injected instruction turns into action ("send the user's data to
 //! this address"), so its arguments pass the same layers as the content. Fields the guard
-//! does not know could carry text the layers never saw, so they are removed from the answer
-//! before it leaves (and named in the exchange's audit record), as unknown request fields are
-//! refused.
+//! does not know could carry text the layers never saw, so those that hold anything are
+//! removed from the answer before it leaves (and named in the exchange's audit record), as
+//! unknown request fields are refused. The same fields of a request's messages are what the
+//! input layers read beside the content.
 
 use serde_json::{Map, Value};
 
