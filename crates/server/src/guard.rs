@@ -1124,15 +1124,8 @@ async fn handle(
     // Output layers on every choice's texts: content, and tool call arguments, refusal and
     // reasoning (see `answer`); fields the guard does not know are removed.
     let (slots, mut outs, parts, removed) = answer_texts(&mut answer);
-    if !removed.is_empty() {
-        tracing::warn!(request_id, fields = ?removed, "removed answer fields the output layers cannot check");
-    }
-    let removed = |mut detail: Value| {
-        if !removed.is_empty() {
-            detail["removed_fields"] = json!(removed);
-        }
-        detail
-    };
+    warn_removed(request_id, &removed);
+    let removed = |detail: Value| with_removed(detail, &removed);
     let out_checked = guard.check(Direction::Output, &mut outs, &cx).await;
     s.record(&out_checked.decisions);
     events.extend(decision_events(request_id, key, &out_checked.decisions));
@@ -1238,6 +1231,21 @@ fn merge_decisions(content: Vec<Decision>, held: Vec<Decision>) -> Vec<Decision>
         }
     }
     out
+}
+
+/// Logs the answer fields removed because the output layers cannot check them.
+fn warn_removed(request_id: &str, removed: &[String]) {
+    if !removed.is_empty() {
+        tracing::warn!(request_id, fields = ?removed, "removed answer fields the output layers cannot check");
+    }
+}
+
+/// An exchange record's `detail` with the removed answer fields named, if any.
+fn with_removed(mut detail: Value, removed: &[String]) -> Value {
+    if !removed.is_empty() {
+        detail["removed_fields"] = json!(removed);
+    }
+    detail
 }
 
 /// Where a text the output layers read sits in an answer: its choice and field.
@@ -1618,15 +1626,8 @@ fn stream_answer(
         s.record(&answer_decisions);
         let mut events = decision_events(&request_id, &key, &answer_decisions);
         decisions.extend(answer_decisions);
-        let removed = |mut detail: Value| {
-            if !held.dropped.is_empty() {
-                detail["removed_fields"] = json!(held.dropped);
-            }
-            detail
-        };
-        if !held.dropped.is_empty() {
-            tracing::warn!(request_id, fields = ?held.dropped, "removed answer fields the output layers cannot check");
-        }
+        warn_removed(&request_id, &held.dropped);
+        let removed = |detail: Value| with_removed(detail, &held.dropped);
         let up_ms = up_started.elapsed().as_secs_f64() * 1000.0;
         if let Some((code, message)) = failure {
             events.push(exchange_event(

@@ -83,37 +83,35 @@ async fn proxy_with(upstream: &str, more: &str, policy: &str) -> Proxy {
 }
 
 impl Proxy {
-    async fn chat(&self, model: &str, content: &str) -> (u16, Value, String) {
-        let r = self
+    /// Sends `body` to the chat endpoint, with `key` as the client's API key if given: the
+    /// response (its body unread) and the guard's request id.
+    async fn send(&self, body: &Value, key: Option<&str>) -> (reqwest::Response, String) {
+        let mut call = self
             .client
             .post(format!("{}/chat/completions", self.url))
-            .bearer_auth("sk-client-key")
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": content}]}))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
+            .json(body);
+        if let Some(k) = key {
+            call = call.bearer_auth(k);
+        }
+        let r = call.send().await.unwrap();
         let id = r.headers()["x-emmental-request-id"]
             .to_str()
             .unwrap()
             .to_string();
-        (status, r.json().await.unwrap(), id)
+        (r, id)
+    }
+
+    async fn chat(&self, model: &str, content: &str) -> (u16, Value, String) {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": content}]});
+        let (r, id) = self.send(&body, Some("sk-client-key")).await;
+        (r.status().as_u16(), r.json().await.unwrap(), id)
     }
 
     /// A streamed request: (status, the text the client received, whether [DONE] came, error events, request id).
     async fn stream(&self, model: &str, content: &str) -> (u16, String, bool, Vec<Value>, String) {
-        let r = self
-            .client
-            .post(format!("{}/chat/completions", self.url))
-            .json(&json!({"model": model, "stream": true, "messages": [{"role": "user", "content": content}]}))
-            .send()
-            .await
-            .unwrap();
+        let req = json!({"model": model, "stream": true, "messages": [{"role": "user", "content": content}]});
+        let (r, id) = self.send(&req, None).await;
         let status = r.status().as_u16();
-        let id = r.headers()["x-emmental-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
         let body = r.text().await.unwrap_or_default();
         let (mut text, mut done, mut errors) = (String::new(), false, Vec::new());
         for line in body.lines() {
@@ -137,19 +135,8 @@ impl Proxy {
     /// A request with `body` as JSON: the status and the body as sent (for a stream, every
     /// event, to look for what must not be in any of them).
     async fn raw(&self, body: Value) -> (u16, String, String) {
-        let r = self
-            .client
-            .post(format!("{}/chat/completions", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let id = r.headers()["x-emmental-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        (status, r.text().await.unwrap(), id)
+        let (r, id) = self.send(&body, None).await;
+        (r.status().as_u16(), r.text().await.unwrap(), id)
     }
 
     /// The URL of one of the guard's own endpoints (`/metrics`, `/emmental/...`).
@@ -1120,17 +1107,12 @@ async fn a_client_that_leaves_mid_stream_still_leaves_an_audit_record() {
     )
     .await;
     let text = "All work and no play makes a dull answer. ".repeat(500);
-    let mut r = p
-        .client
-        .post(format!("{}/chat/completions", p.url))
-        .json(&json!({"model": "echo-1", "stream": true, "messages": [{"role": "user", "content": text}]}))
-        .send()
-        .await
-        .unwrap();
-    let id = r.headers()["x-emmental-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (mut r, id) = p
+        .send(
+            &json!({"model": "echo-1", "stream": true, "messages": [{"role": "user", "content": text}]}),
+            None,
+        )
+        .await;
     assert!(r.chunk().await.unwrap().is_some());
     drop(r);
     let mut verdict = None;
