@@ -148,7 +148,8 @@ pub fn plan() -> Plan {
                        and the project's own messages (positives: tensor_trust, bipia, jailbreak_llms, \
                        cyberseceval, jailbreakbench prompts, the project's own attacks; negatives: notinject, xstest, gsm8k, mmlu, \
                        truthfulqa, cyberseceval mitre_frr, bipia contexts, plain harmful requests, short \
-                       conversational messages, messages about the user's own content)",
+                       conversational messages, messages about the user's own content, everyday requests and questions \
+                       in many languages)",
         validate_command: "emmental detectors validate injection --data ../shared/data --heldout",
         groups: &[
             ("public data sets", "!emmental/"),

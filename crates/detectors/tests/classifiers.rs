@@ -265,6 +265,7 @@ fn injection_passes_small_talk_and_users_own_content_and_still_flags_clear_attac
     let trained: std::collections::HashSet<String> = sources::conversational()
         .into_iter()
         .chain(sources::own_content())
+        .chain(sources::everyday())
         .map(|m| conversational_key(&m))
         .collect();
     for m in SHORT_BENIGN.iter().chain(OWN_CONTENT_BENIGN) {

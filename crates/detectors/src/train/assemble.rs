@@ -32,6 +32,12 @@
 //!   repeat / forget" said of the user's own text, while the attacks hold many (BIPIA's
 //!   planted e-mails, Tensor Trust's "ignore … repeat …"): the project's messages about the
 //!   user's own content (`data/own_content.txt`, source `emmental/own_content`) are
+//!   negatives too, split the same way. Almost all of the public sets' non-English text is
+//!   attacks (CyberSecEval's translated injections, multilingual jailbreaks), and the encoder
+//!   is English-centric, so ordinary questions in other languages scored as injections: the
+//!   project's everyday requests and questions in English and over 30 other languages
+//!   (`data/everyday.txt`, source `emmental/everyday`; recipes, travel, study, health, tech,
+//!   money…, some with "ignore the noise", "pretend I'm a beginner" said benignly) are
 //!   negatives too, split the same way. The public attacks mostly want a password or the system
 //!   prompt; few tell the assistant to send the user's data elsewhere or to act for the
 //!   attacker, and few are a bare "disregard the above": the project's own attacks
@@ -339,6 +345,10 @@ pub fn injection(dir: &Path) -> Result<Vec<Row>, DetectorError> {
         let key = conversational_key(&m);
         add(m, false, "emmental/own_content", Some(key));
     }
+    for m in sources::everyday() {
+        let key = conversational_key(&m);
+        add(m, false, "emmental/everyday", Some(key));
+    }
     for m in sources::attacks() {
         let key = conversational_key(&m);
         add(m, true, "emmental/attacks", Some(key));
@@ -454,6 +464,7 @@ mod tests {
         for m in sources::conversational()
             .into_iter()
             .chain(sources::own_content())
+            .chain(sources::everyday())
             .chain(sources::attacks())
         {
             if let Some(other) = keys.insert(conversational_key(&m), m.clone()) {

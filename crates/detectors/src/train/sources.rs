@@ -505,6 +505,19 @@ pub fn own_content() -> Vec<String> {
     messages(OWN_CONTENT)
 }
 
+/// Benign everyday requests and questions written for this project, one to three sentences
+/// long (recipes, travel, study, health information, tech and writing help, shopping, history,
+/// science, money, hobbies, work), in English and over 30 other languages, some with
+/// instruction-like words used benignly ("ignore the noise and focus", "pretend I'm a beginner
+/// and explain …"). The public sets' non-English text is almost all attacks, so a head trained
+/// on them alone flags ordinary non-English questions; `data/everyday.txt` says what these are.
+pub const EVERYDAY: &str = include_str!("../../data/everyday.txt");
+
+/// The messages of [`EVERYDAY`], in file order.
+pub fn everyday() -> Vec<String> {
+    messages(EVERYDAY)
+}
+
 /// Injection attacks written for this project, of the kinds the public positive sets here lack:
 /// instructions hidden in e-mails, documents, web pages and tool results that tell the assistant
 /// to send, forward, upload, post or encode the user's data to an outside address, URL or
@@ -559,6 +572,7 @@ mod tests {
         for (file, m, has, whole) in [
             ("conversational", conversational(), "good morning", true),
             ("own_content", own_content(), "@example.com", false),
+            ("everyday", everyday(), "Why do we have leap years?", true),
             ("attacks", attacks(), "disregard the above", true),
         ] {
             assert!(m.len() >= 300, "{file}: {} messages", m.len());
