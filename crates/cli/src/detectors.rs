@@ -1,5 +1,6 @@
 //! `emmental detectors list|run|validate|train`: the detector set as a product feature.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use emmental_core::Estimate;
-use emmental_detectors::metrics::{ClassificationReport, SpanReport};
+use emmental_detectors::metrics::{ClassificationReport, SourceFigures, SpanReport, by_source};
 use emmental_detectors::train::{TrainOptions, train};
 use emmental_detectors::{Detector, DetectorKind, Input, Resources, data, registry};
 use emmental_models::catalog::DEFAULT_ENCODER;
@@ -337,14 +338,25 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
                     .collect();
                 predicted.extend(d.detect_batch(&inputs)?.into_iter().map(|x| x.label));
             }
+            let sources = by_source(
+                rows.iter()
+                    .zip(&predicted)
+                    .map(|(r, p)| (source_of(&r.source), &r.label == positive, p == positive)),
+            );
             let gold: Vec<String> = rows.into_iter().map(|r| r.label).collect();
             let report = ClassificationReport::compute(&gold, &predicted, Some(positive));
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report.to_json(info.id))?
-                ),
-                Format::Text => print_classification(info.id, &report),
+                Format::Json => {
+                    let mut v = report.to_json(info.id);
+                    v["by_source"] = serde_json::to_value(&sources)?;
+                    println!("{}", serde_json::to_string_pretty(&v)?)
+                }
+                Format::Text => {
+                    print_classification(info.id, &report);
+                    if sources.len() > 1 {
+                        print_sources(positive, &sources);
+                    }
+                }
             }
         }
         DetectorKind::Spans { types } => {
@@ -382,6 +394,36 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
         }
     }
     Ok(())
+}
+
+/// The source a labelled row is counted under: its data set (from a data directory) or its
+/// file (`path:line` without the line).
+fn source_of(source: &str) -> &str {
+    match source.rsplit_once(':') {
+        Some((file, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => file,
+        _ => source,
+    }
+}
+
+/// Per source, the share flagged as `positive`: a source of positives gives the recall on it,
+/// a source of negatives its false-positive rate.
+fn print_sources(positive: &str, sources: &BTreeMap<String, SourceFigures>) {
+    println!();
+    let width = sources
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    println!("{:<width$} {:>6}  flagged as {positive}", "source", "n");
+    for (name, f) in sources {
+        let (estimate, what) = match (&f.recall, &f.false_positive_rate) {
+            (Some(r), _) => (r, "recall"),
+            (_, Some(fp)) => (fp, "false positives"),
+            _ => (&f.accuracy, "correct (the source holds both classes)"),
+        };
+        println!("{name:<width$} {:>6}  {:<22} {what}", f.n, pct(estimate));
+    }
 }
 
 fn print_classification(id: &str, r: &ClassificationReport) {

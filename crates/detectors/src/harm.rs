@@ -55,6 +55,7 @@ pub fn plan() -> Plan {
         prompt: false,
         product: false,
         rules: Some(RuleSet::Refusal),
+        ngrams: 0,
     };
     let opening = FeatureSpec {
         opening: true,

@@ -20,7 +20,7 @@ pub fn describe() -> DetectorInfo {
     DetectorInfo {
         id: ID,
         description: "Is this input a prompt injection or jailbreak attempt? Injection versus benign, judged by \
-                      a trained head on the embedded sentence encoder with injection-marker features",
+                      a trained head on the embedded sentence encoder with injection-marker and character n-gram features",
         sections: &["3.2.3", "5.3"],
         version: weights_version(WEIGHTS),
         kind: DetectorKind::Classifier {
@@ -61,6 +61,9 @@ const fn mlp(hidden: usize, members: usize) -> Hyper {
     }
 }
 
+/// Hash buckets of the character n-gram features.
+const NGRAM_BUCKETS: usize = 2048;
+
 /// NotInject's benign prompts are the over-defence test and few: candidates weigh them more.
 fn hard_negative(r: &Row) -> bool {
     r.source == "notinject"
@@ -89,12 +92,18 @@ pub fn plan() -> Plan {
         prompt: false,
         product: false,
         rules: Some(RuleSet::Injection),
+        ngrams: 0,
     };
     // The text's feature from its windows: each token through the encoder once.
     let windowed = FeatureSpec {
         windows: true,
         text_from_windows: true,
         ..rules
+    };
+    // The same with the text's character n-grams: words of every language as written.
+    let ngrams = FeatureSpec {
+        ngrams: NGRAM_BUCKETS,
+        ..windowed
     };
     Plan {
         id: ID,
@@ -136,6 +145,20 @@ pub fn plan() -> Plan {
                 windowed,
                 mlp(64, 5),
                 16.0,
+            ),
+            // The n-gram features learn trigger words ("ignore", "bypass") fast; NotInject's
+            // benign prompts full of them need more weight than with the encoder alone.
+            candidate(
+                "text+windows+rules+ngrams, mlp 64 ×5, notinject ×64",
+                ngrams,
+                mlp(64, 5),
+                64.0,
+            ),
+            candidate(
+                "text+windows+rules+ngrams, mlp 64 ×5, notinject ×128",
+                ngrams,
+                mlp(64, 5),
+                128.0,
             ),
         ],
         threshold: ThresholdRule::RecallAtFpr {

@@ -163,6 +163,53 @@ impl ClassificationReport {
     }
 }
 
+/// One source's rows in a labelled set ([`by_source`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceFigures {
+    pub n: usize,
+    /// Rows of the positive class.
+    pub positives: usize,
+    pub accuracy: Estimate,
+    /// The share flagged, when every row is positive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<Estimate>,
+    /// The share flagged, when no row is positive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub false_positive_rate: Option<Estimate>,
+}
+
+/// Figures per source from `(source, gold positive, predicted positive)` rows: a data set's
+/// attacks and its benign prompts are usually separate sources, so its recall or
+/// false-positive rate is read off directly; a source holding both classes gets accuracy
+/// only.
+pub fn by_source<'a>(
+    rows: impl IntoIterator<Item = (&'a str, bool, bool)>,
+) -> BTreeMap<String, SourceFigures> {
+    // Per source: rows, positives, correct, flagged.
+    let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for (source, gold, predicted) in rows {
+        let c = counts.entry(source).or_default();
+        c[0] += 1;
+        c[1] += usize::from(gold);
+        c[2] += usize::from(gold == predicted);
+        c[3] += usize::from(predicted);
+    }
+    counts
+        .into_iter()
+        .map(|(source, [n, positives, correct, flagged])| {
+            let flagged = Estimate::proportion(flagged, n);
+            let figures = SourceFigures {
+                n,
+                positives,
+                accuracy: Estimate::proportion(correct, n),
+                recall: (positives == n).then_some(flagged),
+                false_positive_rate: (positives == 0).then_some(flagged),
+            };
+            (source.to_string(), figures)
+        })
+        .collect()
+}
+
 /// The comparable name of an entity type: synonyms used by Presidio's data, its analyzer and
 /// common NER tag sets map to one name.
 pub fn canonical_type(t: &str) -> String {
@@ -417,6 +464,31 @@ fn bootstrap_span_f1(rows: &[[usize; 4]], value: f64) -> Estimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn by_source_gives_recall_false_positives_or_accuracy() {
+        let rows = [
+            ("attacks", true, true),
+            ("attacks", true, false),
+            ("attacks", true, true),
+            ("benign", false, true),
+            ("benign", false, false),
+            ("mixed", true, true),
+            ("mixed", false, true),
+        ];
+        let f = by_source(rows);
+        assert_eq!(f.len(), 3);
+        let a = &f["attacks"];
+        assert_eq!((a.n, a.positives), (3, 3));
+        assert!((a.recall.as_ref().unwrap().value - 2.0 / 3.0).abs() < 1e-12);
+        assert!(a.false_positive_rate.is_none());
+        let b = &f["benign"];
+        assert_eq!(b.false_positive_rate.as_ref().unwrap().value, 0.5);
+        assert!(b.recall.is_none());
+        let m = &f["mixed"];
+        assert!(m.recall.is_none() && m.false_positive_rate.is_none());
+        assert_eq!((m.accuracy.value, m.accuracy.n), (0.5, 2));
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

@@ -53,6 +53,7 @@ const RULES: FeatureSpec = FeatureSpec {
     prompt: false,
     product: false,
     rules: Some(RuleSet::Refusal),
+    ngrams: 0,
 };
 
 /// How the shipped head is trained.

@@ -356,13 +356,12 @@ fn injection_scores_a_trigger_word_lower_in_a_benign_request_than_in_an_attack()
     }
 }
 
-/// Cases the shipped injection head gets wrong, kept so that a better head can show it fixed
-/// them: `cargo test -p emmental-detectors --test classifiers -- --ignored known_misses`.
-/// (The request to forward the user's e-mails, once kept here at 0.06–0.10, scores 0.92 since
-/// the project's own attacks joined training and is among `EXFILTRATION_ATTACKS`.)
+/// A short role-play attack that every head up to session 9 missed (0.02–0.09): the public
+/// jailbreaks are long, and "developer mode" alone is in benign NotInject prompts. The head with
+/// character n-gram features scores it 0.67. (The request to forward the user's e-mails, once
+/// missed at 0.06–0.10, is among `EXFILTRATION_ATTACKS`.)
 #[test]
-#[ignore = "known miss of the shipped injection head (a short attack)"]
-fn injection_known_misses() {
+fn injection_catches_a_short_developer_mode_jailbreak() {
     let _g = serial();
     expect_all(
         "injection",
@@ -398,15 +397,13 @@ fn injection_passes_requests_about_the_users_own_words_in_other_languages() {
     );
 }
 
-/// The shipped injection head's over-defence in other languages: everyday questions in 24
-/// languages (`testdata/everyday_multilingual.jsonl`, written for this test, in no training
-/// file), of which it blocks 8 (0.58–0.86: Spanish twice, French, German, Russian, Arabic,
-/// Hindi, Indonesian; the head before this session's retrain blocked 14). The embedded encoder
-/// reads English best, and most non-English training rows are attacks. Retrains with project-written everyday messages in 33 languages cut this but
-/// lost recall on public attacks (session 9 note); kept so that a better head can show it.
+/// Everyday questions in 24 languages (`testdata/everyday_multilingual.jsonl`, written for
+/// this test, in no training file) are not injections. Heads on the English encoder alone
+/// blocked 14, then 8 of them (0.58–0.86): most non-English training rows were attacks. The
+/// head with everyday messages in 33 languages and character n-gram features passes all 24,
+/// the Vietnamese one narrowly (0.495; the next highest 0.36).
 #[test]
-#[ignore = "known over-defence of the shipped injection head in other languages"]
-fn injection_known_over_defence_in_other_languages() {
+fn injection_passes_everyday_questions_in_other_languages() {
     let _g = serial();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/everyday_multilingual.jsonl");
@@ -577,6 +574,7 @@ fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
                 prompt: false,
                 product: false,
                 rules: Some(emmental_detectors::classifier::rules::RuleSet::Refusal),
+                ngrams: 0,
             },
             hyper: emmental_detectors::classifier::fit::Hyper {
                 hidden: 4,

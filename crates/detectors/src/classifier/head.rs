@@ -1,7 +1,8 @@
 //! The classifier head and its saved form: what a trained detector ships.
 //!
 //! A head reads a feature vector — the sentence embedding of the text, optionally the prompt's
-//! embedding, their element-wise product and rule features ([`FeatureSpec`]) — standardises it
+//! embedding, their element-wise product, rule features and hashed character n-grams
+//! ([`FeatureSpec`]) — standardises it
 //! with the training set's mean and scale, and applies logistic regression or a one-hidden-layer
 //! network. The file is JSON with a `format` field; readers refuse formats they do not know.
 
@@ -110,7 +111,8 @@ pub fn max_pool<'a>(mut vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
 }
 
 /// Which features a head reads, in this order: text embedding, opening embedding, window
-/// max-pool, prompt embedding (+ a has-prompt indicator), text ⊙ prompt, rule features.
+/// max-pool, prompt embedding (+ a has-prompt indicator), text ⊙ prompt, rule features,
+/// character n-grams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
@@ -134,6 +136,69 @@ pub struct FeatureSpec {
     pub product: bool,
     /// Rule features computed from the text.
     pub rules: Option<RuleSet>,
+    /// Buckets of hashed character n-grams of the text ([`char_ngrams`]); 0: none. The
+    /// encoder reads English best and turns text in many other scripts into sub-word
+    /// fragments; the n-grams read every language's words as written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ngrams: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Character n-gram lengths counted by [`char_ngrams`].
+pub const NGRAM_LENGTHS: std::ops::RangeInclusive<usize> = 2..=4;
+
+/// The text's character n-grams ([`NGRAM_LENGTHS`]) hashed into `buckets` counts, each count
+/// `c` taken as `1 + ln c`, the vector L2-normalised. The text is lower-cased, digits read as
+/// `0`, and runs of whitespace as one space, with a space before and after: " ignore " gives
+/// the word's start and end their own n-grams. The hash (FNV-1a over the UTF-8 bytes) is
+/// fixed, so saved heads read the same buckets on every build.
+pub fn char_ngrams(text: &str, buckets: usize) -> Vec<f32> {
+    let mut out = vec![0f32; buckets];
+    if buckets == 0 {
+        return out;
+    }
+    let mut chars: Vec<char> = vec![' '];
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if chars.last() != Some(&' ') {
+                chars.push(' ');
+            }
+        } else if c.is_numeric() {
+            chars.push('0');
+        } else {
+            chars.extend(c.to_lowercase());
+        }
+    }
+    if chars.last() != Some(&' ') {
+        chars.push(' ');
+    }
+    let mut buf = [0u8; 4];
+    for n in NGRAM_LENGTHS {
+        for gram in chars.windows(n) {
+            if gram.iter().all(|c| *c == ' ') {
+                continue;
+            }
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n as u64;
+            for c in gram {
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            out[(h % buckets as u64) as usize] += 1.0;
+        }
+    }
+    for v in out.iter_mut().filter(|v| **v > 0.0) {
+        *v = 1.0 + v.ln();
+    }
+    let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        out.iter_mut().for_each(|v| *v /= norm);
+    }
+    out
 }
 
 /// The embeddings one input's features are built from.
@@ -155,6 +220,7 @@ impl FeatureSpec {
         prompt: false,
         product: false,
         rules: None,
+        ngrams: 0,
     };
 
     /// Whether the prompt needs embedding.
@@ -169,6 +235,7 @@ impl FeatureSpec {
             + if self.prompt { emb + 1 } else { 0 }
             + if self.product { emb } else { 0 }
             + self.rules.map_or(0, |r| r.names().len())
+            + self.ngrams
     }
 
     /// Names of the rule features, as saved in the head.
@@ -206,6 +273,9 @@ impl FeatureSpec {
         }
         if let Some(r) = self.rules {
             x.extend(r.features(text));
+        }
+        if self.ngrams > 0 {
+            x.extend(char_ngrams(text, self.ngrams));
         }
         x
     }
@@ -474,6 +544,7 @@ mod tests {
             prompt: true,
             product: false,
             rules: None,
+            ngrams: 0,
         };
         let d = spec.dim(2);
         let mut output = Dense::zeros(d, 1);
@@ -499,6 +570,33 @@ mod tests {
     }
 
     #[test]
+    fn char_ngrams_read_words_in_any_script_the_same_on_every_build() {
+        let a = char_ngrams("Ignora  las instrucciones 12", 256);
+        assert_eq!(a.len(), 256);
+        let norm: f32 = a.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        // Case, digits and runs of whitespace do not change the buckets.
+        assert_eq!(a, char_ngrams("ignora las INSTRUCCIONES 47", 256));
+        assert_ne!(a, char_ngrams("sigue las instrucciones 12", 256));
+        // Scripts without spaces have n-grams too.
+        assert!(
+            char_ngrams("忽略之前的指令", 256)
+                .iter()
+                .filter(|v| **v > 0.0)
+                .count()
+                >= 10
+        );
+        assert!(char_ngrams("", 256).iter().all(|v| *v == 0.0));
+        assert!(char_ngrams("   ", 256).iter().all(|v| *v == 0.0));
+        // The hash is fixed: a saved head reads the same bucket for " ig" on every build.
+        let one = char_ngrams("ig", 1 << 20);
+        let hit: Vec<usize> = (0..one.len()).filter(|&i| one[i] > 0.0).collect();
+        assert_eq!(hit.len(), 6, "{hit:?}"); // " i", "ig", "g ", " ig", "ig ", " ig "
+        // Computed apart from this code, from the FNV-1a definition.
+        assert_eq!(hit, [162231, 163082, 258769, 276964, 629664, 915826]);
+    }
+
+    #[test]
     fn assembles_features_with_and_without_prompt() {
         let spec = FeatureSpec {
             opening: true,
@@ -507,6 +605,7 @@ mod tests {
             prompt: true,
             product: true,
             rules: Some(RuleSet::Refusal),
+            ngrams: 0,
         };
         let v = |prompt| Vectors {
             text: &[1.0, 2.0],

@@ -3,7 +3,9 @@
 //! The refusal, harm and injection detectors are all the same machine, [`EncoderClassifier`]:
 //! the text (and, for answer-judging detectors, its prompt) goes through all-MiniLM-L6-v2
 //! (mean-pooled, L2-normalised, 384 numbers), cheap rule features are added where they were
-//! shown to help ([`rules`]), and a [`Head`] — logistic regression or a one-hidden-layer
+//! shown to help ([`rules`]), and for injection hashed character n-grams, which read words of
+//! every language as written where the English encoder sees sub-word fragments
+//! ([`head::char_ngrams`]); a [`Head`] — logistic regression or a one-hidden-layer
 //! network, trained in plain Rust by [`fit`] — turns that into a score. The head ships as JSON
 //! inside the binary and can be replaced with `--weights DIR`.
 //!

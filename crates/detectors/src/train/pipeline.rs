@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use emmental_core::{Embedder, Estimate};
+use emmental_core::Embedder;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit_members};
 use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, WindowPools, opening, windows};
 use crate::data::split_bucket;
-use crate::metrics::ClassificationReport;
+use crate::metrics::{ClassificationReport, by_source};
 use crate::{Calibration, DetectorError, Resources};
 
 /// Cross-validation folds inside the training split.
@@ -216,44 +216,6 @@ fn in_group(source: &str, prefix: &str) -> bool {
         Some(p) => !source.starts_with(p),
         None => source.starts_with(prefix),
     }
-}
-
-/// Per-source figures: share predicted positive, with its interval and n.
-fn by_source(rows: &[&Row], predicted: &[bool]) -> BTreeMap<String, Value> {
-    let mut groups: BTreeMap<String, (bool, usize, usize)> = BTreeMap::new();
-    for (r, p) in rows.iter().zip(predicted) {
-        let e = groups.entry(r.source.clone()).or_insert((r.positive, 0, 0));
-        e.1 += 1;
-        e.2 += usize::from(*p);
-        if e.0 != r.positive {
-            // Mixed-label sources report accuracy instead (below).
-            e.0 = true;
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (src, (_, n, _)) in &groups {
-        let members: Vec<(&Row, bool)> = rows
-            .iter()
-            .zip(predicted)
-            .filter(|(r, _)| &r.source == src)
-            .map(|(r, p)| (*r, *p))
-            .collect();
-        let pos = members.iter().filter(|(r, _)| r.positive).count();
-        let correct = members.iter().filter(|(r, p)| r.positive == *p).count();
-        let flagged = members.iter().filter(|(_, p)| *p).count();
-        let mut v = json!({
-            "n": n,
-            "positives": pos,
-            "accuracy": Estimate::proportion(correct, *n),
-        });
-        if pos == *n {
-            v["recall"] = json!(Estimate::proportion(flagged, *n));
-        } else if pos == 0 {
-            v["false_positive_rate"] = json!(Estimate::proportion(flagged, *n));
-        }
-        out.insert(src.clone(), v);
-    }
-    out
 }
 
 /// Row counts per source and split.
@@ -595,7 +557,12 @@ pub fn run(
         "heldout": report.to_json(plan.id),
         "heldout_groups": groups,
         "paired_with_baseline": paired,
-        "heldout_by_source": by_source(&held_rows, &held_pred),
+        "heldout_by_source": by_source(
+            held_rows
+                .iter()
+                .zip(&held_pred)
+                .map(|(r, p)| (r.source.as_str(), r.positive, *p))
+        ),
         "extra": extra,
     });
     let data = counts(&rows);
