@@ -405,8 +405,8 @@ fn source_of(source: &str) -> &str {
     }
 }
 
-/// Per source, the share flagged as `positive`: a source of positives gives the recall on it,
-/// a source of negatives its false-positive rate.
+/// Per source, the share flagged as `positive`: among its positive rows the recall, among its
+/// negative rows the false-positive rate.
 fn print_sources(positive: &str, sources: &BTreeMap<String, SourceFigures>) {
     println!();
     let width = sources
@@ -417,12 +417,19 @@ fn print_sources(positive: &str, sources: &BTreeMap<String, SourceFigures>) {
         .max(6);
     println!("{:<width$} {:>6}  flagged as {positive}", "source", "n");
     for (name, f) in sources {
-        let (estimate, what) = match (&f.recall, &f.false_positive_rate) {
-            (Some(r), _) => (r, "recall"),
-            (_, Some(fp)) => (fp, "false positives"),
-            _ => (&f.accuracy, "correct (the source holds both classes)"),
+        let shown = match (&f.recall, &f.false_positive_rate) {
+            (Some(r), None) => format!("{:<22} recall", pct(r)),
+            (None, Some(fp)) => format!("{:<22} false positives", pct(fp)),
+            (Some(r), Some(fp)) => format!(
+                "{:<22} recall (n={}); {} false positives (n={})",
+                pct(r),
+                r.n,
+                pct(fp),
+                fp.n
+            ),
+            (None, None) => continue,
         };
-        println!("{name:<width$} {:>6}  {:<22} {what}", f.n, pct(estimate));
+        println!("{name:<width$} {:>6}  {shown}", f.n);
     }
 }
 

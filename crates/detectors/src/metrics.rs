@@ -170,40 +170,40 @@ pub struct SourceFigures {
     /// Rows of the positive class.
     pub positives: usize,
     pub accuracy: Estimate,
-    /// The share flagged, when every row is positive.
+    /// The share of its positive rows flagged, when it has some.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recall: Option<Estimate>,
-    /// The share flagged, when no row is positive.
+    /// The share of its negative rows flagged, when it has some.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub false_positive_rate: Option<Estimate>,
 }
 
 /// Figures per source from `(source, gold positive, predicted positive)` rows: a data set's
 /// attacks and its benign prompts are usually separate sources, so its recall or
-/// false-positive rate is read off directly; a source holding both classes gets accuracy
-/// only.
+/// false-positive rate is read off directly; a source holding both classes gets both.
 pub fn by_source<'a>(
     rows: impl IntoIterator<Item = (&'a str, bool, bool)>,
 ) -> BTreeMap<String, SourceFigures> {
-    // Per source: rows, positives, correct, flagged.
+    // Per source: rows, positives, positives flagged, negatives flagged.
     let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     for (source, gold, predicted) in rows {
         let c = counts.entry(source).or_default();
         c[0] += 1;
         c[1] += usize::from(gold);
-        c[2] += usize::from(gold == predicted);
-        c[3] += usize::from(predicted);
+        c[2] += usize::from(gold && predicted);
+        c[3] += usize::from(!gold && predicted);
     }
     counts
         .into_iter()
-        .map(|(source, [n, positives, correct, flagged])| {
-            let flagged = Estimate::proportion(flagged, n);
+        .map(|(source, [n, positives, caught, false_alarms])| {
+            let negatives = n - positives;
             let figures = SourceFigures {
                 n,
                 positives,
-                accuracy: Estimate::proportion(correct, n),
-                recall: (positives == n).then_some(flagged),
-                false_positive_rate: (positives == 0).then_some(flagged),
+                accuracy: Estimate::proportion(caught + negatives - false_alarms, n),
+                recall: (positives > 0).then(|| Estimate::proportion(caught, positives)),
+                false_positive_rate: (negatives > 0)
+                    .then(|| Estimate::proportion(false_alarms, negatives)),
             };
             (source.to_string(), figures)
         })
@@ -466,7 +466,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn by_source_gives_recall_false_positives_or_accuracy() {
+    fn by_source_gives_recall_and_false_positives_of_each_source() {
         let rows = [
             ("attacks", true, true),
             ("attacks", true, false),
@@ -475,19 +475,25 @@ mod tests {
             ("benign", false, false),
             ("mixed", true, true),
             ("mixed", false, true),
+            ("mixed", false, false),
         ];
         let f = by_source(rows);
         assert_eq!(f.len(), 3);
         let a = &f["attacks"];
         assert_eq!((a.n, a.positives), (3, 3));
-        assert!((a.recall.as_ref().unwrap().value - 2.0 / 3.0).abs() < 1e-12);
+        assert!((a.recall.unwrap().value - 2.0 / 3.0).abs() < 1e-12);
         assert!(a.false_positive_rate.is_none());
         let b = &f["benign"];
-        assert_eq!(b.false_positive_rate.as_ref().unwrap().value, 0.5);
+        assert_eq!(b.false_positive_rate.unwrap().value, 0.5);
         assert!(b.recall.is_none());
+        // A source of both classes: recall over its positives, false positives over its
+        // negatives.
         let m = &f["mixed"];
-        assert!(m.recall.is_none() && m.false_positive_rate.is_none());
-        assert_eq!((m.accuracy.value, m.accuracy.n), (0.5, 2));
+        assert_eq!((m.recall.unwrap().value, m.recall.unwrap().n), (1.0, 1));
+        let fp = m.false_positive_rate.unwrap();
+        assert_eq!((fp.value, fp.n), (0.5, 2));
+        assert!((m.accuracy.value - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(m.accuracy.n, 3);
     }
 
     fn s(v: &[&str]) -> Vec<String> {
