@@ -47,6 +47,11 @@ pub enum DetectorsCommand {
         /// shipped detector trained on.
         #[arg(long)]
         heldout: bool,
+        /// For a classifier: count a text as its positive class when its score is at least
+        /// this, as a guard layer with this `threshold` would (default: the detector's own
+        /// label, which is a score of at least 0.5).
+        #[arg(long)]
+        threshold: Option<f64>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]
@@ -120,12 +125,20 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             name,
             data,
             heldout,
+            threshold,
             format,
             common,
         } => {
+            if let Some(t) = threshold
+                && !(t > 0.0 && t <= 1.0)
+            {
+                bail!("--threshold {t} is not a score: give a number above 0 and at most 1");
+            }
             let d = common.build(&name).await?;
-            tokio::task::spawn_blocking(move || validate(d.as_ref(), &data, heldout, format))
-                .await?
+            tokio::task::spawn_blocking(move || {
+                validate(d.as_ref(), &data, heldout, threshold, format)
+            })
+            .await?
         }
         DetectorsCommand::Train {
             name,
@@ -298,7 +311,13 @@ fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::
     Ok(rows)
 }
 
-fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) -> Result<()> {
+fn validate(
+    d: &dyn Detector,
+    paths: &[PathBuf],
+    heldout: bool,
+    threshold: Option<f64>,
+    format: Format,
+) -> Result<()> {
     let info = d.info().clone();
     let shown = paths
         .iter()
@@ -307,6 +326,11 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
         .join(", ");
     match &info.kind {
         DetectorKind::Classifier { positive, labels } => {
+            let negative = labels
+                .iter()
+                .find(|l| *l != positive)
+                .cloned()
+                .unwrap_or_default();
             let rows = labeled_rows(info.id, paths, heldout)?;
             if rows.is_empty() {
                 bail!(
@@ -336,7 +360,16 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
                         prompt: r.prompt.as_deref(),
                     })
                     .collect();
-                predicted.extend(d.detect_batch(&inputs)?.into_iter().map(|x| x.label));
+                predicted.extend(
+                    d.detect_batch(&inputs)?
+                        .into_iter()
+                        .map(|x| match threshold {
+                            None => x.label,
+                            // As the guard compares: in f32.
+                            Some(t) if x.score >= t as f32 => positive.clone(),
+                            Some(_) => negative.clone(),
+                        }),
+                );
             }
             let sources = by_source(
                 rows.iter()
@@ -349,9 +382,15 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
                 Format::Json => {
                     let mut v = report.to_json(info.id);
                     v["by_source"] = serde_json::to_value(&sources)?;
+                    if let Some(t) = threshold {
+                        v["threshold"] = serde_json::json!(t);
+                    }
                     println!("{}", serde_json::to_string_pretty(&v)?)
                 }
                 Format::Text => {
+                    if let Some(t) = threshold {
+                        println!("texts scoring at least {t} count as {positive}");
+                    }
                     print_classification(info.id, &report);
                     if sources.len() > 1 {
                         print_sources(positive, &sources);
@@ -360,6 +399,12 @@ fn validate(d: &dyn Detector, paths: &[PathBuf], heldout: bool, format: Format) 
             }
         }
         DetectorKind::Spans { types } => {
+            if threshold.is_some() {
+                bail!(
+                    "--threshold applies to classifiers; {} finds spans (its validation counts every span it reports)",
+                    info.id
+                );
+            }
             let mut docs = Vec::new();
             for path in paths {
                 docs.extend(

@@ -167,8 +167,8 @@ fn validate_gives_a_classifier_figures_per_source() {
         ) + &line("Write a two-line poem about coffee.", "benign"),
     )
     .unwrap();
-    let args = |format: &str| {
-        emmental(&[
+    let validate = |more: &[&str]| {
+        let mut a = vec![
             "detectors",
             "validate",
             "injection",
@@ -178,10 +178,11 @@ fn validate_gives_a_classifier_figures_per_source() {
             benign.to_str().unwrap(),
             "--data",
             mixed.to_str().unwrap(),
-            "--format",
-            format,
-        ])
+        ];
+        a.extend_from_slice(more);
+        emmental(&a)
     };
+    let args = |format: &str| validate(&["--format", format]);
     let o = args("json");
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -224,6 +225,37 @@ fn validate_gives_a_classifier_figures_per_source() {
             && tail[3].contains("recall (n=1)")
             && tail[3].contains("false positives (n=1)"),
         "{text}"
+    );
+    // --threshold counts texts as a guard layer with that threshold would: at a tiny one,
+    // every benign text is a false positive.
+    let o = validate(&["--threshold", "0.000001", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let low: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(low["threshold"], 0.000001, "{low}");
+    let b = &low["by_source"][benign.to_str().unwrap()];
+    assert_eq!(b["false_positive_rate"]["value"], 1.0, "{b}");
+    assert!(v.get("threshold").is_none(), "{v}");
+    let o = validate(&["--threshold", "1.5"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--threshold 1.5 is not a score"),
+        "{}",
+        stderr(&o)
+    );
+    let o = emmental(&[
+        "detectors",
+        "validate",
+        "pii.rules",
+        "--data",
+        benign.to_str().unwrap(),
+        "--threshold",
+        "0.5",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("applies to classifiers"),
+        "{}",
+        stderr(&o)
     );
 }
 
