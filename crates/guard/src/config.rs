@@ -335,6 +335,24 @@ pub struct StreamConfig {
     /// output layers before any of it reaches the client.
     #[serde(default = "default_window")]
     pub window_chars: usize,
+    /// What a layer that judges the whole answer (a classifier, `size`, `topics`) and may
+    /// block or escalate, or any escalating layer, does to a stream.
+    #[serde(default)]
+    pub mode: StreamMode,
+}
+
+/// See [`StreamConfig::mode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamMode {
+    /// The whole answer is held and checked at the end: nothing leaves before a block or a
+    /// reviewer could stop it (no streaming for the client).
+    #[default]
+    Hold,
+    /// Text flows: before each release the whole-text layers judge the answer so far. A block
+    /// stops the stream; an escalation stops releasing, and the rest of the answer waits for
+    /// the reviewer (what was sent before stays sent).
+    Progressive,
 }
 
 fn default_window() -> usize {
@@ -345,6 +363,7 @@ impl Default for StreamConfig {
     fn default() -> Self {
         Self {
             window_chars: default_window(),
+            mode: StreamMode::default(),
         }
     }
 }

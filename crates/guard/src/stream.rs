@@ -9,18 +9,27 @@
 //! on the part not yet released. A redaction that straddles the release point moves the point
 //! back to the redaction's start.
 //!
-//! Layers that judge whole texts (classifiers) cannot work on windows. If one of them may block
-//! or escalate, the whole answer is held and checked at the end ("buffered" mode); if they only
-//! flag, they run on the full answer once the stream ends, and the stream is not delayed. A
-//! span layer that escalates also holds the answer: the reviewer decides on all of it, and
-//! released text could not be taken back.
+//! Layers that judge whole texts (classifiers) cannot work on windows. What they do to a stream
+//! is the policy's `stream.mode`:
+//!
+//! - `hold` (the default): if one of them may block or escalate, the whole answer is held and
+//!   checked at the end ("buffered" mode). A span layer that escalates also holds the answer:
+//!   the reviewer decides on all of it, and released text could not be taken back.
+//! - `progressive`: before each release, the whole-text layers that may block or escalate judge
+//!   the answer received so far (its start, the piece about to go and the held-back window). A
+//!   block stops the stream there. An escalation, from them or from a span layer, stops the
+//!   releases: the rest of the answer is still read, checked and kept for the reviewer
+//!   ([`StreamGuard::review_text`]), and only [`StreamGuard::sent_len`] bytes of it left.
+//!
+//! Whole-text layers that only flag run on the full answer once the stream ends, and never
+//! delay it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use emmental_detectors::{Span, unicode};
 
-use crate::config::Action;
+use crate::config::{Action, StreamMode};
 use crate::layer::{Decision, SpanRecord, Verdict, redact};
 use crate::pipeline::{Checked, Outcome};
 use crate::{Direction, Guard, ScanContext};
@@ -47,6 +56,14 @@ pub struct StreamGuard {
     released_chars: usize,
     window: usize,
     buffered: bool,
+    /// Whole-text layers that may block or escalate judge the answer before each release.
+    progressive: bool,
+    /// What was released, as released (redacted, normalised).
+    sent: String,
+    /// After an escalation in progressive mode: the rest of the answer, checked, not sent.
+    withheld: String,
+    /// The escalation that stopped the releases (progressive mode).
+    escalated: Option<Step>,
     decisions: HashMap<String, Decision>,
     order: Vec<String>,
     done: Option<Step>,
@@ -63,13 +80,15 @@ fn back_chars(s: &str, n: usize) -> usize {
 impl StreamGuard {
     pub(crate) fn new(guard: Arc<Guard>, cx: ScanContext) -> Self {
         let window = guard.config.stream.window_chars;
-        // An escalation sends the whole exchange to a reviewer, and text already released
-        // could not be held back for them: any escalating layer, like a whole-text layer that
-        // may block, holds the answer until the end.
-        let buffered = guard.layers(Direction::Output).iter().any(|l| {
-            l.cfg.action == Action::Escalate
-                || (!l.scanner.incremental() && l.cfg.action == Action::Block)
-        });
+        let progressive = guard.config.stream.mode == StreamMode::Progressive;
+        // In hold mode: an escalation sends the whole exchange to a reviewer, and text already
+        // released could not be held back for them, so any escalating layer, like a
+        // whole-text layer that may block, holds the answer until the end.
+        let buffered = !progressive
+            && guard.layers(Direction::Output).iter().any(|l| {
+                l.cfg.action == Action::Escalate
+                    || (!l.scanner.incremental() && l.cfg.action == Action::Block)
+            });
         Self {
             guard,
             cx,
@@ -78,6 +97,10 @@ impl StreamGuard {
             released_chars: 0,
             window,
             buffered,
+            progressive,
+            sent: String::new(),
+            withheld: String::new(),
+            escalated: None,
             decisions: HashMap::new(),
             order: Vec::new(),
             done: None,
@@ -89,9 +112,42 @@ impl StreamGuard {
         self.buffered
     }
 
+    /// Whether a layer may escalate while text is already flowing (progressive mode).
+    pub fn may_escalate_midway(&self) -> bool {
+        !self.buffered
+            && self
+                .guard
+                .layers(Direction::Output)
+                .iter()
+                .any(|l| l.cfg.action == Action::Escalate)
+    }
+
+    /// Holds this answer whole until the end, whatever the mode (before the first piece
+    /// only): for an exchange whose reviewed answer may replace it.
+    pub fn hold(&mut self) {
+        if self.raw.is_empty() {
+            self.buffered = true;
+        }
+    }
+
     /// The answer as received so far (unredacted; for the review queue, never for the audit).
     pub fn raw(&self) -> &str {
         &self.raw
+    }
+
+    /// The answer for a reviewer once the stream ended, checked (redacted): in buffered mode
+    /// all of it; otherwise what was sent followed by what was withheld.
+    pub fn review_text(&self) -> String {
+        if self.buffered {
+            self.raw.clone()
+        } else {
+            format!("{}{}", self.sent, self.withheld)
+        }
+    }
+
+    /// Bytes of [`Self::review_text`] already released to the client.
+    pub fn sent_len(&self) -> usize {
+        self.sent.len()
     }
 
     /// Takes the next piece of the answer.
@@ -100,7 +156,7 @@ impl StreamGuard {
             return done.clone();
         }
         self.raw.push_str(delta);
-        if self.buffered {
+        if self.buffered || self.escalated.is_some() {
             return Step::Release(String::new());
         }
         let pending_chars = self.raw[self.released..].chars().count();
@@ -139,18 +195,27 @@ impl StreamGuard {
         if !matches!(step, Step::Release(_)) {
             return step;
         }
-        // Whole-text layers that only flag: run on the full answer now.
+        // Whole-text layers that only flag: run on the full answer now (in progressive mode
+        // the others have just judged it).
         let whole: Vec<_> = self
             .guard
             .layers(Direction::Output)
             .iter()
-            .filter(|l| !l.scanner.incremental() && l.cfg.action != Action::Normalize)
+            .filter(|l| {
+                !l.scanner.incremental()
+                    && l.cfg.action != Action::Normalize
+                    && !(self.progressive && stops_stream(l.cfg.action))
+            })
             .cloned()
             .collect();
         let text = vec![self.raw.clone()];
         for l in whole {
             let (d, _) = l.judge(Direction::Output, &text, &self.cx).await;
             self.merge(d, 0);
+        }
+        if let Some(e) = self.escalated.clone() {
+            self.done = Some(e.clone());
+            return e;
         }
         step
     }
@@ -168,6 +233,7 @@ impl StreamGuard {
             .collect();
         let mut redactions: Vec<Span> = Vec::new();
         let mut block: Option<Decision> = None;
+        let mut escalate: Option<Decision> = None;
         for l in &layers {
             let (mut d, hits) = l.judge(Direction::Output, &region, &self.cx).await;
             // Only what is not yet released matters; released context was judged before.
@@ -200,12 +266,33 @@ impl StreamGuard {
             }
             match d.verdict {
                 Verdict::Block if block.is_none() => block = Some(d.clone()),
+                // (Only in progressive mode: otherwise an escalating layer buffers the stream.)
+                Verdict::Escalate if escalate.is_none() => escalate = Some(d.clone()),
                 Verdict::Redact => redactions.extend(fresh),
                 _ => {}
             }
             self.merge(d, 0);
         }
-        // (No layer escalates here: an escalating layer makes the stream buffered.)
+        if self.progressive && block.is_none() {
+            // Whole-text layers that may stop the stream judge all of it received so far.
+            let whole: Vec<_> = self
+                .guard
+                .layers(Direction::Output)
+                .iter()
+                .filter(|l| !l.scanner.incremental() && stops_stream(l.cfg.action))
+                .cloned()
+                .collect();
+            let text = vec![self.raw.clone()];
+            for l in whole {
+                let (d, _) = l.judge(Direction::Output, &text, &self.cx).await;
+                match d.verdict {
+                    Verdict::Block if block.is_none() => block = Some(d.clone()),
+                    Verdict::Escalate if escalate.is_none() => escalate = Some(d.clone()),
+                    _ => {}
+                }
+                self.merge(d, 0);
+            }
+        }
         if let Some(d) = block {
             let step = Step::Block {
                 layer: d.layer.clone(),
@@ -238,6 +325,20 @@ impl StreamGuard {
         }
         self.released_chars += piece.chars().count();
         self.released = to;
+        if let Some(d) = escalate
+            && self.escalated.is_none()
+        {
+            self.escalated = Some(Step::Escalate {
+                layer: d.layer.clone(),
+                reason: d.reason(),
+            });
+        }
+        if self.escalated.is_some() {
+            // From the escalation on, nothing more leaves: the reviewer decides on the rest.
+            self.withheld.push_str(&out);
+            return Step::Release(String::new());
+        }
+        self.sent.push_str(&out);
         Step::Release(out)
     }
 
@@ -318,6 +419,11 @@ impl StreamGuard {
     }
 }
 
+/// Whether a layer with this action may stop a stream (block it or hold it for review).
+fn stops_stream(action: Action) -> bool {
+    matches!(action, Action::Block | Action::Escalate)
+}
+
 fn severity(v: Verdict) -> u8 {
     match v {
         Verdict::Allow => 0,
@@ -336,8 +442,12 @@ mod tests {
     use emmental_detectors::Resources;
 
     fn guard(layers: &str, window: usize) -> Arc<Guard> {
+        guard_in("hold", layers, window)
+    }
+
+    fn guard_in(mode: &str, layers: &str, window: usize) -> Arc<Guard> {
         let text = format!(
-            "[upstream]\nurl = \"http://127.0.0.1:9/v1\"\n[stream]\nwindow_chars = {window}\n{layers}"
+            "[upstream]\nurl = \"http://127.0.0.1:9/v1\"\n[stream]\nwindow_chars = {window}\nmode = \"{mode}\"\n{layers}"
         );
         Arc::new(
             Guard::build(
@@ -448,6 +558,110 @@ mod tests {
             assert_eq!(s.push(&c).await, Step::Release(String::new()));
         }
         assert_eq!(s.finish().await, Step::Release("word ".repeat(40)));
+    }
+
+    /// A policy with `layers` in progressive stream mode.
+    fn progressive(layers: &str, window: usize) -> Arc<Guard> {
+        guard_in("progressive", layers, window)
+    }
+
+    #[tokio::test]
+    async fn a_whole_text_layer_that_blocks_holds_the_answer_unless_progressive() {
+        let layer = "[[output]]\nscanner = \"size\"\nmax_chars = 150\naction = \"block\"\n";
+        let text = "word ".repeat(80);
+        let pieces = chunks(&text, 5);
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        // Hold (the default): nothing leaves, and the end blocks.
+        let (out, stop) = run(&guard(layer, 10), &refs).await;
+        assert!(matches!(stop, Some(Step::Block { .. })), "{stop:?}");
+        assert_eq!(out, "");
+        // Progressive: the answer flows until the answer so far is over the limit.
+        let (out, stop) = run(&progressive(layer, 10), &refs).await;
+        assert!(
+            matches!(&stop, Some(Step::Block { layer, .. }) if layer == "size"),
+            "{stop:?}"
+        );
+        assert!(
+            (100..=150).contains(&out.len()),
+            "released before the block: {}",
+            out.len()
+        );
+        assert!(text.starts_with(&out));
+        // An answer under the limit streams whole.
+        let short = "word ".repeat(25);
+        let pieces = chunks(&short, 5);
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        assert_eq!(run(&progressive(layer, 10), &refs).await, (short, None));
+    }
+
+    #[tokio::test]
+    async fn a_progressive_escalation_stops_the_releases_and_keeps_the_rest_for_review() {
+        let layers = "[[output]]\nscanner = \"size\"\nmax_chars = 100\naction = \"escalate\"\n\
+            [[output]]\nscanner = \"ban_regex\"\npatterns = [\"TITAN-\\\\d{4}\"]\nkind = \"CODENAME\"\naction = \"redact\"\n";
+        let g = progressive(layers, 10);
+        let text = format!(
+            "{}the code is TITAN-2024, {}",
+            "a ".repeat(60),
+            "b ".repeat(40)
+        );
+        let mut s = g.stream(ScanContext::default());
+        assert!(!s.buffered() && s.may_escalate_midway());
+        let mut early = String::new();
+        for c in chunks(&text, 4) {
+            match s.push(&c).await {
+                Step::Release(t) => early.push_str(&t),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            (60..=100).contains(&early.len()),
+            "released before the escalation: {}",
+            early.len()
+        );
+        let step = s.finish().await;
+        assert!(
+            matches!(&step, Step::Escalate { layer, .. } if layer == "size"),
+            "{step:?}"
+        );
+        assert_eq!(s.sent_len(), early.len());
+        // The reviewer gets all of it, checked: the part sent, then the rest (redacted).
+        assert_eq!(s.review_text(), text.replace("TITAN-2024", "<CODENAME>"));
+        assert!(s.review_text().starts_with(&early));
+        assert!(matches!(s.checked().outcome, Outcome::Escalate { .. }));
+        // Held on request, the same policy releases nothing before the end.
+        let mut s = g.stream(ScanContext::default());
+        s.hold();
+        for c in chunks(&text, 4) {
+            assert_eq!(s.push(&c).await, Step::Release(String::new()));
+        }
+        assert!(matches!(s.finish().await, Step::Escalate { .. }));
+        assert_eq!(s.sent_len(), 0);
+        assert_eq!(s.review_text(), text.replace("TITAN-2024", "<CODENAME>"));
+    }
+
+    #[tokio::test]
+    async fn a_progressive_span_escalation_sends_nothing_of_the_match() {
+        let g = guard_in(
+            "progressive",
+            "[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"refund policy\"]\naction = \"escalate\"\n",
+            20,
+        );
+        let text = format!(
+            "{} our refund policy is {}",
+            "x".repeat(100),
+            "y".repeat(100)
+        );
+        let mut s = g.stream(ScanContext::default());
+        let mut early = String::new();
+        for c in chunks(&text, 3) {
+            if let Step::Release(t) = s.push(&c).await {
+                early.push_str(&t);
+            }
+        }
+        assert!(matches!(s.finish().await, Step::Escalate { .. }));
+        assert!(!early.contains("refund"), "released: {early}");
+        assert!(early.len() >= 60, "text before the match was streamed");
+        assert_eq!(s.review_text(), text);
     }
 
     #[tokio::test]

@@ -1055,7 +1055,18 @@ async fn handle(
     if stream {
         // Input decisions are recorded before the first byte of the answer leaves.
         s.audit(std::mem::take(&mut events)).await?;
-        let sg = guard.stream(cx.clone());
+        let mut sg = guard.stream(cx.clone());
+        // An exchange a reviewer approved before may be answered with the approved answer,
+        // which must then replace all of it: such a stream is held whole, even in progressive
+        // mode.
+        if sg.may_escalate_midway() && guard.config.review.mode == ReviewMode::Message {
+            let fp = fp_before_canary
+                .clone()
+                .unwrap_or_else(|| fingerprint(key, &req));
+            if matches!(inner.store.approved_review(&fp).await, Ok(Some(_))) {
+                sg.hold();
+            }
+        }
         let resp = stream_answer(
             s.clone(),
             upstream,
@@ -1603,9 +1614,16 @@ fn stream_answer(
         });
         if failure.is_none() && stop.is_none() {
             match (sg.finish().await, held_stop) {
-                // A stream is held whole when a layer can escalate, so nothing of it has gone
-                // out: the content waits for the reviewer with the rest.
-                (Step::Release(_), Some(h)) => stop = Some(h),
+                // The content passed, the held fields did not. A stream is held whole when a
+                // layer can escalate (hold mode), so nothing of it has gone out and it waits for
+                // the reviewer with the rest; in progressive mode the content's last words go
+                // out like the rest of it did.
+                (Step::Release(t), Some(h)) => {
+                    if !sg.buffered() && matches!(h, Step::Escalate { .. }) && !t.is_empty() {
+                        let _ = send(sse(&chunk_with(&template, &t).to_string())).await;
+                    }
+                    stop = Some(h)
+                }
                 (Step::Release(t), None) => {
                     if !t.is_empty() {
                         let _ = send(sse(&chunk_with(&template, &t).to_string())).await;
@@ -1666,10 +1684,12 @@ fn stream_answer(
                 let fp = fp_before_canary.unwrap_or_else(|| {
                     fingerprint(&key, request.as_object().expect("a request object"))
                 });
-                // The answer's texts as the reviewer reads them: the content (held back: an
-                // escalating layer buffers the stream) with its redactions applied, then the
-                // held fields if the answer was read to its end.
-                let mut texts = vec![sg.raw().to_string()];
+                // The answer's texts as the reviewer reads them: the content with its
+                // redactions applied (all of it held back in hold mode; in progressive mode
+                // the part sent before the escalation, then the rest), then the held fields
+                // if the answer was read to its end.
+                let mut texts = vec![sg.review_text()];
+                let sent = sg.sent_len();
                 let mut parts = vec!["content".to_string()];
                 if held_checked.is_some() {
                     texts.extend(held_texts.iter().cloned());
@@ -1680,7 +1700,8 @@ fn stream_answer(
                     .and_then(|f| f["choices"][0]["finish_reason"].as_str())
                     .unwrap_or("stop")
                     .to_string();
-                // The whole answer in one chunk, from `texts` in the order above.
+                // The whole answer in one chunk (less the content already sent), from
+                // `texts` in the order above.
                 let whole = |texts: &[String]| {
                     let mut m = held_message.clone();
                     for ((f, _), t) in held_fields.iter().zip(&texts[1..]) {
@@ -1691,16 +1712,18 @@ fn stream_answer(
                     } else {
                         json!({})
                     };
-                    delta["content"] = Value::String(texts[0].clone());
+                    delta["content"] = Value::String(texts[0].get(sent..).unwrap_or("").into());
                     let mut end = template.clone();
                     end["choices"] =
                         json!([{"index": 0, "delta": delta, "finish_reason": upstream_finish}]);
                     end
                 };
-                // A retry of an exchange a reviewer approved gets the answer they approved.
-                if let Some((review_id, approved)) = s
-                    .approved_earlier(&request_id, &key, &layer, &fp, Some(texts.len()))
-                    .await
+                // A retry of an exchange a reviewer approved gets the answer they approved
+                // (unless part of another answer already went out).
+                if sent == 0
+                    && let Some((review_id, approved)) = s
+                        .approved_earlier(&request_id, &key, &layer, &fp, Some(texts.len()))
+                        .await
                 {
                     events.push(exchange_event(
                         &request_id,
@@ -1722,23 +1745,29 @@ fn stream_answer(
                     &request_id,
                     &key,
                     "escalate",
-                    removed(json!({"layer": layer, "direction": "output", "stream": true})),
+                    removed(
+                        json!({"layer": layer, "direction": "output", "stream": true, "sent_bytes": sent}),
+                    ),
                 ));
                 if s.audit(events).await.is_err() {
                     return;
                 }
                 s.watch(&key, &decisions);
-                let exchange = json!({"request": request, "answer": texts, "answer_parts": parts});
+                let exchange = json!({"request": request, "answer": texts, "answer_parts": parts, "sent_bytes": sent});
                 let end = match s
                     .review(&request_id, &key, &layer, &reason, exchange, &fp)
                     .await
                 {
                     Ok((ReviewStatus::Approved, _)) => whole(&texts),
                     refused => {
-                        let text = match refused {
+                        let mut text = match refused {
                             Ok((status, _)) => s.not_approved_message(status),
                             Err(_) => s.inner.guard.config.review.message.clone(),
                         };
+                        if sent > 0 {
+                            // After the part of the answer that went out.
+                            text.insert_str(0, "\n\n");
+                        }
                         let mut end = template.clone();
                         end["choices"] = json!([{"index": 0, "delta": {"content": text}, "finish_reason": "content_filter"}]);
                         end

@@ -844,6 +844,106 @@ async fn a_streamed_answer_reaches_the_client_before_the_upstream_finishes() {
     assert_eq!(text, "", "a held answer leaked");
 }
 
+#[tokio::test]
+async fn in_progressive_mode_a_stream_flows_until_a_whole_text_layer_stops_it() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let answer = "word ".repeat(60);
+    let size = |action: &str| {
+        format!("[[output]]\nscanner = \"size\"\nmax_chars = 120\naction = \"{action}\"\n")
+    };
+    // A block: what was sent is the start of the answer, under the limit; then the error.
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[stream]\nwindow_chars = 16\nmode = \"progressive\"\n{}",
+            size("block")
+        ),
+    )
+    .await;
+    let (status, text, done, errors, id) = p.stream("echo", &answer).await;
+    assert_eq!(status, 200);
+    assert!(
+        (80..=120).contains(&text.len()),
+        "sent before the block: {text:?}"
+    );
+    assert!(answer.starts_with(&text), "{text:?}");
+    assert!(done && errors.len() == 1, "{errors:?}");
+    assert_eq!(errors[0]["error"]["type"], "guard_blocked");
+    assert_eq!(errors[0]["error"]["code"], "size");
+    assert_eq!(
+        exchange_verdict(&p.audit(&id).await).as_deref(),
+        Some("block")
+    );
+    // The same layer in hold mode: nothing before the end.
+    let p = proxy(
+        &up.url,
+        &format!("[stream]\nwindow_chars = 16\n{}", size("block")),
+    )
+    .await;
+    let (_, text, _, errors, _) = p.stream("echo", &answer).await;
+    assert_eq!((text.as_str(), errors.len()), ("", 1));
+    // An escalation: the start went out, the rest waits for the reviewer, who sees all of it.
+    let p = Arc::new(proxy(&up.url, &format!("[review]\nmode = \"hold\"\nhold_s = 10.0\nrejected_message = \"Declined by a reviewer.\"\n[stream]\nwindow_chars = 16\nmode = \"progressive\"\n{}", size("escalate"))).await);
+    for decision in ["approve", "reject"] {
+        let waiting = {
+            let (p, answer) = (p.clone(), answer.clone());
+            tokio::spawn(async move { p.stream("echo", &answer).await })
+        };
+        let id = pending_review(&p).await;
+        let item = p.admin_json(&format!("/emmental/review/{id}")).await;
+        assert_eq!(item["exchange"]["answer"][0], answer.as_str(), "{item}");
+        let sent = item["exchange"]["sent_bytes"].as_u64().unwrap() as usize;
+        assert!((80..=120).contains(&sent), "{item}");
+        let r = p
+            .client
+            .post(p.endpoint(&format!("/emmental/review/{id}/{decision}")))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (status, text, done, errors, rid) = waiting.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(done && errors.is_empty(), "{errors:?}");
+        // Approved: the rest follows what was sent, nothing twice. Rejected: the message.
+        let expected = match decision {
+            "approve" => answer.clone(),
+            _ => format!("{}\n\nDeclined by a reviewer.", &answer[..sent]),
+        };
+        assert_eq!(text, expected, "{decision}");
+        let trail = p.audit(&rid).await;
+        let ex = trail.iter().find(|r| r["kind"] == "exchange").unwrap();
+        assert_eq!(ex["verdict"], "escalate");
+        assert_eq!(ex["detail"]["sent_bytes"], sent, "{ex}");
+    }
+    // In message mode, the retry of an approved exchange is held whole and gets the approved
+    // answer once, not after a start of its own.
+    let p = proxy(&up.url, &format!("[review]\nmode = \"message\"\nmessage = \"Wait for a reviewer.\"\n[stream]\nwindow_chars = 16\nmode = \"progressive\"\n{}", size("escalate"))).await;
+    let (_, text, _, _, _) = p.stream("echo", &answer).await;
+    let start = text
+        .strip_suffix("\n\nWait for a reviewer.")
+        .expect("the holding message");
+    assert!(!start.is_empty() && answer.starts_with(start), "{text:?}");
+    let items = p
+        .store
+        .review_items(Some(emmental_store::ReviewStatus::Pending), 10)
+        .await
+        .unwrap();
+    p.store
+        .decide_review(
+            &items[0].id,
+            emmental_store::ReviewDecision::Approve,
+            "alice",
+            None,
+        )
+        .await
+        .unwrap();
+    let (status, text, done, errors, _) = p.stream("echo", &answer).await;
+    assert_eq!(status, 200);
+    assert!(done && errors.is_empty(), "{errors:?}");
+    assert_eq!(text, answer);
+}
+
 /// A tool call as a stream's deltas add it up: id, function name, arguments.
 type StreamedCall = (String, String, String);
 
