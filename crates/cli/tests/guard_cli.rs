@@ -334,6 +334,59 @@ fn the_guard_in_front_of_emmental_serve_answers_redacts_and_streams() {
 }
 
 #[test]
+fn the_default_policy_streams_progressively_when_asked_and_holds_otherwise() {
+    let _turn = common::turn();
+    let server = common::serve(&["--embedder", "none"]);
+    let out = common::emmental().args(["guard", "init"]).output().unwrap();
+    let policy = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        policy.contains("mode = \"hold\""),
+        "the default policy names its stream mode"
+    );
+    emmental_models::ensure_crypto_provider();
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // (content pieces, text) of one streamed answer through a guard with `mode`.
+    let answer = |mode: &str| {
+        let path = write(
+            tmp.path(),
+            &format!("{mode}.toml"),
+            &policy.replace("mode = \"hold\"", &format!("mode = \"{mode}\"")),
+        );
+        let g = start_guard(&path, &server.url, &tmp.path().join(format!("{mode}.db")));
+        rt.block_on(async {
+            let body = json!({"model": "smollm2-135m", "max_tokens": 100, "temperature": 0, "stream": true,
+                "messages": [{"role": "user", "content": "Write a short paragraph about the history of the bicycle."}]});
+            let r = reqwest::Client::new()
+                .post(format!("{}/chat/completions", g.url))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let body = r.text().await.unwrap();
+            assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+            let pieces: Vec<String> = body
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+                .filter(|c| !c.is_empty())
+                .collect();
+            (pieces.len(), pieces.concat())
+        })
+    };
+    let (held, text) = answer("hold");
+    assert!(text.len() > 300, "a long answer: {text:?}");
+    // `harm-review` escalates, so in hold mode the answer comes in one piece at the end.
+    assert_eq!(held, 1, "{text:?}");
+    // Progressive: the same text, released piece by piece as the layers pass it.
+    let (pieces, same) = answer("progressive");
+    assert_eq!(same, text);
+    assert!(pieces >= 3, "{pieces} pieces");
+}
+
+#[test]
 fn sigkill_during_a_load_loses_no_audit_record_of_a_sent_response() {
     let _turn = common::turn();
     let tmp = tempfile::tempdir().unwrap();
