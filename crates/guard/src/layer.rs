@@ -34,6 +34,19 @@ impl Verdict {
         }
     }
 
+    /// How much a verdict does, for keeping the strongest of several: allow < normalize <
+    /// flag < redact < escalate < block.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::Allow => 0,
+            Verdict::Normalize => 1,
+            Verdict::Flag => 2,
+            Verdict::Redact => 3,
+            Verdict::Escalate => 4,
+            Verdict::Block => 5,
+        }
+    }
+
     /// Whether the layer tripped (anything but a plain allow).
     pub fn tripped(self) -> bool {
         self != Verdict::Allow

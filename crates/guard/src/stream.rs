@@ -122,6 +122,14 @@ impl StreamGuard {
                 .any(|l| l.cfg.action == Action::Escalate)
     }
 
+    /// A checker for another text of the same answer (its reasoning), under the same policy
+    /// and context, held whole if this one is.
+    pub fn sibling(&self) -> StreamGuard {
+        let mut s = StreamGuard::new(self.guard.clone(), self.cx.clone());
+        s.buffered |= self.buffered;
+        s
+    }
+
     /// Holds this answer whole until the end, whatever the mode (before the first piece
     /// only): for an exchange whose reviewed answer may replace it.
     pub fn hold(&mut self) {
@@ -166,6 +174,23 @@ impl StreamGuard {
         }
         let release_to = back_chars(&self.raw, self.window);
         self.scan_and_release(release_to).await
+    }
+
+    /// Whether text received is not released yet (held back, or held whole).
+    pub fn pending(&self) -> bool {
+        self.released < self.raw.len()
+    }
+
+    /// The text so far is complete for now (a model's reasoning, when its answer starts):
+    /// checks and releases all of it, without ending the stream. A held answer stays held.
+    pub async fn flush(&mut self) -> Step {
+        if let Some(done) = &self.done {
+            return done.clone();
+        }
+        if self.buffered || self.escalated.is_some() || !self.pending() {
+            return Step::Release(String::new());
+        }
+        self.scan_and_release(self.raw.len()).await
     }
 
     /// The upstream finished: checks and releases the rest, and runs whole-text layers.
@@ -367,7 +392,7 @@ impl StreamGuard {
                     acc.score = d.score;
                     acc.label = d.label;
                 }
-                if severity(d.verdict) > severity(acc.verdict) {
+                if d.verdict.severity() > acc.verdict.severity() {
                     acc.verdict = d.verdict;
                 }
                 if d.error.is_some() {
@@ -422,17 +447,6 @@ impl StreamGuard {
 /// Whether a layer with this action may stop a stream (block it or hold it for review).
 fn stops_stream(action: Action) -> bool {
     matches!(action, Action::Block | Action::Escalate)
-}
-
-fn severity(v: Verdict) -> u8 {
-    match v {
-        Verdict::Allow => 0,
-        Verdict::Normalize => 1,
-        Verdict::Flag => 2,
-        Verdict::Redact => 3,
-        Verdict::Escalate => 4,
-        Verdict::Block => 5,
-    }
 }
 
 #[cfg(test)]

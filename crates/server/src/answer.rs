@@ -158,9 +158,9 @@ pub(crate) fn malformed(message: &Value) -> Option<String> {
     None
 }
 
-/// What a stream's deltas add up to, apart from its content (which the stream guard checks
-/// as it arrives): tool calls (joined by their `index`), the older function call, a refusal
-/// and reasoning. All of it is held until the answer ends, checked whole, then sent.
+/// What a stream's deltas add up to, apart from its content and reasoning (which stream
+/// guards check as they arrive): tool calls (joined by their `index`), the older function call
+/// and a refusal. All of it is held until the answer ends, checked whole, then sent.
 #[derive(Debug, Default)]
 pub(crate) struct Held {
     /// A message without `content`, in the shape of a non-streamed one.
@@ -177,7 +177,12 @@ impl Held {
         for (k, v) in delta {
             match k.as_str() {
                 "role" | "content" => {}
-                "refusal" | "reasoning_content" => self.append(k, v)?,
+                "refusal" => self.append(k, v)?,
+                // Streamed through its own stream guard; only its shape is checked here.
+                "reasoning_content" if !v.is_null() && !v.is_string() => {
+                    return Err("`reasoning_content` is not a string".into());
+                }
+                "reasoning_content" => {}
                 "tool_calls" => {
                     if v.is_null() {
                         continue;
@@ -371,8 +376,8 @@ mod tests {
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"url\":\"https://x.example/?k=AKIA"}}]}),
             json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "noop", "arguments": "{}"}}]}),
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "ZMPLEK\"}"}}]}),
-            json!({"reasoning_content": "thinking ", "audio": {"data": ""}, "annotations": []}),
-            json!({"reasoning_content": "done"}),
+            json!({"refusal": "not ", "audio": {"data": ""}, "annotations": []}),
+            json!({"refusal": "that", "reasoning_content": "streamed apart"}),
         ];
         for d in &deltas {
             h.push(d.as_object().unwrap()).unwrap();
@@ -385,7 +390,8 @@ mod tests {
         );
         assert_eq!(m["tool_calls"][0]["id"], "call_a");
         assert_eq!(m["tool_calls"][1]["function"]["name"], "noop");
-        assert_eq!(m["reasoning_content"], "thinking done");
+        assert_eq!(m["refusal"], "not that");
+        assert!(m.get("reasoning_content").is_none());
         let d = h.delta(&m);
         assert_eq!(d["tool_calls"][1]["index"], 1);
         assert!(m["tool_calls"][1].get("index").is_none());
@@ -396,6 +402,10 @@ mod tests {
                     .unwrap()
             )
             .is_err()
+        );
+        assert!(
+            h.push(json!({"reasoning_content": 5}).as_object().unwrap())
+                .is_err()
         );
         assert!(Held::default().is_empty());
     }

@@ -1219,16 +1219,16 @@ async fn handle(
 /// A layer's decisions on a streamed answer's content and on its held fields (tool calls…),
 /// as one: the tripped verdict, the higher score, the spans of both (a held field's text
 /// numbered after the content, as the reviewer sees them), the time of both.
-fn merge_decisions(content: Vec<Decision>, held: Vec<Decision>) -> Vec<Decision> {
-    let mut out = content;
-    for mut h in held {
+fn merge_decisions(first: Vec<Decision>, then: Vec<Decision>, offset: usize) -> Vec<Decision> {
+    let mut out = first;
+    for mut h in then {
         for s in &mut h.spans {
-            s.text += 1;
+            s.text += offset;
         }
         match out.iter_mut().find(|d| d.layer == h.layer) {
             None => out.push(h),
             Some(d) => {
-                if h.verdict.tripped() && !d.verdict.tripped() {
+                if h.verdict.severity() > d.verdict.severity() {
                     d.verdict = h.verdict;
                 }
                 if h.score > d.score {
@@ -1400,10 +1400,10 @@ fn sse(data: &str) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
 }
 
-fn chunk_with(template: &Value, content: &str) -> Value {
+/// A chunk of the stream carrying `text` in the delta's `field` (`content`, `reasoning_content`).
+fn chunk_with(template: &Value, field: &str, text: &str) -> Value {
     let mut c = template.clone();
-    c["choices"] =
-        json!([{"index": 0, "delta": {"content": content}, "finish_reason": Value::Null}]);
+    c["choices"] = json!([{"index": 0, "delta": {field: text}, "finish_reason": Value::Null}]);
     c.as_object_mut().map(|o| o.remove("usage"));
     c
 }
@@ -1439,8 +1439,10 @@ fn stream_answer(
         let mut done = false;
         let mut failure: Option<(&'static str, String)> = None;
         let mut stop: Option<Step> = None;
-        // Tool calls, refusal and reasoning: held until the answer ends, then checked whole.
+        // Tool calls and refusal: held until the answer ends, then checked whole.
         let mut held = answer::Held::default();
+        // Reasoning: streamed like the content, through a stream guard of its own.
+        let mut rg = sg.sibling();
         // The client closed the connection before the answer ended.
         let mut client_gone = false;
         let (cap, mut received) = (s.inner.guard.config.upstream.max_answer_bytes, 0u64);
@@ -1513,11 +1515,26 @@ fn stream_answer(
                     break 'read;
                 }
                 let content = choice["delta"]["content"].as_str().unwrap_or("");
-                if !content.is_empty() {
-                    match sg.push(content).await {
+                let reasoning = choice["delta"]["reasoning_content"].as_str().unwrap_or("");
+                // When the answer starts, its reasoning is over: what is held back of it goes
+                // out first (checked), so the client reads the reasoning before the answer.
+                let flush = !content.is_empty() && rg.pending();
+                for (field, piece, guard) in [
+                    ("reasoning_content", reasoning, &mut rg),
+                    ("content", content, &mut sg),
+                ] {
+                    if piece.is_empty() && !(flush && field == "reasoning_content") {
+                        continue;
+                    }
+                    let step = if piece.is_empty() {
+                        guard.flush().await
+                    } else {
+                        guard.push(piece).await
+                    };
+                    match step {
                         Step::Release(t) => {
                             if !t.is_empty()
-                                && !send(sse(&chunk_with(&template, &t).to_string())).await
+                                && !send(sse(&chunk_with(&template, field, &t).to_string())).await
                             {
                                 client_gone = true;
                                 break 'read;
@@ -1536,7 +1553,7 @@ fn stream_answer(
                         c.remove("logprobs");
                     }
                     finish_chunk = Some(f);
-                } else if content.is_empty() {
+                } else if content.is_empty() && reasoning.is_empty() {
                     // Role announcements go out at once, without anything else their delta
                     // carried (held, or unknown); usage-only chunks after the end.
                     if v["choices"].as_array().is_some_and(|c| c.is_empty()) {
@@ -1560,11 +1577,17 @@ fn stream_answer(
             &[],
             up_started.elapsed().as_secs_f64(),
         );
+        // Span positions count the answer's texts in order: content, reasoning (if any), then
+        // the held fields.
+        let has_reasoning = !rg.raw().is_empty();
         if client_gone {
             // Part of the answer left: the decisions on it are recorded, with how it ended.
-            let checked = sg.checked();
-            s.record(&checked.decisions);
-            let mut events = decision_events(&request_id, &key, &checked.decisions);
+            let mut answer_decisions = sg.checked().decisions;
+            if has_reasoning {
+                answer_decisions = merge_decisions(answer_decisions, rg.checked().decisions, 1);
+            }
+            s.record(&answer_decisions);
+            let mut events = decision_events(&request_id, &key, &answer_decisions);
             events.push(exchange_event(
                 &request_id,
                 &key,
@@ -1572,7 +1595,7 @@ fn stream_answer(
                 json!({"stream": true, "upstream_ms": up_started.elapsed().as_secs_f64() * 1000.0}),
             ));
             let _ = s.audit(events).await;
-            decisions.extend(checked.decisions);
+            decisions.extend(answer_decisions);
             s.watch(&key, &decisions);
             return;
         }
@@ -1613,33 +1636,53 @@ fn stream_answer(
             Outcome::Pass => None,
         });
         if failure.is_none() && stop.is_none() {
-            match (sg.finish().await, held_stop) {
-                // The content passed, the held fields did not. A stream is held whole when a
-                // layer can escalate (hold mode), so nothing of it has gone out and it waits for
-                // the reviewer with the rest; in progressive mode the content's last words go
-                // out like the rest of it did.
-                (Step::Release(t), Some(h)) => {
-                    if !sg.buffered() && matches!(h, Step::Escalate { .. }) && !t.is_empty() {
-                        let _ = send(sse(&chunk_with(&template, &t).to_string())).await;
+            // The reasoning's and the content's last words, then the first stop among them
+            // and the held fields, a block before an escalation.
+            let ends = [
+                ("reasoning_content", rg.finish().await),
+                ("content", sg.finish().await),
+            ];
+            let mut worst: Option<Step> = None;
+            for end in ends.iter().map(|(_, e)| e).chain(held_stop.iter()) {
+                match end {
+                    Step::Block { .. } if !matches!(worst, Some(Step::Block { .. })) => {
+                        worst = Some(end.clone())
                     }
-                    stop = Some(h)
+                    Step::Escalate { .. } if worst.is_none() => worst = Some(end.clone()),
+                    _ => {}
                 }
-                (Step::Release(t), None) => {
-                    if !t.is_empty() {
-                        let _ = send(sse(&chunk_with(&template, &t).to_string())).await;
-                    }
-                }
-                // A block beats an escalation.
-                (Step::Escalate { .. }, Some(b @ Step::Block { .. })) => stop = Some(b),
-                (other, _) => stop = Some(other),
             }
+            // What passed goes out, unless the answer is blocked or held whole for a
+            // reviewer (hold mode: nothing of it has gone out). In progressive mode the
+            // passed text's last words go out like the rest of it did.
+            let release = match &worst {
+                None => true,
+                Some(Step::Escalate { .. }) => !sg.buffered(),
+                Some(_) => false,
+            };
+            if release {
+                for (field, end) in &ends {
+                    if let Step::Release(t) = end
+                        && !t.is_empty()
+                    {
+                        let _ = send(sse(&chunk_with(&template, field, t).to_string())).await;
+                    }
+                }
+            }
+            stop = worst;
         }
-        // One decision per layer: what it found in the content and in the held fields.
+        // One decision per layer: what it found in the content, the reasoning and the held
+        // fields.
+        let mut answer_decisions = sg.checked().decisions;
+        if has_reasoning {
+            answer_decisions = merge_decisions(answer_decisions, rg.checked().decisions, 1);
+        }
         let answer_decisions = merge_decisions(
-            sg.checked().decisions,
+            answer_decisions,
             held_checked
                 .as_ref()
                 .map_or(Vec::new(), |c| c.decisions.clone()),
+            1 + usize::from(has_reasoning),
         );
         s.record(&answer_decisions);
         let mut events = decision_events(&request_id, &key, &answer_decisions);
@@ -1691,6 +1734,12 @@ fn stream_answer(
                 let mut texts = vec![sg.review_text()];
                 let sent = sg.sent_len();
                 let mut parts = vec!["content".to_string()];
+                let reasoning_sent = rg.sent_len();
+                if has_reasoning {
+                    texts.push(rg.review_text());
+                    parts.push("reasoning".to_string());
+                }
+                let held_from = texts.len();
                 if held_checked.is_some() {
                     texts.extend(held_texts.iter().cloned());
                     parts.extend(held_fields.iter().map(|(f, _)| f.label(&held_message)));
@@ -1704,14 +1753,18 @@ fn stream_answer(
                 // `texts` in the order above.
                 let whole = |texts: &[String]| {
                     let mut m = held_message.clone();
-                    for ((f, _), t) in held_fields.iter().zip(&texts[1..]) {
+                    for ((f, _), t) in held_fields.iter().zip(&texts[held_from..]) {
                         answer::set(&mut m, *f, t.clone());
                     }
-                    let mut delta = if texts.len() > 1 {
+                    let mut delta = if texts.len() > held_from {
                         held.delta(&m)
                     } else {
                         json!({})
                     };
+                    if has_reasoning {
+                        delta["reasoning_content"] =
+                            Value::String(texts[1].get(reasoning_sent..).unwrap_or("").into());
+                    }
                     delta["content"] = Value::String(texts[0].get(sent..).unwrap_or("").into());
                     let mut end = template.clone();
                     end["choices"] =
@@ -1721,6 +1774,7 @@ fn stream_answer(
                 // A retry of an exchange a reviewer approved gets the answer they approved
                 // (unless part of another answer already went out).
                 if sent == 0
+                    && reasoning_sent == 0
                     && let Some((review_id, approved)) = s
                         .approved_earlier(&request_id, &key, &layer, &fp, Some(texts.len()))
                         .await
@@ -1746,14 +1800,14 @@ fn stream_answer(
                     &key,
                     "escalate",
                     removed(
-                        json!({"layer": layer, "direction": "output", "stream": true, "sent_bytes": sent}),
+                        json!({"layer": layer, "direction": "output", "stream": true, "sent_bytes": sent, "reasoning_sent_bytes": reasoning_sent}),
                     ),
                 ));
                 if s.audit(events).await.is_err() {
                     return;
                 }
                 s.watch(&key, &decisions);
-                let exchange = json!({"request": request, "answer": texts, "answer_parts": parts, "sent_bytes": sent});
+                let exchange = json!({"request": request, "answer": texts, "answer_parts": parts, "sent_bytes": sent, "reasoning_sent_bytes": reasoning_sent});
                 let end = match s
                     .review(&request_id, &key, &layer, &reason, exchange, &fp)
                     .await
@@ -2119,21 +2173,26 @@ mod tests {
             vec![
                 d("pii", Verdict::Allow, 0.1, 0),
                 d("secrets", Verdict::Block, 0.9, 1),
+                d("harm", Verdict::Flag, 0.6, 0),
             ],
             vec![
                 d("pii", Verdict::Redact, 0.8, 1),
                 d("secrets", Verdict::Allow, 0.0, 0),
+                d("harm", Verdict::Escalate, 0.9, 0),
             ],
+            2,
         );
-        assert_eq!(merged.len(), 2);
+        assert_eq!(merged.len(), 3);
+        // The stronger verdict stays, even when both tripped.
+        assert_eq!(merged[2].verdict, Verdict::Escalate);
         let pii = &merged[0];
         assert_eq!(
             (pii.verdict, pii.score, pii.micros),
             (Verdict::Redact, 0.8, 20)
         );
         assert_eq!(pii.label, "pii-0.8");
-        // The held field's span is numbered after the content.
-        assert_eq!(pii.spans[0].text, 1);
+        // The held field's span is numbered after the content (and the reasoning).
+        assert_eq!(pii.spans[0].text, 2);
         assert_eq!(merged[1].verdict, Verdict::Block);
         assert_eq!(merged[1].score, 0.9);
     }

@@ -15,6 +15,7 @@
 //! | `stall` | streams half the answer, then sends nothing more |
 //! | `tool` | no content: one tool call, `send_message`, whose arguments are `{"text": <the last user message>}`; streamed as fragments of the arguments (`tool-3`: 3 characters) |
 //! | `extras` | the echo, with the text again in fields the guard does not check (`audio.transcript`) and in the choice's `logprobs` |
+//! | `think` | a reasoning model: the last user message as `reasoning_content`, then the content `THINK_ANSWER`; streamed in pieces like the echo (`think-3`) |
 //!
 //! Every answer waits `delay` first (a fixed upstream latency for benchmarks, kept to within
 //! a tenth of a millisecond).
@@ -271,6 +272,23 @@ async fn serve_conn(
                         .await?;
                     return Ok(());
                 }
+                if m.starts_with("think") {
+                    let answer: Vec<char> = THINK_ANSWER.chars().collect();
+                    let thought = chars.chunks(size).map(|p| ("reasoning_content", p));
+                    let said = answer.chunks(size).map(|p| ("content", p));
+                    for (field, p) in thought.chain(said) {
+                        let p: String = p.iter().collect();
+                        let c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                            "choices": [{"index": 0, "delta": {field: p}, "finish_reason": null}]});
+                        sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
+                        sock.flush().await?;
+                    }
+                    let end = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+                    sock.write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
+                        .await?;
+                    return Ok(());
+                }
                 let extras = m == "extras";
                 let cut = matches!(m, "cut" | "stall");
                 let upto = if cut { pieces.len() / 2 } else { pieces.len() };
@@ -310,6 +328,12 @@ async fn serve_conn(
                 c["choices"][0]["finish_reason"] = json!("tool_calls");
                 write_json(&mut sock, 200, &c.to_string()).await?
             }
+            m if m.starts_with("think") => {
+                let mut c: Value =
+                    serde_json::from_str(&completion(m, THINK_ANSWER)).expect("JSON");
+                c["choices"][0]["message"]["reasoning_content"] = json!(text);
+                write_json(&mut sock, 200, &c.to_string()).await?
+            }
             "extras" => {
                 let mut c: Value =
                     serde_json::from_str(&completion("extras", &text)).expect("JSON");
@@ -324,6 +348,9 @@ async fn serve_conn(
     }
     Ok(())
 }
+
+/// The content of the `think` model's answers (its reasoning is the user's message).
+pub const THINK_ANSWER: &str = "That is all I have to say about it, thank you for asking.";
 
 fn completion(model: &str, text: &str) -> String {
     json!({"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,

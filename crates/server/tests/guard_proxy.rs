@@ -944,6 +944,160 @@ async fn in_progressive_mode_a_stream_flows_until_a_whole_text_layer_stops_it() 
     assert_eq!(text, answer);
 }
 
+/// A stream's text pieces in order: (`reasoning_content` or `content`, text), and its errors.
+fn stream_pieces(body: &str) -> (Vec<(String, String)>, Vec<Value>) {
+    let (mut pieces, mut errors) = (Vec::new(), Vec::new());
+    for data in body.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        if v.get("error").is_some() {
+            errors.push(v);
+            continue;
+        }
+        for field in ["reasoning_content", "content"] {
+            if let Some(t) = v["choices"][0]["delta"][field].as_str()
+                && !t.is_empty()
+            {
+                pieces.push((field.to_string(), t.to_string()));
+            }
+        }
+    }
+    (pieces, errors)
+}
+
+/// The text of one field of a stream's pieces.
+fn joined(pieces: &[(String, String)], field: &str) -> String {
+    pieces
+        .iter()
+        .filter(|p| p.0 == field)
+        .map(|p| p.1.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let thought = format!(
+        "The user's card is {CARD}, so {}",
+        "I think about it. ".repeat(8)
+    );
+    let ask = |p: &Proxy, model: &str| {
+        let body = json!({"model": model, "stream": true, "messages": [{"role": "user", "content": thought}]});
+        let p = p
+            .client
+            .post(format!("{}/chat/completions", p.url))
+            .json(&body);
+        async move {
+            let r = p.send().await.unwrap();
+            let id = r.headers()["x-emmental-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (r.text().await.unwrap(), id)
+        }
+    };
+    // Redacted piece by piece (the card split across chunks of 3), before the content.
+    let p = proxy(&up.url, "[stream]\nwindow_chars = 32\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\ntypes = [\"CREDIT_CARD\"]\n").await;
+    let (body, id) = ask(&p, "think-3").await;
+    assert!(!body.contains("0343"), "{body}");
+    let (pieces, errors) = stream_pieces(&body);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        joined(&pieces, "reasoning_content"),
+        thought.replace(CARD, "<CREDIT_CARD>")
+    );
+    assert_eq!(joined(&pieces, "content"), stub::THINK_ANSWER);
+    let kinds: Vec<&str> = pieces.iter().map(|p| p.0.as_str()).collect();
+    let first_content = kinds.iter().position(|k| *k == "content").unwrap();
+    assert!(
+        first_content >= 2,
+        "the reasoning came in pieces before the content: {kinds:?}"
+    );
+    assert!(
+        kinds[first_content..].iter().all(|k| *k == "content"),
+        "{kinds:?}"
+    );
+    // The audit has the redaction, in the answer's second text (the reasoning).
+    let trail = p.audit(&id).await;
+    let pii = trail
+        .iter()
+        .find(|r| r["layer"] == "pii.rules" && r["verdict"] == "redact")
+        .expect("the output PII decision");
+    assert_eq!(pii["verdict"], "redact", "{pii}");
+    assert_eq!(pii["detail"]["spans"][0]["text"], 1, "{pii}");
+    // Without a stream the reasoning is redacted too.
+    let (_, body, _) = p.chat("think", &thought).await;
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        thought.replace(CARD, "<CREDIT_CARD>")
+    );
+    // A secret in the reasoning blocks the answer before any of its content leaves.
+    let p = proxy(
+        &up.url,
+        "[stream]\nwindow_chars = 64\n[[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
+    )
+    .await;
+    let secret = format!(
+        "{} my key is AKIAZ3MPLEK3YQ7WXNPR {}",
+        "hm ".repeat(30),
+        "ok ".repeat(30)
+    );
+    let (body, id) = {
+        let body = json!({"model": "think-3", "stream": true, "messages": [{"role": "user", "content": secret}]});
+        let (r, id) = p.send(&body, None).await;
+        (r.text().await.unwrap(), id)
+    };
+    assert!(!body.contains("AKIA"), "{body}");
+    let (pieces, errors) = stream_pieces(&body);
+    assert_eq!(joined(&pieces, "content"), "", "{body}");
+    assert!(
+        !joined(&pieces, "reasoning_content").is_empty(),
+        "the reasoning before the key went out"
+    );
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["error"]["code"], "secrets");
+    assert_eq!(
+        exchange_verdict(&p.audit(&id).await).as_deref(),
+        Some("block")
+    );
+    // Held whole (an escalating layer, hold mode): the reasoning still comes first.
+    let p = proxy(&up.url, "[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"never here\"]\naction = \"escalate\"\n").await;
+    let (body, _) = ask(&p, "think-3").await;
+    let (pieces, _) = stream_pieces(&body);
+    let kinds: Vec<&str> = pieces.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(kinds, ["reasoning_content", "content"], "{body}");
+    assert_eq!(pieces[0].1, thought);
+    // Escalated for what it thought: the reviewer reads the reasoning as a part of the answer,
+    // and an approval sends both.
+    let p = Arc::new(proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 10.0\n[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"think about it\"]\naction = \"escalate\"\n").await);
+    let waiting = {
+        let p = p.clone();
+        let body = json!({"model": "think-3", "stream": true, "messages": [{"role": "user", "content": thought}]});
+        tokio::spawn(async move { p.send(&body, None).await.0.text().await.unwrap() })
+    };
+    let id = pending_review(&p).await;
+    let item = p.admin_json(&format!("/emmental/review/{id}")).await;
+    assert_eq!(
+        item["exchange"]["answer_parts"],
+        json!(["content", "reasoning"]),
+        "{item}"
+    );
+    assert_eq!(item["exchange"]["answer"][1], thought.as_str(), "{item}");
+    let r = p
+        .client
+        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (pieces, errors) = stream_pieces(&waiting.await.unwrap());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(joined(&pieces, "reasoning_content"), thought);
+    assert_eq!(joined(&pieces, "content"), stub::THINK_ANSWER);
+}
+
 /// A tool call as a stream's deltas add it up: id, function name, arguments.
 type StreamedCall = (String, String, String);
 
