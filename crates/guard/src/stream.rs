@@ -176,6 +176,19 @@ impl StreamGuard {
         self.scan_and_release(release_to).await
     }
 
+    /// The escalation that stopped this stream's releases (progressive mode), if any.
+    pub fn escalation(&self) -> Option<&Step> {
+        self.escalated.as_ref()
+    }
+
+    /// Another text of the same answer escalated: release nothing more, and keep the rest
+    /// for the reviewer (progressive mode; a held answer is held anyway).
+    pub fn withhold(&mut self, step: Step) {
+        if !self.buffered && self.escalated.is_none() && self.done.is_none() {
+            self.escalated = Some(step);
+        }
+    }
+
     /// Whether text received is not released yet (held back, or held whole).
     pub fn pending(&self) -> bool {
         self.released < self.raw.len()
@@ -675,6 +688,61 @@ mod tests {
         assert!(matches!(s.finish().await, Step::Escalate { .. }));
         assert!(!early.contains("refund"), "released: {early}");
         assert!(early.len() >= 60, "text before the match was streamed");
+        assert_eq!(s.review_text(), text);
+    }
+
+    #[tokio::test]
+    async fn flush_releases_the_held_back_window_and_withhold_stops_the_releases() {
+        let g = guard("[[output]]\nscanner = \"code\"\naction = \"block\"\n", 10);
+        let text = "word ".repeat(8);
+        let mut s = g.stream(ScanContext::default());
+        let mut out = String::new();
+        for c in chunks(&text, 5) {
+            if let Step::Release(t) = s.push(&c).await {
+                out.push_str(&t);
+            }
+        }
+        assert!(s.pending() && out.len() < text.len());
+        let Step::Release(rest) = s.flush().await else {
+            panic!()
+        };
+        assert_eq!(out + &rest, text);
+        assert!(!s.pending());
+        assert_eq!(s.flush().await, Step::Release(String::new()));
+        // A held answer stays held.
+        let g = guard(
+            "[[output]]\nscanner = \"size\"\nmax_chars = 500\naction = \"block\"\n",
+            10,
+        );
+        let mut s = g.stream(ScanContext::default());
+        s.push(&text).await;
+        assert_eq!(s.flush().await, Step::Release(String::new()));
+        assert_eq!(s.finish().await, Step::Release(text.clone()));
+        // Withheld (another text escalated): nothing more leaves, the rest is for review.
+        let g = guard_in(
+            "progressive",
+            "[[output]]\nscanner = \"code\"\naction = \"block\"\n",
+            10,
+        );
+        let mut s = g.stream(ScanContext::default());
+        let mut out = String::new();
+        let pieces = chunks(&text, 5);
+        for c in &pieces[..4] {
+            if let Step::Release(t) = s.push(c).await {
+                out.push_str(&t);
+            }
+        }
+        let step = Step::Escalate {
+            layer: "other".into(),
+            reason: "x".into(),
+        };
+        s.withhold(step.clone());
+        assert_eq!(s.escalation(), Some(&step));
+        for c in &pieces[4..] {
+            assert_eq!(s.push(c).await, Step::Release(String::new()));
+        }
+        assert_eq!(s.finish().await, step);
+        assert_eq!(s.sent_len(), out.len());
         assert_eq!(s.review_text(), text);
     }
 

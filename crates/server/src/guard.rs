@@ -1519,13 +1519,11 @@ fn stream_answer(
                 // When the answer starts, its reasoning is over: what is held back of it goes
                 // out first (checked), so the client reads the reasoning before the answer.
                 let flush = !content.is_empty() && rg.pending();
-                for (field, piece, guard) in [
-                    ("reasoning_content", reasoning, &mut rg),
-                    ("content", content, &mut sg),
-                ] {
+                for (field, piece) in [("reasoning_content", reasoning), ("content", content)] {
                     if piece.is_empty() && !(flush && field == "reasoning_content") {
                         continue;
                     }
+                    let guard = if field == "content" { &mut sg } else { &mut rg };
                     let step = if piece.is_empty() {
                         guard.flush().await
                     } else {
@@ -1544,6 +1542,11 @@ fn stream_answer(
                             stop = Some(other);
                             break 'read;
                         }
+                    }
+                    // An escalation in one text stops the releases of the other too.
+                    if let Some(e) = rg.escalation().or(sg.escalation()).cloned() {
+                        rg.withhold(e.clone());
+                        sg.withhold(e);
                     }
                 }
                 if !choice["finish_reason"].is_null() && choice.is_object() {
@@ -1638,8 +1641,17 @@ fn stream_answer(
         if failure.is_none() && stop.is_none() {
             // The reasoning's and the content's last words, then the first stop among them
             // and the held fields, a block before an escalation.
+            // An escalation stops what is still to be released, in both texts.
+            if let Some(h @ Step::Escalate { .. }) = &held_stop {
+                rg.withhold(h.clone());
+                sg.withhold(h.clone());
+            }
+            let reasoning_end = rg.finish().await;
+            if let Step::Escalate { .. } = &reasoning_end {
+                sg.withhold(reasoning_end.clone());
+            }
             let ends = [
-                ("reasoning_content", rg.finish().await),
+                ("reasoning_content", reasoning_end),
                 ("content", sg.finish().await),
             ];
             let mut worst: Option<Step> = None;
@@ -1653,8 +1665,8 @@ fn stream_answer(
                 }
             }
             // What passed goes out, unless the answer is blocked or held whole for a
-            // reviewer (hold mode: nothing of it has gone out). In progressive mode the
-            // passed text's last words go out like the rest of it did.
+            // reviewer (hold mode: nothing of it has gone out). In progressive mode, the
+            // reasoning's last words go out when only the content, after it, escalated.
             let release = match &worst {
                 None => true,
                 Some(Step::Escalate { .. }) => !sg.buffered(),

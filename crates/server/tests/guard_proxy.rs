@@ -1096,6 +1096,46 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(joined(&pieces, "reasoning_content"), thought);
     assert_eq!(joined(&pieces, "content"), stub::THINK_ANSWER);
+    // Progressive: the reasoning streams up to what escalates, and then nothing more of it
+    // or of the answer leaves until the approval, which sends the rest once.
+    let p = Arc::new(proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 10.0\n[stream]\nwindow_chars = 16\nmode = \"progressive\"\n[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"think about it\"]\naction = \"escalate\"\n").await);
+    let waiting = {
+        let p = p.clone();
+        let body = json!({"model": "think-3", "stream": true, "messages": [{"role": "user", "content": thought}]});
+        tokio::spawn(async move { p.send(&body, None).await.0.text().await.unwrap() })
+    };
+    let id = pending_review(&p).await;
+    let item = p.admin_json(&format!("/emmental/review/{id}")).await;
+    let sent = item["exchange"]["reasoning_sent_bytes"].as_u64().unwrap() as usize;
+    assert_eq!(
+        item["exchange"]["sent_bytes"], 0,
+        "no content before the escalation: {item}"
+    );
+    let at = thought.find("think about it").unwrap();
+    assert!(
+        sent > 0 && sent <= at,
+        "{sent} of the reasoning went out, the match is at {at}"
+    );
+    assert_eq!(item["exchange"]["answer"][0], stub::THINK_ANSWER, "{item}");
+    assert_eq!(item["exchange"]["answer"][1], thought.as_str(), "{item}");
+    let r = p
+        .client
+        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (pieces, errors) = stream_pieces(&waiting.await.unwrap());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(joined(&pieces, "reasoning_content"), thought);
+    assert_eq!(joined(&pieces, "content"), stub::THINK_ANSWER);
+    // Before the approval's one chunk: reasoning only, exactly what the item says was sent.
+    let before: String = pieces[..pieces.len() - 2]
+        .iter()
+        .map(|p| p.1.as_str())
+        .collect();
+    assert_eq!(before, thought[..sent]);
 }
 
 /// A tool call as a stream's deltas add it up: id, function name, arguments.
