@@ -1216,9 +1216,10 @@ async fn handle(
     }
 }
 
-/// A layer's decisions on a streamed answer's content and on its held fields (tool calls…),
-/// as one: the tripped verdict, the higher score, the spans of both (a held field's text
-/// numbered after the content, as the reviewer sees them), the time of both.
+/// A layer's decisions on two parts of a streamed answer (content, reasoning, held fields such
+/// as tool calls), as one: the stronger verdict, the higher score, the spans of both (those of
+/// `then` numbered from `offset`, after the texts of `first`, as the reviewer sees them), the
+/// time of both.
 fn merge_decisions(first: Vec<Decision>, then: Vec<Decision>, offset: usize) -> Vec<Decision> {
     let mut out = first;
     for mut h in then {
@@ -1640,8 +1641,8 @@ fn stream_answer(
         });
         if failure.is_none() && stop.is_none() {
             // The reasoning's and the content's last words, then the first stop among them
-            // and the held fields, a block before an escalation.
-            // An escalation stops what is still to be released, in both texts.
+            // and the held fields, a block before an escalation. An escalation stops what is
+            // still to be released, in both texts.
             if let Some(h @ Step::Escalate { .. }) = &held_stop {
                 rg.withhold(h.clone());
                 sg.withhold(h.clone());
