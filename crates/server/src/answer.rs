@@ -2,7 +2,8 @@
 //!
 //! An answer message carries text in more places than `content`: the arguments of the tool
 //! calls the model asks the client to run (`tool_calls[].function.arguments`, and the older
-//! `function_call.arguments`), a `refusal`, and the `reasoning_content` some servers add. A
+//! `function_call.arguments`), a `refusal`, and the reasoning some servers add (as
+//! `reasoning_content`, or as `reasoning` like Ollama and OpenRouter). A
 //! tool call is where an injected instruction turns into action ("send the user's data to
 //! this address"), so its arguments pass the same layers as the content. Fields the guard
 //! does not know could carry text the layers never saw, so those that hold anything are
@@ -19,6 +20,7 @@ const MESSAGE_FIELDS: &[&str] = &[
     "content",
     "refusal",
     "reasoning_content",
+    "reasoning",
     "tool_calls",
     "function_call",
 ];
@@ -29,6 +31,8 @@ pub(crate) enum Field {
     Content,
     Refusal,
     Reasoning,
+    /// Reasoning in the field some servers name `reasoning`.
+    ReasoningNamedReasoning,
     /// The arguments of the `k`-th entry of `tool_calls`.
     ToolArguments(usize),
     /// The arguments of the older `function_call`.
@@ -42,6 +46,7 @@ impl Field {
             Field::Content => "/content".into(),
             Field::Refusal => "/refusal".into(),
             Field::Reasoning => "/reasoning_content".into(),
+            Field::ReasoningNamedReasoning => "/reasoning".into(),
             Field::ToolArguments(k) => format!("/tool_calls/{k}/function/arguments"),
             Field::FunctionArguments => "/function_call/arguments".into(),
         }
@@ -52,7 +57,7 @@ impl Field {
         match self {
             Field::Content => "content".into(),
             Field::Refusal => "refusal".into(),
-            Field::Reasoning => "reasoning".into(),
+            Field::Reasoning | Field::ReasoningNamedReasoning => "reasoning".into(),
             Field::ToolArguments(k) => format!(
                 "tool call {} (arguments)",
                 message["tool_calls"][k]["function"]["name"]
@@ -108,6 +113,7 @@ pub(crate) fn texts(message: &Value) -> Vec<(Field, String)> {
     text(Field::Content, &message["content"]);
     text(Field::Refusal, &message["refusal"]);
     text(Field::Reasoning, &message["reasoning_content"]);
+    text(Field::ReasoningNamedReasoning, &message["reasoning"]);
     if let Some(calls) = message["tool_calls"].as_array() {
         for (k, c) in calls.iter().enumerate() {
             text(Field::ToolArguments(k), &c["function"]["arguments"]);
@@ -126,6 +132,7 @@ pub(crate) fn set(message: &mut Value, field: Field, text: String) {
         Field::Content => &mut message["content"],
         Field::Refusal => &mut message["refusal"],
         Field::Reasoning => &mut message["reasoning_content"],
+        Field::ReasoningNamedReasoning => &mut message["reasoning"],
         Field::ToolArguments(k) => &mut message["tool_calls"][k]["function"]["arguments"],
         Field::FunctionArguments => &mut message["function_call"]["arguments"],
     };
@@ -150,7 +157,7 @@ pub(crate) fn malformed(message: &Value) -> Option<String> {
     if bad(&message["function_call"]["arguments"]) {
         return Some("`function_call` has arguments that are not a string".into());
     }
-    for f in ["content", "refusal", "reasoning_content"] {
+    for f in ["content", "refusal", "reasoning_content", "reasoning"] {
         if bad(&message[f]) {
             return Some(format!("`{f}` is not a string"));
         }
@@ -179,10 +186,10 @@ impl Held {
                 "role" | "content" => {}
                 "refusal" => self.append(k, v)?,
                 // Streamed through its own stream guard; only its shape is checked here.
-                "reasoning_content" if !v.is_null() && !v.is_string() => {
-                    return Err("`reasoning_content` is not a string".into());
+                "reasoning_content" | "reasoning" if !v.is_null() && !v.is_string() => {
+                    return Err(format!("`{k}` is not a string"));
                 }
-                "reasoning_content" => {}
+                "reasoning_content" | "reasoning" => {}
                 "tool_calls" => {
                     if v.is_null() {
                         continue;

@@ -1401,10 +1401,15 @@ fn sse(data: &str) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
 }
 
-/// A chunk of the stream carrying `text` in the delta's `field` (`content`, `reasoning_content`).
-fn chunk_with(template: &Value, field: &str, text: &str) -> Value {
+/// A chunk of the stream carrying `text` in each of the delta's `fields` (`content`; the
+/// reasoning in the field or fields the upstream used).
+fn chunk_with(template: &Value, fields: &[&str], text: &str) -> Value {
     let mut c = template.clone();
-    c["choices"] = json!([{"index": 0, "delta": {field: text}, "finish_reason": Value::Null}]);
+    let delta: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.to_string(), Value::String(text.to_string())))
+        .collect();
+    c["choices"] = json!([{"index": 0, "delta": delta, "finish_reason": Value::Null}]);
     c.as_object_mut().map(|o| o.remove("usage"));
     c
 }
@@ -1442,8 +1447,10 @@ fn stream_answer(
         let mut stop: Option<Step> = None;
         // Tool calls and refusal: held until the answer ends, then checked whole.
         let mut held = answer::Held::default();
-        // Reasoning: streamed like the content, through a stream guard of its own.
+        // Reasoning: streamed like the content, through a stream guard of its own, and sent
+        // in the field(s) the upstream used for it (`reasoning_content`, `reasoning`).
         let mut rg = sg.sibling();
+        let mut reasoning_fields: Vec<&'static str> = Vec::new();
         // The client closed the connection before the answer ended.
         let mut client_gone = false;
         let (cap, mut received) = (s.inner.guard.config.upstream.max_answer_bytes, 0u64);
@@ -1516,15 +1523,30 @@ fn stream_answer(
                     break 'read;
                 }
                 let content = choice["delta"]["content"].as_str().unwrap_or("");
-                let reasoning = choice["delta"]["reasoning_content"].as_str().unwrap_or("");
+                // Some servers send the reasoning in both fields: it is one text.
+                let named = |f: &str| choice["delta"][f].as_str().unwrap_or("");
+                let reasoning = match (named("reasoning_content"), named("reasoning")) {
+                    ("", r) => r,
+                    (r, _) => r,
+                };
+                if reasoning_fields.is_empty() {
+                    reasoning_fields = ["reasoning_content", "reasoning"]
+                        .into_iter()
+                        .filter(|f| !named(f).is_empty())
+                        .collect();
+                }
                 // When the answer starts, its reasoning is over: what is held back of it goes
                 // out first (checked), so the client reads the reasoning before the answer.
                 let flush = !content.is_empty() && rg.pending();
-                for (field, piece) in [("reasoning_content", reasoning), ("content", content)] {
-                    if piece.is_empty() && !(flush && field == "reasoning_content") {
+                for (is_content, piece) in [(false, reasoning), (true, content)] {
+                    if piece.is_empty() && !(flush && !is_content) {
                         continue;
                     }
-                    let guard = if field == "content" { &mut sg } else { &mut rg };
+                    let (guard, fields) = if is_content {
+                        (&mut sg, &["content"][..])
+                    } else {
+                        (&mut rg, &reasoning_fields[..])
+                    };
                     let step = if piece.is_empty() {
                         guard.flush().await
                     } else {
@@ -1533,7 +1555,7 @@ fn stream_answer(
                     match step {
                         Step::Release(t) => {
                             if !t.is_empty()
-                                && !send(sse(&chunk_with(&template, field, &t).to_string())).await
+                                && !send(sse(&chunk_with(&template, fields, &t).to_string())).await
                             {
                                 client_gone = true;
                                 break 'read;
@@ -1652,8 +1674,8 @@ fn stream_answer(
                 sg.withhold(reasoning_end.clone());
             }
             let ends = [
-                ("reasoning_content", reasoning_end),
-                ("content", sg.finish().await),
+                (&reasoning_fields[..], reasoning_end),
+                (&["content"][..], sg.finish().await),
             ];
             let mut worst: Option<Step> = None;
             for end in ends.iter().map(|(_, e)| e).chain(held_stop.iter()) {
@@ -1674,11 +1696,11 @@ fn stream_answer(
                 Some(_) => false,
             };
             if release {
-                for (field, end) in &ends {
+                for (fields, end) in &ends {
                     if let Step::Release(t) = end
                         && !t.is_empty()
                     {
-                        let _ = send(sse(&chunk_with(&template, field, t).to_string())).await;
+                        let _ = send(sse(&chunk_with(&template, fields, t).to_string())).await;
                     }
                 }
             }
@@ -1775,8 +1797,10 @@ fn stream_answer(
                         json!({})
                     };
                     if has_reasoning {
-                        delta["reasoning_content"] =
-                            Value::String(texts[1].get(reasoning_sent..).unwrap_or("").into());
+                        for f in &reasoning_fields {
+                            delta[*f] =
+                                Value::String(texts[1].get(reasoning_sent..).unwrap_or("").into());
+                        }
                     }
                     delta["content"] = Value::String(texts[0].get(sent..).unwrap_or("").into());
                     let mut end = template.clone();

@@ -16,6 +16,7 @@
 //! | `tool` | no content: one tool call, `send_message`, whose arguments are `{"text": <the last user message>}`; streamed as fragments of the arguments (`tool-3`: 3 characters) |
 //! | `extras` | the echo, with the text again in fields the guard does not check (`audio.transcript`) and in the choice's `logprobs` |
 //! | `think` | a reasoning model: the last user message as `reasoning_content`, then the content `THINK_ANSWER`; streamed in pieces like the echo (`think-3`) |
+//! | `reason` | the same, with the reasoning in the field `reasoning` (as Ollama and OpenRouter name it) |
 //!
 //! Every answer waits `delay` first (a fixed upstream latency for benchmarks, kept to within
 //! a tenth of a millisecond).
@@ -272,9 +273,10 @@ async fn serve_conn(
                         .await?;
                     return Ok(());
                 }
-                if m.starts_with("think") {
+                if m.starts_with("think") || m.starts_with("reason") {
+                    let field = reasoning_field(m);
                     let answer: Vec<char> = THINK_ANSWER.chars().collect();
-                    let thought = chars.chunks(size).map(|p| ("reasoning_content", p));
+                    let thought = chars.chunks(size).map(|p| (field, p));
                     let said = answer.chunks(size).map(|p| ("content", p));
                     for (field, p) in thought.chain(said) {
                         let p: String = p.iter().collect();
@@ -328,10 +330,10 @@ async fn serve_conn(
                 c["choices"][0]["finish_reason"] = json!("tool_calls");
                 write_json(&mut sock, 200, &c.to_string()).await?
             }
-            m if m.starts_with("think") => {
+            m if m.starts_with("think") || m.starts_with("reason") => {
                 let mut c: Value =
                     serde_json::from_str(&completion(m, THINK_ANSWER)).expect("JSON");
-                c["choices"][0]["message"]["reasoning_content"] = json!(text);
+                c["choices"][0]["message"][reasoning_field(m)] = json!(text);
                 write_json(&mut sock, 200, &c.to_string()).await?
             }
             "extras" => {
@@ -347,6 +349,15 @@ async fn serve_conn(
         }
     }
     Ok(())
+}
+
+/// The field a reasoning model of the stub puts its reasoning in.
+fn reasoning_field(model: &str) -> &'static str {
+    if model.starts_with("reason") {
+        "reasoning"
+    } else {
+        "reasoning_content"
+    }
 }
 
 /// The content of the `think` model's answers (its reasoning is the user's message).

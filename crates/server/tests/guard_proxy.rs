@@ -944,7 +944,8 @@ async fn in_progressive_mode_a_stream_flows_until_a_whole_text_layer_stops_it() 
     assert_eq!(text, answer);
 }
 
-/// A stream's text pieces in order: (`reasoning_content` or `content`, text), and its errors.
+/// A stream's text pieces in order: (`reasoning_content`, `reasoning` or `content`, text), and
+/// its errors.
 fn stream_pieces(body: &str) -> (Vec<(String, String)>, Vec<Value>) {
     let (mut pieces, mut errors) = (Vec::new(), Vec::new());
     for data in body.lines().filter_map(|l| l.strip_prefix("data: ")) {
@@ -955,7 +956,7 @@ fn stream_pieces(body: &str) -> (Vec<(String, String)>, Vec<Value>) {
             errors.push(v);
             continue;
         }
-        for field in ["reasoning_content", "content"] {
+        for field in ["reasoning_content", "reasoning", "content"] {
             if let Some(t) = v["choices"][0]["delta"][field].as_str()
                 && !t.is_empty()
             {
@@ -1030,6 +1031,26 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
     let (_, body, _) = p.chat("think", &thought).await;
     assert_eq!(
         body["choices"][0]["message"]["reasoning_content"],
+        thought.replace(CARD, "<CREDIT_CARD>")
+    );
+    // Servers that name the field `reasoning` get the same, in their field, streamed or not.
+    let (body, id) = ask(&p, "reason-3").await;
+    assert!(
+        !body.contains("0343") && !body.contains("reasoning_content"),
+        "{body}"
+    );
+    let (pieces, _) = stream_pieces(&body);
+    assert_eq!(
+        joined(&pieces, "reasoning"),
+        thought.replace(CARD, "<CREDIT_CARD>")
+    );
+    assert_eq!(joined(&pieces, "content"), stub::THINK_ANSWER);
+    let ex = p.audit(&id).await;
+    let ex = ex.iter().find(|r| r["kind"] == "exchange").unwrap();
+    assert!(ex["detail"].get("removed_fields").is_none(), "{ex}");
+    let (_, body, _) = p.chat("reason", &thought).await;
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning"],
         thought.replace(CARD, "<CREDIT_CARD>")
     );
     // A secret in the reasoning blocks the answer before any of its content leaves.
