@@ -1539,7 +1539,9 @@ fn stream_answer(
                 // out first (checked), so the client reads the reasoning before the answer.
                 let flush = !content.is_empty() && rg.pending();
                 for (is_content, piece) in [(false, reasoning), (true, content)] {
-                    if piece.is_empty() && !(flush && !is_content) {
+                    // An empty piece only matters as the reasoning's flush.
+                    let flushing = flush && !is_content;
+                    if piece.is_empty() && !flushing {
                         continue;
                     }
                     let (guard, fields) = if is_content {
