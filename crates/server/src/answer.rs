@@ -84,6 +84,12 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
+/// Whether the guard knows field `k` with value `v`. A `reasoning` that is not text is some
+/// other server's structure under that name: unknown.
+fn known(k: &str, v: &Value) -> bool {
+    MESSAGE_FIELDS.contains(&k) && (k != "reasoning" || v.is_string() || v.is_null())
+}
+
 /// Removes the fields of `message` the guard does not know and that carry something; returns
 /// their names. Empty ones stay: they hold no text.
 pub(crate) fn drop_unknown(message: &mut Value) -> Vec<String> {
@@ -92,7 +98,7 @@ pub(crate) fn drop_unknown(message: &mut Value) -> Vec<String> {
     };
     let unknown: Vec<String> = m
         .iter()
-        .filter(|(k, v)| !MESSAGE_FIELDS.contains(&k.as_str()) && !is_empty(v))
+        .filter(|(k, v)| (!known(k, v)) && !is_empty(v))
         .map(|(k, _)| k.clone())
         .collect();
     for k in &unknown {
@@ -157,7 +163,7 @@ pub(crate) fn malformed(message: &Value) -> Option<String> {
     if bad(&message["function_call"]["arguments"]) {
         return Some("`function_call` has arguments that are not a string".into());
     }
-    for f in ["content", "refusal", "reasoning_content", "reasoning"] {
+    for f in ["content", "refusal", "reasoning_content"] {
         if bad(&message[f]) {
             return Some(format!("`{f}` is not a string"));
         }
@@ -186,10 +192,11 @@ impl Held {
                 "role" | "content" => {}
                 "refusal" => self.append(k, v)?,
                 // Streamed through its own stream guard; only its shape is checked here.
-                "reasoning_content" | "reasoning" if !v.is_null() && !v.is_string() => {
-                    return Err(format!("`{k}` is not a string"));
+                "reasoning_content" if !v.is_null() && !v.is_string() => {
+                    return Err("`reasoning_content` is not a string".into());
                 }
-                "reasoning_content" | "reasoning" => {}
+                "reasoning_content" => {}
+                "reasoning" if known(k, v) => {}
                 "tool_calls" => {
                     if v.is_null() {
                         continue;
@@ -339,6 +346,20 @@ mod tests {
             "an empty field holds no text and stays"
         );
         assert!(malformed(&m).is_none());
+        // Reasoning under either name is read; `reasoning` that is not text is not ours.
+        let mut r = json!({"content": "a", "reasoning": "b", "reasoning_content": "c"});
+        assert!(drop_unknown(&mut r).is_empty());
+        let read: Vec<Field> = texts(&r).iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            read,
+            [
+                Field::Content,
+                Field::Reasoning,
+                Field::ReasoningNamedReasoning
+            ]
+        );
+        let mut r = json!({"content": "a", "reasoning": {"summary": [{"text": "b"}]}});
+        assert_eq!(drop_unknown(&mut r), ["reasoning"]);
         let t = texts(&m);
         let fields: Vec<Field> = t.iter().map(|(f, _)| *f).collect();
         assert_eq!(
@@ -414,6 +435,10 @@ mod tests {
             h.push(json!({"reasoning_content": 5}).as_object().unwrap())
                 .is_err()
         );
+        // `reasoning` as anything but text is another server's structure: removed, named.
+        h.push(json!({"reasoning": {"summary": "x"}}).as_object().unwrap())
+            .unwrap();
+        assert_eq!(h.dropped, ["audio", "reasoning"]);
         assert!(Held::default().is_empty());
     }
 }
