@@ -153,6 +153,7 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
                     ""
                 }
             );
+            println!("{}", guard.stream_summary());
             println!("policy {} is valid", args.config.display());
             return Ok(());
         }

@@ -125,6 +125,11 @@ fn guard_init_prints_a_documented_policy_that_checks() {
         stdout.contains("input layers read: user, tool, function messages;"),
         "{stdout}"
     );
+    // What the policy does to streams, and why.
+    assert!(
+        stdout.contains("streams: held whole until checked, because `harm-review`"),
+        "{stdout}"
+    );
     // A typo is an error that names the field.
     let bad = write(
         tmp.path(),

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use emmental_detectors::{Span, unicode};
 
 use crate::config::{Action, StreamMode};
-use crate::layer::{Decision, SpanRecord, Verdict, redact};
+use crate::layer::{Decision, Layer, SpanRecord, Verdict, redact};
 use crate::pipeline::{Checked, Outcome};
 use crate::{Direction, Guard, ScanContext};
 
@@ -84,11 +84,7 @@ impl StreamGuard {
         // In hold mode: an escalation sends the whole exchange to a reviewer, and text already
         // released could not be held back for them, so any escalating layer, like a
         // whole-text layer that may block, holds the answer until the end.
-        let buffered = !progressive
-            && guard.layers(Direction::Output).iter().any(|l| {
-                l.cfg.action == Action::Escalate
-                    || (!l.scanner.incremental() && l.cfg.action == Action::Block)
-            });
+        let buffered = !progressive && guard.layers(Direction::Output).iter().any(|l| holds(l));
         Self {
             guard,
             cx,
@@ -457,6 +453,54 @@ impl StreamGuard {
     }
 }
 
+/// Whether a layer makes a stream be held whole in hold mode: it escalates, or it judges whole
+/// texts and may block.
+fn holds(l: &Layer) -> bool {
+    l.cfg.action == Action::Escalate || (!l.scanner.incremental() && l.cfg.action == Action::Block)
+}
+
+impl Guard {
+    /// How this policy treats a streamed answer, in a sentence (for `emmental guard check`).
+    pub fn stream_summary(&self) -> String {
+        let window = self.config.stream.window_chars;
+        let names = |f: &dyn Fn(&Layer) -> bool| -> Vec<String> {
+            self.layers(Direction::Output)
+                .iter()
+                .filter(|l| f(l))
+                .map(|l| format!("`{}`", l.cfg.id))
+                .collect()
+        };
+        let flowing =
+            format!("released as the output layers pass them, {window} characters held back");
+        match self.config.stream.mode {
+            StreamMode::Hold => {
+                let holding = names(&holds);
+                if holding.is_empty() {
+                    format!("streams: {flowing}")
+                } else {
+                    format!(
+                        "streams: held whole until checked, because {} may block or escalate a whole answer (stream.mode = \"progressive\" releases text as it is checked)",
+                        holding.join(", ")
+                    )
+                }
+            }
+            StreamMode::Progressive => {
+                let whole =
+                    names(&|l: &Layer| !l.scanner.incremental() && stops_stream(l.cfg.action));
+                if whole.is_empty() {
+                    format!("streams: {flowing} (progressive)")
+                } else {
+                    let verb = if whole.len() == 1 { "judges" } else { "judge" };
+                    format!(
+                        "streams: {flowing}; {} {verb} the answer so far before each release (progressive)",
+                        whole.join(", ")
+                    )
+                }
+            }
+        }
+    }
+}
+
 /// Whether a layer with this action may stop a stream (block it or hold it for review).
 fn stops_stream(action: Action) -> bool {
     matches!(action, Action::Block | Action::Escalate)
@@ -590,6 +634,28 @@ mod tests {
     /// A policy with `layers` in progressive stream mode.
     fn progressive(layers: &str, window: usize) -> Arc<Guard> {
         guard_in("progressive", layers, window)
+    }
+
+    #[test]
+    fn the_stream_summary_names_the_layers_that_hold_or_judge_the_answer() {
+        let layers = "[[output]]\nscanner = \"size\"\nmax_chars = 150\naction = \"block\"\n[[output]]\nscanner = \"code\"\naction = \"block\"\n";
+        let held = guard(layers, 10).stream_summary();
+        assert!(
+            held.contains("held whole") && held.contains("`size`") && !held.contains("`code`"),
+            "{held}"
+        );
+        let flowing = guard_in("progressive", layers, 10).stream_summary();
+        assert!(
+            flowing.contains("10 characters held back")
+                && flowing.contains("`size` judges the answer so far"),
+            "{flowing}"
+        );
+        let spans =
+            guard("[[output]]\nscanner = \"code\"\naction = \"block\"\n", 10).stream_summary();
+        assert_eq!(
+            spans,
+            "streams: released as the output layers pass them, 10 characters held back"
+        );
     }
 
     #[tokio::test]
