@@ -69,6 +69,10 @@ pub struct StreamGuard {
     done: Option<Step>,
 }
 
+/// Characters the first release of a stream waits for beyond the held-back window (later
+/// releases wait for half a window).
+const FIRST_RELEASE_CHARS: usize = 16;
+
 /// The byte index `n` characters before the end of `s` (0 if `s` is shorter).
 fn back_chars(s: &str, n: usize) -> usize {
     if n == 0 {
@@ -164,8 +168,14 @@ impl StreamGuard {
             return Step::Release(String::new());
         }
         let pending_chars = self.raw[self.released..].chars().count();
-        // Scan once at least half a window can be released, not on every token.
-        if pending_chars < self.window + self.window.div_ceil(2) {
+        // Scan once at least half a window can be released, not on every token; the first
+        // time as soon as a few words can go, so the client sees the answer start early.
+        let step = if self.released == 0 {
+            FIRST_RELEASE_CHARS.min(self.window.div_ceil(2))
+        } else {
+            self.window.div_ceil(2)
+        };
+        if pending_chars < self.window + step {
             return Step::Release(String::new());
         }
         let release_to = back_chars(&self.raw, self.window);
