@@ -6,14 +6,17 @@
 //!
 //!   cargo bench -p emmental-server --bench guard_proxy [-- REQUESTS [DELAY_MS]]
 //!
-//! Each configuration runs three loads:
+//! Each configuration runs four loads:
 //! - a closed loop of 50 clients (throughput; against a fixed-latency upstream the clients
 //!   move in waves of 50, so with CPU-bound layers the added latency there is mostly the wait
 //!   for the rest of the wave);
 //! - one request at a time (the latency a request pays for the layers on an idle proxy);
 //! - an open loop: requests arriving at random at a fixed rate, `BENCH_RATE` per second for
 //!   (f), (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C`
-//!   for (c) (default 100), latency counted from each request's scheduled arrival.
+//!   for (c) (default 100), latency counted from each request's scheduled arrival;
+//! - streamed: the closed loop of 50 clients asking for streamed answers (the stub sends the
+//!   echo in pieces of 4 characters, about 80 events), read to the end: what the stream guard's
+//!   sliding window costs per answer.
 //!
 //! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
 //! the same load sent straight to the stub.
@@ -113,14 +116,31 @@ fn body(i: usize) -> String {
         .to_string()
 }
 
+/// [`body`], asking for a streamed answer.
+fn stream_body(i: usize) -> String {
+    json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": format!("{PROMPT} (ticket {i})")}]})
+        .to_string()
+}
+
 fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: usize) -> Stats {
+    load_of(client_rt, url, n, concurrency, body)
+}
+
+/// A closed loop of `concurrency` clients sending `n` requests, request `i` with `make(i)`.
+fn load_of(
+    client_rt: &tokio::runtime::Runtime,
+    url: &str,
+    n: usize,
+    concurrency: usize,
+    make: fn(usize) -> String,
+) -> Stats {
     let url = format!("{url}/chat/completions");
     client_rt.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency)
             .build()
             .unwrap();
-        let bodies: Arc<Vec<String>> = Arc::new((0..n).map(|i| body(i + n * 7919)).collect());
+        let bodies: Arc<Vec<String>> = Arc::new((0..n).map(|i| make(i + n * 7919)).collect());
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = Vec::new();
@@ -469,6 +489,15 @@ fn main() {
         );
         direct_open.push((r, s));
     }
+    // BENCH_LOADS=open (or "closed", "one", "stream", or several): only those loads through
+    // the proxy.
+    let loads = std::env::var("BENCH_LOADS").ok();
+    let runs = |load: &str| loads.as_ref().is_none_or(|l| l.contains(load));
+    let direct_stream = runs("stream").then(|| {
+        let s = load_of(&client_rt, &upstream.url, n, CONCURRENCY, stream_body);
+        report("direct to the stub, streamed, c=50", &s, &s);
+        s
+    });
     // `None`: the bare forwarder, not the guard.
     let mut configs = vec![
         ("f: bare forwarder (the floor)", None),
@@ -487,9 +516,6 @@ fn main() {
     }
     // BENCH_CONFIGS=b (or "ab", …): only those configurations, e.g. to profile one.
     let only = std::env::var("BENCH_CONFIGS").ok();
-    // BENCH_LOADS=open (or "closed", "one", or several): only those loads through the proxy.
-    let loads = std::env::var("BENCH_LOADS").ok();
-    let runs = |load: &str| loads.as_ref().is_none_or(|l| l.contains(load));
     for (name, layers) in configs {
         if let Some(only) = &only
             && !only.contains(&name[..1])
@@ -520,6 +546,15 @@ fn main() {
                     breakdown(&before, &scrape(&client_rt, &url))
                 );
             }
+        }
+        if let Some(base) = &direct_stream {
+            let cpu = cpu_by_thread();
+            let s = load_of(&client_rt, &url, n, CONCURRENCY, stream_body);
+            report(&format!("{name}, streamed, c=50"), &s, base);
+            println!(
+                "    CPU µs per request: {}",
+                cpu_per_request(&cpu, &cpu_by_thread(), n)
+            );
         }
         if !runs("open") {
             continue;
