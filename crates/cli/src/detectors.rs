@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -52,6 +52,11 @@ pub enum DetectorsCommand {
         /// label, which is a score of at least 0.5).
         #[arg(long)]
         threshold: Option<f64>,
+        /// For a classifier: also write every row measured to this JSONL file (source, gold
+        /// label, score, verdict, text and prompt), to read its errors. The file holds the
+        /// data sets' texts: keep it out of anything you publish if their licences say so.
+        #[arg(long, value_name = "FILE")]
+        rows: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]
@@ -126,6 +131,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             data,
             heldout,
             threshold,
+            rows,
             format,
             common,
         } => {
@@ -136,7 +142,14 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             }
             let d = common.build(&name).await?;
             tokio::task::spawn_blocking(move || {
-                validate(d.as_ref(), &data, heldout, threshold, format)
+                validate(
+                    d.as_ref(),
+                    &data,
+                    heldout,
+                    threshold,
+                    rows.as_deref(),
+                    format,
+                )
             })
             .await?
         }
@@ -316,6 +329,7 @@ fn validate(
     paths: &[PathBuf],
     heldout: bool,
     threshold: Option<f64>,
+    rows_out: Option<&Path>,
     format: Format,
 ) -> Result<()> {
     let info = d.info().clone();
@@ -351,7 +365,16 @@ fn validate(
                     info.id
                 );
             }
+            // Written first: a path that cannot be written is an error before the long run.
+            let mut rows_file = match rows_out {
+                Some(p) => Some(BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot write the rows to {}", p.display()))?,
+                )),
+                None => None,
+            };
             let mut predicted = Vec::with_capacity(rows.len());
+            let mut scores = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(RUN_BATCH) {
                 let inputs: Vec<Input<'_>> = chunk
                     .iter()
@@ -360,16 +383,27 @@ fn validate(
                         prompt: r.prompt.as_deref(),
                     })
                     .collect();
-                predicted.extend(
-                    d.detect_batch(&inputs)?
-                        .into_iter()
-                        .map(|x| match threshold {
-                            None => x.label,
-                            // As the guard compares: in f32.
-                            Some(t) if x.score >= t as f32 => positive.clone(),
-                            Some(_) => negative.clone(),
-                        }),
-                );
+                let found = d.detect_batch(&inputs)?;
+                scores.extend(found.iter().map(|x| x.score));
+                predicted.extend(found.into_iter().map(|x| match threshold {
+                    None => x.label,
+                    // As the guard compares: in f32.
+                    Some(t) if x.score >= t as f32 => positive.clone(),
+                    Some(_) => negative.clone(),
+                }));
+            }
+            if let (Some(file), Some(path)) = (rows_file.as_mut(), rows_out) {
+                let mut write = || -> std::io::Result<()> {
+                    for ((r, p), score) in rows.iter().zip(&predicted).zip(&scores) {
+                        let line = serde_json::json!({
+                            "source": r.source, "label": r.label, "predicted": p,
+                            "score": score, "text": r.text, "prompt": r.prompt,
+                        });
+                        writeln!(file, "{line}")?;
+                    }
+                    file.flush()
+                };
+                write().with_context(|| format!("cannot write the rows to {}", path.display()))?;
             }
             let sources = by_source(
                 rows.iter()
@@ -404,6 +438,9 @@ fn validate(
                     "--threshold applies to classifiers; {} finds spans (its validation counts every span it reports)",
                     info.id
                 );
+            }
+            if rows_out.is_some() {
+                bail!("--rows applies to classifiers; {} finds spans", info.id);
             }
             let mut docs = Vec::new();
             for path in paths {

@@ -257,6 +257,36 @@ fn validate_gives_a_classifier_figures_per_source() {
         "{}",
         stderr(&o)
     );
+    // --rows writes every row measured, with its score and verdict, to read the errors.
+    let rows = dir.path().join("rows.jsonl");
+    let o = validate(&["--threshold", "0.6", "--rows", rows.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(&rows)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written.len(), 7);
+    for r in &written {
+        let score = r["score"].as_f64().unwrap();
+        let verdict = if score >= 0.6 { "injection" } else { "benign" };
+        assert_eq!(r["predicted"], verdict, "{r}");
+        assert!(r["text"].is_string() && r["source"].is_string(), "{r}");
+    }
+    let poem = written
+        .iter()
+        .find(|r| r["text"] == "Write a two-line poem about coffee.")
+        .unwrap();
+    assert_eq!(poem["label"], "benign");
+    // Where it came from: the file and line.
+    assert_eq!(poem["source"], format!("{}:2", mixed.display()));
+    let o = validate(&["--rows", "/nonexistent-dir/rows.jsonl"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot write the rows to /nonexistent-dir/rows.jsonl"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
