@@ -2,8 +2,8 @@
 """Time to the first word of a streamed answer through the guard, hold vs progressive.
 
 Starts `emmental serve` (the embedded model) and two guards in front of it, both with the
-default policy (`emmental guard init`), one with `stream.mode = "hold"` (the default) and one
-with `stream.mode = "progressive"`, then sends each prompt, streamed, to the model directly and
+default policy (`emmental guard init`), one with `stream.mode = "progressive"` (the default
+policy's) and one with `stream.mode = "hold"`, then sends each prompt, streamed, to the model directly and
 through each guard, one request at a time. For each path it prints the median time to the first
 content text, the median time to the end, and how many content chunks the client got; and
 whether the two guards gave the same text.
@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -106,8 +107,10 @@ def main():
         sys.exit(f"no binary at {args.binary}: build it with `cargo build --release`")
     tmp = tempfile.mkdtemp(prefix="emmental-guard-stream-")
     policy = subprocess.run([args.binary, "guard", "init"], check=True, capture_output=True, text=True).stdout
-    if 'mode = "hold"' not in policy:
-        sys.exit("the default policy has no `mode = \"hold\"` line to switch")
+    # The [stream] table's `mode` (the [review] table has a `mode` too).
+    stream_mode = re.compile(r'(\[stream\][^\[]*?\nmode = )"\w+"')
+    if not stream_mode.search(policy):
+        sys.exit("the default policy has no [stream] `mode` line to switch")
     procs = []
     try:
         up = free_port()
@@ -117,7 +120,7 @@ def main():
         for mode in ["hold", "progressive"]:
             path = os.path.join(tmp, f"{mode}.toml")
             with open(path, "w") as f:
-                f.write(policy.replace('mode = "hold"', f'mode = "{mode}"'))
+                f.write(stream_mode.sub(lambda m: f'{m.group(1)}"{mode}"', policy, count=1))
             port = free_port()
             procs.append(subprocess.Popen(
                 [args.binary, "guard", "--config", path, "--upstream", f"http://127.0.0.1:{up}/v1",

@@ -127,7 +127,7 @@ fn guard_init_prints_a_documented_policy_that_checks() {
     );
     // What the policy does to streams, and why.
     assert!(
-        stdout.contains("streams: held whole until checked, because `harm-review`"),
+        stdout.contains("`harm-review` judges the answer so far before each release (progressive)"),
         "{stdout}"
     );
     // A typo is an error that names the field.
@@ -339,13 +339,13 @@ fn the_guard_in_front_of_emmental_serve_answers_redacts_and_streams() {
 }
 
 #[test]
-fn the_default_policy_streams_progressively_when_asked_and_holds_otherwise() {
+fn the_default_policy_streams_progressively_and_holds_when_asked() {
     let _turn = common::turn();
     let server = common::serve(&["--embedder", "none"]);
     let out = common::emmental().args(["guard", "init"]).output().unwrap();
     let policy = String::from_utf8(out.stdout).unwrap();
     assert!(
-        policy.contains("mode = \"hold\""),
+        policy.contains("mode = \"progressive\""),
         "the default policy names its stream mode"
     );
     emmental_models::ensure_crypto_provider();
@@ -356,7 +356,7 @@ fn the_default_policy_streams_progressively_when_asked_and_holds_otherwise() {
         let path = write(
             tmp.path(),
             &format!("{mode}.toml"),
-            &policy.replace("mode = \"hold\"", &format!("mode = \"{mode}\"")),
+            &policy.replace("mode = \"progressive\"", &format!("mode = \"{mode}\"")),
         );
         let g = start_guard(&path, &server.url, &tmp.path().join(format!("{mode}.db")));
         rt.block_on(async {
