@@ -19,7 +19,10 @@
 //!   the answer received so far (its start, the piece about to go and the held-back window). A
 //!   block stops the stream there. An escalation, from them or from a span layer, stops the
 //!   releases: the rest of the answer is still read, checked and kept for the reviewer
-//!   ([`StreamGuard::review_text`]), and only [`StreamGuard::sent_len`] bytes of it left.
+//!   ([`StreamGuard::review_text`]), and only [`StreamGuard::sent_len`] bytes of it left. Each
+//!   such judgement reads the whole answer so far, so past 4,096 characters the
+//!   releases (and judgements) come at each quarter the answer grows by, not every half
+//!   window: a long answer costs O(n log n), not O(n²).
 //!
 //! Whole-text layers that only flag run on the full answer once the stream ends, and never
 //! delay it.
@@ -58,6 +61,12 @@ pub struct StreamGuard {
     buffered: bool,
     /// Whole-text layers that may block or escalate judge the answer before each release.
     progressive: bool,
+    /// Progressive, with such layers in the policy.
+    judges_whole: bool,
+    /// Characters in `raw`.
+    raw_chars: usize,
+    /// `raw_chars` when the whole-text layers last judged the answer.
+    judged_chars: usize,
     /// What was released, as released (redacted, normalised).
     sent: String,
     /// After an escalation in progressive mode: the rest of the answer, checked, not sent.
@@ -73,6 +82,10 @@ pub struct StreamGuard {
 /// releases wait for half a window).
 const FIRST_RELEASE_CHARS: usize = 16;
 
+/// In progressive mode, the answer length (characters) up to which the whole-text layers judge
+/// it at every release; beyond it, at every quarter it grows by.
+const PROGRESSIVE_LINEAR_CHARS: usize = 4096;
+
 /// The byte index `n` characters before the end of `s` (0 if `s` is shorter).
 fn back_chars(s: &str, n: usize) -> usize {
     if n == 0 {
@@ -85,6 +98,11 @@ impl StreamGuard {
     pub(crate) fn new(guard: Arc<Guard>, cx: ScanContext) -> Self {
         let window = guard.config.stream.window_chars;
         let progressive = guard.config.stream.mode == StreamMode::Progressive;
+        let judges_whole = progressive
+            && guard
+                .layers(Direction::Output)
+                .iter()
+                .any(|l| !l.scanner.incremental() && stops_stream(l.cfg.action));
         // In hold mode: an escalation sends the whole exchange to a reviewer, and text already
         // released could not be held back for them, so any escalating layer, like a
         // whole-text layer that may block, holds the answer until the end.
@@ -98,6 +116,9 @@ impl StreamGuard {
             window,
             buffered,
             progressive,
+            judges_whole,
+            raw_chars: 0,
+            judged_chars: 0,
             sent: String::new(),
             withheld: String::new(),
             escalated: None,
@@ -164,6 +185,7 @@ impl StreamGuard {
             return done.clone();
         }
         self.raw.push_str(delta);
+        self.raw_chars += delta.chars().count();
         if self.buffered || self.escalated.is_some() {
             return Step::Release(String::new());
         }
@@ -176,6 +198,14 @@ impl StreamGuard {
             self.window.div_ceil(2)
         };
         if pending_chars < self.window + step {
+            return Step::Release(String::new());
+        }
+        // Each whole-text judgement reads all of the answer so far: past a length, judge (and
+        // release) only once it has grown by a quarter, so a long answer costs O(n log n).
+        if self.judges_whole
+            && self.raw_chars > PROGRESSIVE_LINEAR_CHARS
+            && self.raw_chars * 4 < self.judged_chars * 5
+        {
             return Step::Release(String::new());
         }
         let release_to = back_chars(&self.raw, self.window);
@@ -327,6 +357,7 @@ impl StreamGuard {
                 .cloned()
                 .collect();
             let text = vec![self.raw.clone()];
+            self.judged_chars = self.raw_chars;
             for l in whole {
                 let (d, _) = l.judge(Direction::Output, &text, &self.cx).await;
                 match d.verdict {
@@ -695,6 +726,44 @@ mod tests {
         let pieces = chunks(&short, 5);
         let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
         assert_eq!(run(&progressive(layer, 10), &refs).await, (short, None));
+    }
+
+    #[tokio::test]
+    async fn a_long_progressive_answer_is_judged_whole_less_often_as_it_grows() {
+        let g = progressive(
+            "[[output]]\nscanner = \"size\"\nmax_chars = 100000\naction = \"block\"\n",
+            10,
+        );
+        let text = "word ".repeat(6000);
+        let mut s = g.stream(ScanContext::default());
+        let (mut out, mut releases) = (String::new(), Vec::new());
+        for c in chunks(&text, 5) {
+            if let Step::Release(t) = s.push(&c).await
+                && !t.is_empty()
+            {
+                out.push_str(&t);
+                releases.push(s.raw_chars);
+            }
+        }
+        let Step::Release(rest) = s.finish().await else {
+            panic!()
+        };
+        assert_eq!(out + &rest, text);
+        // Every few characters up to the limit, then at each quarter of growth.
+        let early = releases
+            .iter()
+            .filter(|&&n| n <= PROGRESSIVE_LINEAR_CHARS)
+            .count();
+        assert!(early > 500, "{early} releases before the limit");
+        let late: Vec<usize> = releases
+            .iter()
+            .copied()
+            .filter(|&n| n > PROGRESSIVE_LINEAR_CHARS)
+            .collect();
+        assert!((8..=12).contains(&late.len()), "{late:?}");
+        for w in late.windows(2) {
+            assert!(w[1] * 4 >= w[0] * 5, "{late:?}");
+        }
     }
 
     #[tokio::test]
