@@ -4,8 +4,9 @@
 much of an answer leaves before a progressive escalation stops it.
 
 It replays the proxy's checks without a proxy: with the default window (128 characters held
-back), the first check comes when the answer has 144 characters and then one every 64; each
-judges the answer so far, and what is released is all but the last 128 characters. Hold mode
+back), the first check comes when the answer has 144 characters and then one every 64 (past
+4,096 characters, at each quarter of growth); each judges the answer so far, and what is
+released is all but the last 128 characters. Hold mode
 judges the whole answer once.
 
     python3 bench/progressive_harm.py [--binary target/release/emmental] [--data ../shared/data]
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-WINDOW, FIRST, STEP, THRESHOLD = 128, 16, 64, 0.8
+WINDOW, FIRST, STEP, THRESHOLD, LINEAR = 128, 16, 64, 0.8, 4096
 
 
 def main():
@@ -47,6 +48,9 @@ def main():
                 f.write(json.dumps({"text": r["text"][:at], "prompt": r.get("prompt")}) + "\n")
                 index.append((i, at))
                 at += STEP
+                if at > LINEAR:
+                    # Past 4,096 characters, the proxy judges at each quarter of growth.
+                    at = max(at, -(-(at - STEP) * 5 // 4))
     out = subprocess.run([args.binary, "detectors", "run", "harm", "--data", prefixes_path],
                          check=True, capture_output=True, text=True).stdout
     scores = [json.loads(l)["score"] for l in out.splitlines()]
