@@ -1451,6 +1451,7 @@ fn stream_answer(
         // in the field(s) the upstream used for it (`reasoning_content`, `reasoning`).
         let mut rg = sg.sibling();
         let mut reasoning_fields: Vec<&'static str> = Vec::new();
+        let mut role_sent = false;
         // The client closed the connection before the answer ended.
         let mut client_gone = false;
         let (cap, mut received) = (s.inner.guard.config.upstream.max_answer_bytes, 0u64);
@@ -1522,6 +1523,23 @@ fn stream_answer(
                     ));
                     break 'read;
                 }
+                // The role announcement goes out at once, once, without anything else its delta
+                // carried (text goes through the layers; held or unknown fields wait or go).
+                if !role_sent
+                    && let Some(role) = choice["delta"].get("role").filter(|r| !r.is_null())
+                {
+                    role_sent = true;
+                    let mut r = v.clone();
+                    r["choices"][0]["delta"] = json!({"role": role, "content": ""});
+                    if let Some(c) = r["choices"][0].as_object_mut() {
+                        c.remove("logprobs");
+                        c.insert("finish_reason".into(), Value::Null);
+                    }
+                    if !send(sse(&r.to_string())).await {
+                        client_gone = true;
+                        break 'read;
+                    }
+                }
                 let content = choice["delta"]["content"].as_str().unwrap_or("");
                 // Some servers send the reasoning in both fields: it is one text.
                 let named = |f: &str| choice["delta"][f].as_str().unwrap_or("");
@@ -1581,22 +1599,9 @@ fn stream_answer(
                         c.remove("logprobs");
                     }
                     finish_chunk = Some(f);
-                } else if content.is_empty() && reasoning.is_empty() {
-                    // Role announcements go out at once, without anything else their delta
-                    // carried (held, or unknown); usage-only chunks after the end.
-                    if v["choices"].as_array().is_some_and(|c| c.is_empty()) {
-                        trailing.push(v);
-                    } else if let Some(role) = choice["delta"].get("role") {
-                        let mut r = v.clone();
-                        r["choices"][0]["delta"] = json!({"role": role, "content": ""});
-                        if let Some(c) = r["choices"][0].as_object_mut() {
-                            c.remove("logprobs");
-                        }
-                        if !send(sse(&r.to_string())).await {
-                            client_gone = true;
-                            break 'read;
-                        }
-                    }
+                } else if v["choices"].as_array().is_some_and(|c| c.is_empty()) {
+                    // Usage-only chunks go out after the end.
+                    trailing.push(v);
                 }
             }
         }

@@ -16,7 +16,7 @@
 //! | `tool` | no content: one tool call, `send_message`, whose arguments are `{"text": <the last user message>}`; streamed as fragments of the arguments (`tool-3`: 3 characters) |
 //! | `extras` | the echo, with the text again in fields the guard does not check (`audio.transcript`) and in the choice's `logprobs` |
 //! | `think` | a reasoning model: the last user message as `reasoning_content`, then the content `THINK_ANSWER`; streamed in pieces like the echo (`think-3`) |
-//! | `reason` | the same, with the reasoning in the field `reasoning` (as Ollama and OpenRouter name it) |
+//! | `reason` | the same, with the reasoning in the field `reasoning` (as Ollama and OpenRouter name it), and the role announced in the first delta, beside text (as Ollama does) |
 //!
 //! Every answer waits `delay` first (a fixed upstream latency for benchmarks, kept to within
 //! a tenth of a millisecond).
@@ -250,8 +250,11 @@ async fn serve_conn(
                 sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n").await?;
                 let role = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]});
-                sock.write_all(format!("data: {role}\n\n").as_bytes())
-                    .await?;
+                // `reason` announces its role in its first delta, with text, as Ollama does.
+                if !m.starts_with("reason") {
+                    sock.write_all(format!("data: {role}\n\n").as_bytes())
+                        .await?;
+                }
                 if m.starts_with("tool") {
                     let args = json!({"text": text}).to_string();
                     let chars: Vec<char> = args.chars().collect();
@@ -278,10 +281,14 @@ async fn serve_conn(
                     let answer: Vec<char> = THINK_ANSWER.chars().collect();
                     let thought = chars.chunks(size).map(|p| (field, p));
                     let said = answer.chunks(size).map(|p| ("content", p));
-                    for (field, p) in thought.chain(said) {
+                    for (k, (field, p)) in thought.chain(said).enumerate() {
                         let p: String = p.iter().collect();
-                        let c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
+                        let mut c = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
                             "choices": [{"index": 0, "delta": {field: p}, "finish_reason": null}]});
+                        if k == 0 && m.starts_with("reason") {
+                            c["choices"][0]["delta"]["role"] = json!("assistant");
+                            c["choices"][0]["delta"]["content"] = json!("");
+                        }
                         sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
                         sock.flush().await?;
                     }

@@ -1039,6 +1039,16 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
         !body.contains("0343") && !body.contains("reasoning_content"),
         "{body}"
     );
+    // The role, announced beside the first text, goes out once, before any text.
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let roles: Vec<usize> = (0..events.len())
+        .filter(|&k| events[k]["choices"][0]["delta"]["role"] == "assistant")
+        .collect();
+    assert_eq!(roles, [0], "{body}");
     let (pieces, _) = stream_pieces(&body);
     assert_eq!(
         joined(&pieces, "reasoning"),
