@@ -189,7 +189,7 @@ impl StreamGuard {
         if self.buffered || self.escalated.is_some() {
             return Step::Release(String::new());
         }
-        let pending_chars = self.raw[self.released..].chars().count();
+        let pending_chars = self.raw_chars - self.released_chars;
         // Scan once at least half a window can be released, not on every token; the first
         // time as soon as a few words can go, so the client sees the answer start early.
         let step = if self.released == 0 {
