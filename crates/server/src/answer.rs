@@ -98,7 +98,7 @@ pub(crate) fn drop_unknown(message: &mut Value) -> Vec<String> {
     };
     let unknown: Vec<String> = m
         .iter()
-        .filter(|(k, v)| (!known(k, v)) && !is_empty(v))
+        .filter(|(k, v)| !known(k, v) && !is_empty(v))
         .map(|(k, _)| k.clone())
         .collect();
     for k in &unknown {

@@ -310,6 +310,9 @@ const MESSAGE_FIELDS: &[&str] = &[
     "function_call",
     "refusal",
     "audio",
+    // An assistant's earlier reasoning, as some clients send it back (read like the content).
+    "reasoning_content",
+    "reasoning",
 ];
 /// Content part types and their fields; the text of `text` parts is scanned.
 const PART_FIELDS: &[(&str, &str)] = &[
@@ -341,6 +344,12 @@ fn check_message(i: usize, m: &Value) -> Result<(), ApiError> {
         ))
         .param("messages")
         .code("unknown_field"));
+    }
+    // Reasoning the layers read as text: any other shape would reach the model unread.
+    for f in ["reasoning_content", "reasoning"] {
+        if m.get(f).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            return bad(format!("`{f}` must be a string or null"));
+        }
     }
     match m.get("content") {
         None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
@@ -2189,6 +2198,35 @@ mod tests {
         assert_eq!(req["messages"][1]["content"][2]["text"], "B");
         assert_eq!(req["messages"][2]["content"], "C");
         assert_eq!(req["messages"][0]["content"], "sys");
+    }
+
+    #[test]
+    fn earlier_reasoning_in_a_request_is_read_like_the_content() {
+        let mut req = parse_request(Ok(Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","reasoning_content":"r1","reasoning":"r2"},{"role":"user","content":"c"}]}"#,
+        ))).unwrap();
+        let (slots, mut texts) = scanned_texts(&req, &scanning(&["user", "assistant"], false));
+        assert_eq!(texts, vec!["q", "a", "r1", "r2", "c"]);
+        texts = texts.iter().map(|t| t.to_uppercase()).collect();
+        write_back(&mut req, &slots, &texts);
+        assert_eq!(req["messages"][1]["reasoning_content"], "R1");
+        assert_eq!(req["messages"][1]["reasoning"], "R2");
+        // Not scanned when the role is not.
+        let (_, texts) = scanned_texts(&req, &scanning(&["user"], false));
+        assert_eq!(texts, vec!["Q", "C"]);
+        // Reasoning that is not text is refused, not passed on unread.
+        let e = parse_request(Ok(Bytes::from_static(
+            br#"{"model":"m","messages":[{"role":"assistant","content":"a","reasoning":{"text":"x"}}]}"#,
+        )))
+        .unwrap_err();
+        assert!(
+            e.body
+                .error
+                .message
+                .contains("`reasoning` must be a string or null"),
+            "{}",
+            e.body.error.message
+        );
     }
 
     #[test]
