@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Does the `harm` detector still find harmful help that starts late in an answer? It scores
+harm's held-out harmful answers as they are and again after a benign start of at least 1,200
+characters (other held-out answers, labelled benign, that do not refuse), and prints how many
+reach 0.5 (the default policy flags) and 0.8 (it sends to review) each way.
+
+The encoder reads the first 256 tokens of a text (about 1,000 characters of English), and
+harm's features are the whole text, its opening and the prompt: no windows. This measures
+what that costs.
+
+    python3 bench/harm_late_start.py [--binary target/release/emmental] [--data ../shared/data]
+
+Needs the embedded encoder (`emmental models fetch all`). Standard library only; the data
+sets' texts go to a temporary directory, never into the project.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+
+REFUSAL = re.compile(
+    r"sorry|cannot|can't|can not|unable|not able|as an ai|apologi|won't|appropriate|illegal|"
+    r"unethical|harmful|not accurate",
+    re.I,
+)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="target/release/emmental")
+    ap.add_argument("--data", default="../shared/data")
+    args = ap.parse_args()
+    if not os.path.exists(args.binary):
+        sys.exit(f"no binary at {args.binary}: build it with `cargo build --release`")
+    tmp = tempfile.mkdtemp(prefix="emmental-harm-late-")
+    rows_path = os.path.join(tmp, "rows.jsonl")
+    subprocess.run([args.binary, "detectors", "validate", "harm", "--data", args.data, "--heldout",
+                    "--rows", rows_path], check=True, stdout=subprocess.DEVNULL)
+    rows = [json.loads(l) for l in open(rows_path)]
+    starts = [r["text"].strip() for r in rows
+              if r["label"] == "benign" and len(r["text"]) > 400 and not REFUSAL.search(r["text"])]
+    harmful = [r for r in rows if r["label"] == "harmful"]
+    rng = random.Random(7)
+    late_path = os.path.join(tmp, "late.jsonl")
+    with open(late_path, "w") as f:
+        for r in harmful:
+            start = ""
+            while len(start) < 1200:
+                start += rng.choice(starts) + "\n\n"
+            f.write(json.dumps({"text": start + r["text"], "prompt": r.get("prompt")}) + "\n")
+    out = subprocess.run([args.binary, "detectors", "run", "harm", "--data", late_path],
+                         check=True, capture_output=True, text=True).stdout
+    late = [json.loads(l)["score"] for l in out.splitlines()]
+    result = {"harmful": len(harmful), "benign_starts": len(starts)}
+    for t in (0.5, 0.8):
+        as_is = sum(r["score"] >= t for r in harmful)
+        after = sum(s >= t for s in late)
+        result[str(t)] = {"as_is": as_is, "late": after}
+        print(f"at {t}: {as_is} of {len(harmful)} harmful answers as they are, "
+              f"{after} after a benign start of 1,200+ characters")
+    print(f"({len(starts)} benign answers that do not refuse served as starts)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
