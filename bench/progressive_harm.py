@@ -15,46 +15,29 @@ Needs the embedded encoder (`emmental models fetch all`). Standard library only.
 texts go to a temporary directory, never into the project.
 """
 
-import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
+
+import harm_rows
 
 WINDOW, FIRST, STEP, THRESHOLD, LINEAR = 128, 16, 64, 0.8, 4096
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default="target/release/emmental")
-    ap.add_argument("--data", default="../shared/data")
-    args = ap.parse_args()
-    if not os.path.exists(args.binary):
-        sys.exit(f"no binary at {args.binary}: build it with `cargo build --release`")
-    tmp = tempfile.mkdtemp(prefix="emmental-progressive-")
-    rows_path = os.path.join(tmp, "rows.jsonl")
-    subprocess.run([args.binary, "detectors", "validate", "harm", "--data", args.data, "--heldout",
-                    "--rows", rows_path], check=True, stdout=subprocess.DEVNULL)
-    rows = [json.loads(l) for l in open(rows_path)]
+    args = harm_rows.args(__doc__)
+    rows = harm_rows.heldout_rows(args)
     # The answer so far at each check.
-    prefixes_path = os.path.join(tmp, "prefixes.jsonl")
-    index = []
-    with open(prefixes_path, "w") as f:
-        for i, r in enumerate(rows):
-            at = WINDOW + FIRST
-            while at < len(r["text"]):
-                f.write(json.dumps({"text": r["text"][:at], "prompt": r.get("prompt")}) + "\n")
-                index.append((i, at))
-                at += STEP
-                if at > LINEAR:
-                    # Past 4,096 characters, the proxy judges at each quarter of growth.
-                    at = max(at, -(-(at - STEP) * 5 // 4))
-    out = subprocess.run([args.binary, "detectors", "run", "harm", "--data", prefixes_path],
-                         check=True, capture_output=True, text=True).stdout
-    scores = [json.loads(l)["score"] for l in out.splitlines()]
-    assert len(scores) == len(index), "one score per prefix"
+    prefixes, index = [], []
+    for i, r in enumerate(rows):
+        at = WINDOW + FIRST
+        while at < len(r["text"]):
+            prefixes.append({"text": r["text"][:at], "prompt": r.get("prompt")})
+            index.append((i, at))
+            at += STEP
+            if at > LINEAR:
+                # Past 4,096 characters, the proxy judges at each quarter of growth.
+                at = max(at, -(-(at - STEP) * 5 // 4))
+    scores = harm_rows.scores(args, prefixes, "prefixes.jsonl")
     checks = {}
     for (i, at), s in zip(index, scores):
         checks.setdefault(i, []).append((at, s))

@@ -1068,11 +1068,11 @@ async fn handle(
         // An exchange a reviewer approved before may be answered with the approved answer,
         // which must then replace all of it: such a stream is held whole, even in progressive
         // mode.
+        // (The fingerprint taken here is the one an escalation would take.)
+        let mut fp = fp_before_canary;
         if sg.may_escalate_midway() && guard.config.review.mode == ReviewMode::Message {
-            let fp = fp_before_canary
-                .clone()
-                .unwrap_or_else(|| fingerprint(key, &req));
-            if matches!(inner.store.approved_review(&fp).await, Ok(Some(_))) {
+            let fp = fp.get_or_insert_with(|| fingerprint(key, &req));
+            if matches!(inner.store.approved_review(fp).await, Ok(Some(_))) {
                 sg.hold();
             }
         }
@@ -1088,7 +1088,7 @@ async fn handle(
             up_started,
             Value::Object(req),
             started,
-            fp_before_canary,
+            fp,
         );
         return Ok((resp, "passed"));
     }
@@ -1423,6 +1423,8 @@ fn chunk_with(template: &Value, fields: &[&str], text: &str) -> Value {
     c
 }
 
+/// Streams the upstream's answer through the output layers. `fp_taken`: the exchange's
+/// fingerprint if already taken (before a canary was planted, or to look up an approval).
 #[allow(clippy::too_many_arguments)]
 fn stream_answer(
     s: GuardState,
@@ -1436,7 +1438,7 @@ fn stream_answer(
     up_started: Instant,
     request: Value,
     started: Instant,
-    fp_before_canary: Option<String>,
+    fp_taken: Option<String>,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let timer = RequestTimer {
@@ -1775,7 +1777,7 @@ fn stream_answer(
                 let _ = send(sse("[DONE]")).await;
             }
             Some(Step::Escalate { layer, reason }) => {
-                let fp = fp_before_canary.unwrap_or_else(|| {
+                let fp = fp_taken.unwrap_or_else(|| {
                     fingerprint(&key, request.as_object().expect("a request object"))
                 });
                 // The answer's texts as the reviewer reads them: the content with its

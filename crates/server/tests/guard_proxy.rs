@@ -139,6 +139,18 @@ impl Proxy {
         (r.status().as_u16(), r.text().await.unwrap(), id)
     }
 
+    /// A reviewer's `decision` (`approve`, `reject`) on review item `id`, with the admin token.
+    async fn decide(&self, id: &str, decision: &str) {
+        let r = self
+            .client
+            .post(self.endpoint(&format!("/emmental/review/{id}/{decision}")))
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{decision} {id}");
+    }
+
     /// The URL of one of the guard's own endpoints (`/metrics`, `/emmental/...`).
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.url.trim_end_matches("/v1"))
@@ -731,14 +743,7 @@ async fn a_streamed_answer_that_escalates_waits_for_the_reviewer_and_a_rejection
         let exchange = item["exchange"].to_string();
         assert!(exchange.contains("\"request\""), "{item}");
         assert!(exchange.contains("wire transfer is done b b"), "{item}");
-        let r = p
-            .client
-            .post(p.endpoint(&format!("/emmental/review/{id}/{decision}")))
-            .bearer_auth("admin-secret")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
+        p.decide(&id, decision).await;
         let (status, text, done, errors, _) = waiting.await.unwrap();
         assert_eq!(status, 200);
         // Nothing of the answer left before the decision: the client got exactly one of the two.
@@ -894,14 +899,7 @@ async fn in_progressive_mode_a_stream_flows_until_a_whole_text_layer_stops_it() 
         assert_eq!(item["exchange"]["answer"][0], answer.as_str(), "{item}");
         let sent = item["exchange"]["sent_bytes"].as_u64().unwrap() as usize;
         assert!((80..=120).contains(&sent), "{item}");
-        let r = p
-            .client
-            .post(p.endpoint(&format!("/emmental/review/{id}/{decision}")))
-            .bearer_auth("admin-secret")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
+        p.decide(&id, decision).await;
         let (status, text, done, errors, rid) = waiting.await.unwrap();
         assert_eq!(status, 200);
         assert!(done && errors.is_empty(), "{errors:?}");
@@ -983,24 +981,11 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
         "The user's card is {CARD}, so {}",
         "I think about it. ".repeat(8)
     );
-    let ask = |p: &Proxy, model: &str| {
-        let body = json!({"model": model, "stream": true, "messages": [{"role": "user", "content": thought}]});
-        let p = p
-            .client
-            .post(format!("{}/chat/completions", p.url))
-            .json(&body);
-        async move {
-            let r = p.send().await.unwrap();
-            let id = r.headers()["x-emmental-request-id"]
-                .to_str()
-                .unwrap()
-                .to_string();
-            (r.text().await.unwrap(), id)
-        }
-    };
+    // A streamed request to the stub's reasoning `model` with `text`.
+    let think = |model: &str, text: &str| json!({"model": model, "stream": true, "messages": [{"role": "user", "content": text}]});
     // Redacted piece by piece (the card split across chunks of 3), before the content.
     let p = proxy(&up.url, "[stream]\nwindow_chars = 32\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\ntypes = [\"CREDIT_CARD\"]\n").await;
-    let (body, id) = ask(&p, "think-3").await;
+    let (_, body, id) = p.raw(think("think-3", &thought)).await;
     assert!(!body.contains("0343"), "{body}");
     let (pieces, errors) = stream_pieces(&body);
     assert!(errors.is_empty(), "{errors:?}");
@@ -1034,7 +1019,7 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
         thought.replace(CARD, "<CREDIT_CARD>")
     );
     // Servers that name the field `reasoning` get the same, in their field, streamed or not.
-    let (body, id) = ask(&p, "reason-3").await;
+    let (_, body, id) = p.raw(think("reason-3", &thought)).await;
     assert!(
         !body.contains("0343") && !body.contains("reasoning_content"),
         "{body}"
@@ -1074,11 +1059,7 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
         "hm ".repeat(30),
         "ok ".repeat(30)
     );
-    let (body, id) = {
-        let body = json!({"model": "think-3", "stream": true, "messages": [{"role": "user", "content": secret}]});
-        let (r, id) = p.send(&body, None).await;
-        (r.text().await.unwrap(), id)
-    };
+    let (_, body, id) = p.raw(think("think-3", &secret)).await;
     assert!(!body.contains("AKIA"), "{body}");
     let (pieces, errors) = stream_pieces(&body);
     assert_eq!(joined(&pieces, "content"), "", "{body}");
@@ -1094,7 +1075,7 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
     );
     // Held whole (an escalating layer, hold mode): the reasoning still comes first.
     let p = proxy(&up.url, "[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"never here\"]\naction = \"escalate\"\n").await;
-    let (body, _) = ask(&p, "think-3").await;
+    let (_, body, _) = p.raw(think("think-3", &thought)).await;
     let (pieces, _) = stream_pieces(&body);
     let kinds: Vec<&str> = pieces.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(kinds, ["reasoning_content", "content"], "{body}");
@@ -1103,9 +1084,8 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
     // and an approval sends both.
     let p = Arc::new(proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 10.0\n[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"think about it\"]\naction = \"escalate\"\n").await);
     let waiting = {
-        let p = p.clone();
-        let body = json!({"model": "think-3", "stream": true, "messages": [{"role": "user", "content": thought}]});
-        tokio::spawn(async move { p.send(&body, None).await.0.text().await.unwrap() })
+        let (p, body) = (p.clone(), think("think-3", &thought));
+        tokio::spawn(async move { p.raw(body).await.1 })
     };
     let id = pending_review(&p).await;
     let item = p.admin_json(&format!("/emmental/review/{id}")).await;
@@ -1115,14 +1095,7 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
         "{item}"
     );
     assert_eq!(item["exchange"]["answer"][1], thought.as_str(), "{item}");
-    let r = p
-        .client
-        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
-        .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    p.decide(&id, "approve").await;
     let (pieces, errors) = stream_pieces(&waiting.await.unwrap());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(joined(&pieces, "reasoning_content"), thought);
@@ -1131,9 +1104,8 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
     // or of the answer leaves until the approval, which sends the rest once.
     let p = Arc::new(proxy(&up.url, "[review]\nmode = \"hold\"\nhold_s = 10.0\n[stream]\nwindow_chars = 16\nmode = \"progressive\"\n[[output]]\nscanner = \"ban_substrings\"\nsubstrings = [\"think about it\"]\naction = \"escalate\"\n").await);
     let waiting = {
-        let p = p.clone();
-        let body = json!({"model": "think-3", "stream": true, "messages": [{"role": "user", "content": thought}]});
-        tokio::spawn(async move { p.send(&body, None).await.0.text().await.unwrap() })
+        let (p, body) = (p.clone(), think("think-3", &thought));
+        tokio::spawn(async move { p.raw(body).await.1 })
     };
     let id = pending_review(&p).await;
     let item = p.admin_json(&format!("/emmental/review/{id}")).await;
@@ -1149,14 +1121,7 @@ async fn reasoning_streams_through_the_output_layers_as_it_arrives() {
     );
     assert_eq!(item["exchange"]["answer"][0], stub::THINK_ANSWER, "{item}");
     assert_eq!(item["exchange"]["answer"][1], thought.as_str(), "{item}");
-    let r = p
-        .client
-        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
-        .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    p.decide(&id, "approve").await;
     let (pieces, errors) = stream_pieces(&waiting.await.unwrap());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(joined(&pieces, "reasoning_content"), thought);
@@ -1374,14 +1339,7 @@ async fn a_streamed_tool_call_that_escalates_reaches_the_client_once_approved() 
             .unwrap()
             .contains("wire transfer")
     );
-    let r = p
-        .client
-        .post(p.endpoint(&format!("/emmental/review/{id}/approve")))
-        .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    p.decide(&id, "approve").await;
     let (status, body, _) = waiting.await.unwrap();
     assert_eq!(status, 200);
     let (calls, content, finish, errors) = stream_parts(&body);
