@@ -4,11 +4,14 @@ harm's held-out harmful answers as they are and again after a benign start of at
 characters (other held-out answers, labelled benign, that do not refuse), and prints how many
 reach 0.5 (the default policy flags) and 0.8 (it sends to review) each way.
 
-The encoder reads the first 256 tokens of a text (about 1,000 characters of English), and
-harm's features are the whole text, its opening and the prompt: no windows. This measures
-what that costs.
+The encoder reads the first 256 tokens of a text (about 1,000 characters of English). harm
+reads the answer in 40-word windows (their mean and maximum), its opening and its prompt, and
+trained on answers after such starts; this checks end to end, through `detectors run`, with
+starts unlike the training's (any held-out benign answer that does not refuse, not only
+answers to XSTest's safe prompts). `--weights DIR` scores with another head (e.g. an older
+`harm.json`) for comparison.
 
-    python3 bench/harm_late_start.py [--binary target/release/emmental] [--data ../shared/data]
+    python3 bench/harm_late_start.py [--binary target/release/emmental] [--data ../shared/data] [--weights DIR]
 
 Needs the embedded encoder (`emmental models fetch all`). Standard library only; the data
 sets' texts go to a temporary directory, never into the project.

@@ -9,7 +9,7 @@ back), the first check comes when the answer has 144 characters and then one eve
 released is all but the last 128 characters. Hold mode
 judges the whole answer once.
 
-    python3 bench/progressive_harm.py [--binary target/release/emmental] [--data ../shared/data]
+    python3 bench/progressive_harm.py [--binary target/release/emmental] [--data ../shared/data] [--weights DIR]
 
 Needs the embedded encoder (`emmental models fetch all`). Standard library only. The data sets'
 texts go to a temporary directory, never into the project.

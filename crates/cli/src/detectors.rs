@@ -47,6 +47,11 @@ pub enum DetectorsCommand {
         /// shipped detector trained on.
         #[arg(long)]
         heldout: bool,
+        /// For a trainable classifier read from a data directory: measure the derived rows its
+        /// training measures apart instead of the data sets' own rows (for `harm`, every
+        /// answer again after a benign start of 1,200+ characters).
+        #[arg(long)]
+        derived: bool,
         /// For a classifier: count a text as its positive class when its score is at least
         /// this, as a guard layer with this `threshold` would (default: the detector's own
         /// label, which is a score of at least 0.5).
@@ -130,11 +135,18 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             name,
             data,
             heldout,
+            derived,
             threshold,
             rows,
             format,
             common,
         } => {
+            if derived && let Some(file) = data.iter().find(|p| !p.is_dir()) {
+                bail!(
+                    "--derived reads a trainable detector's data directory, and {} is a file",
+                    file.display()
+                );
+            }
             if let Some(t) = threshold
                 && !(t > 0.0 && t <= 1.0)
             {
@@ -146,6 +158,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
                     d.as_ref(),
                     &data,
                     heldout,
+                    derived,
                     threshold,
                     rows.as_deref(),
                     format,
@@ -301,7 +314,12 @@ fn run(d: &dyn Detector, path: &PathBuf) -> Result<()> {
 }
 
 /// Classifier rows from files or, for a trainable detector, from a data directory.
-fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::LabeledText>> {
+fn labeled_rows(
+    id: &str,
+    paths: &[PathBuf],
+    heldout: bool,
+    derived: bool,
+) -> Result<Vec<data::LabeledText>> {
     let mut rows = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -312,7 +330,9 @@ fn labeled_rows(id: &str, paths: &[PathBuf], heldout: bool) -> Result<Vec<data::
                     emmental_detectors::train::TRAINABLE.join(", ")
                 );
             }
-            rows.extend(emmental_detectors::train::labeled_rows(id, path, heldout)?);
+            rows.extend(emmental_detectors::train::labeled_rows(
+                id, path, heldout, derived,
+            )?);
         } else {
             rows.extend(
                 data::load_labeled(path)?.into_iter().filter(|r| {
@@ -328,6 +348,7 @@ fn validate(
     d: &dyn Detector,
     paths: &[PathBuf],
     heldout: bool,
+    derived: bool,
     threshold: Option<f64>,
     rows_out: Option<&Path>,
     format: Format,
@@ -345,7 +366,13 @@ fn validate(
                 .find(|l| *l != positive)
                 .cloned()
                 .unwrap_or_default();
-            let rows = labeled_rows(info.id, paths, heldout)?;
+            let rows = labeled_rows(info.id, paths, heldout, derived)?;
+            if rows.is_empty() && derived {
+                bail!(
+                    "{} has no derived rows measured apart; leave out --derived",
+                    info.id
+                );
+            }
             if rows.is_empty() {
                 bail!(
                     "{shown} holds no labelled rows{}",
@@ -441,6 +468,12 @@ fn validate(
             }
             if rows_out.is_some() {
                 bail!("--rows applies to classifiers; {} finds spans", info.id);
+            }
+            if derived {
+                bail!(
+                    "--derived applies to trainable classifiers; {} finds spans",
+                    info.id
+                );
             }
             let mut docs = Vec::new();
             for path in paths {

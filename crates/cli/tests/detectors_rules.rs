@@ -382,4 +382,35 @@ fn bad_input_is_a_clear_error() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("held-out"), "{}", stderr(&o));
+    // --derived reads a trainable classifier's data directory.
+    let derived = |id: &str, data: &std::path::Path, says: &str| {
+        let o = emmental(&[
+            "detectors",
+            "validate",
+            id,
+            "--data",
+            data.to_str().unwrap(),
+            "--heldout",
+            "--derived",
+        ]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    };
+    derived(
+        "harm",
+        &one,
+        "--derived reads a trainable detector's data directory",
+    );
+    derived(
+        "pii.rules",
+        dir.path(),
+        "--derived applies to trainable classifiers",
+    );
+    if let Some(data) = data_dir() {
+        derived(
+            "injection",
+            &data,
+            "injection has no derived rows measured apart",
+        );
+    }
 }

@@ -165,7 +165,8 @@ fn main() {
         );
         rows.push((id, one, b));
     }
-    // The shared cache: refusal then harm on the same answer embeds it once.
+    // The shared cache: refusal then harm on the same answer. They share the opening's and
+    // the prompt's embeddings; harm reads the answer as windows, refusal whole.
     let refusal = registry::build("refusal", &res).unwrap();
     let harm = registry::build("harm", &res).unwrap();
     let t = fresh();
@@ -173,8 +174,8 @@ fn main() {
     let s = Instant::now();
     harm.detect(&Input::answer(prompt, &t)).unwrap();
     println!(
-        "{:<22} {:>7.3} ms (harm after refusal on the same text: embedding taken from the shared cache)",
-        "cache hit",
+        "{:<22} {:>7.3} ms (harm after refusal on the same answer: opening and prompt from the shared cache, windows encoded)",
+        "harm after refusal",
         ms(s.elapsed())
     );
     let summary = serde_json::json!({

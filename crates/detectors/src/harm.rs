@@ -46,7 +46,25 @@ const fn logistic(l2: f32) -> Hyper {
     }
 }
 
+/// A network of 32 hidden units, or an ensemble of `members` of them.
+const fn mlp32(members: usize) -> Hyper {
+    Hyper {
+        hidden: 32,
+        l2: 1.0,
+        epochs: 40,
+        lr: 0.003,
+        batch: 32,
+        members,
+    }
+}
+
 /// How the shipped head is trained.
+///
+/// The candidates that read windows ([`FeatureSpec::windows`]) see past the encoder's first
+/// 256 tokens; the derived late-start rows ([`crate::train::assemble::late_starts`]) train
+/// every candidate and are measured apart, out of fold for each candidate (the record's
+/// `cross_validation_derived`) and on the held-out split (`heldout_derived`). The choice is
+/// still the best cross-validated accuracy on the data sets' own rows.
 pub fn plan() -> Plan {
     let rules = FeatureSpec {
         opening: false,
@@ -73,6 +91,14 @@ pub fn plan() -> Plan {
         prompt: true,
         product: true,
         ..rules
+    };
+    let windowed = FeatureSpec {
+        windows: true,
+        ..opening_prompt
+    };
+    let from_windows = FeatureSpec {
+        text_from_windows: true,
+        ..windowed
     };
     Plan {
         id: ID,
@@ -124,27 +150,43 @@ pub fn plan() -> Plan {
             Candidate {
                 name: "text+opening+prompt+rules, mlp 32",
                 features: opening_prompt,
-                hyper: Hyper {
-                    hidden: 32,
-                    l2: 1.0,
-                    epochs: 40,
-                    lr: 0.003,
-                    batch: 32,
-                    members: 1,
-                },
+                hyper: mlp32(1),
                 hard_negative_weight: 1.0,
             },
             Candidate {
                 name: "text+opening+prompt+rules, mlp 32 ×5",
                 features: opening_prompt,
-                hyper: Hyper {
-                    hidden: 32,
-                    l2: 1.0,
-                    epochs: 40,
-                    lr: 0.003,
-                    batch: 32,
-                    members: 5,
-                },
+                hyper: mlp32(5),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+windows+prompt+rules, l2 10",
+                features: windowed,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "windows (mean, max)+opening+prompt+rules, l2 10",
+                features: from_windows,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "windows (mean, max)+opening+prompt+rules, l2 30",
+                features: from_windows,
+                hyper: logistic(30.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "windows (mean, max)+opening+prompt+rules, mlp 32 ×5",
+                features: from_windows,
+                hyper: mlp32(5),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+windows+prompt+rules, mlp 32",
+                features: windowed,
+                hyper: mlp32(1),
                 hard_negative_weight: 1.0,
             },
         ],
@@ -157,6 +199,16 @@ pub fn plan() -> Plan {
         groups: &[
             ("machine labels: JailbreakBench judge", "jailbreakbench/"),
             ("labels derived from XSTest human labels", "xstest/"),
+        ],
+        derived_groups: &[
+            (
+                "every answer after a benign start of 1,200+ characters",
+                crate::train::assemble::LATE_START,
+            ),
+            (
+                "JailbreakBench answers after a benign start",
+                "late-start/jailbreakbench/",
+            ),
         ],
     }
 }

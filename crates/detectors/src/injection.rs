@@ -178,5 +178,6 @@ pub fn plan() -> Plan {
             ("public data sets", "!emmental/"),
             ("the project's own messages", "emmental/"),
         ],
+        derived_groups: &[],
     }
 }

@@ -153,5 +153,6 @@ pub fn plan() -> Plan {
             ("llama2orig", "xstest/llama2orig"),
             ("mistralinstruct", "xstest/mistralinstruct"),
         ],
+        derived_groups: &[],
     }
 }

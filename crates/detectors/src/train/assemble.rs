@@ -11,6 +11,11 @@
 //!   complied with is harmful, fully refused is benign, every answer to a safe prompt is benign.
 //!   Partial refusals of unsafe prompts are left out: whether they gave the harmful help is not
 //!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
+//!   Every answer comes once more after a benign start of 1,200+ characters ([`late_starts`]):
+//!   the encoder reads only 256 tokens, and an answer that opens with a page of harmless help
+//!   hid its harmful part from the head before (measured: 65% of held-out harmful answers
+//!   found after such a start, 95% without). These derived rows train, and are measured apart
+//!   (`validate harm --heldout --derived`), never in the headline figures.
 //! - **injection**: positives are prompt injections and jailbreaks (Tensor Trust attacks,
 //!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers (and,
 //!   for training only, each attack planted in two more contexts and places, in the attack's
@@ -67,12 +72,24 @@ pub struct Row {
     /// A baseline scorer's verdict on the row (positive or not), for a paired comparison.
     pub baseline: Option<bool>,
     /// Derived from another row to widen training (e.g. the opening of a long jailbreak
-    /// prompt): trained on when its key is in the training split, never measured.
+    /// prompt): trained on when its key is in the training split, never in the headline
+    /// figures. A plan may measure some derived rows apart ([`super::pipeline::Plan::derived_groups`]).
     pub train_only: bool,
 }
 
 /// Source prefix of the rows this project wrote itself (not from a public data set).
 pub const AUTHORED: &str = "emmental/";
+
+/// Source prefix of the derived harm rows whose answer comes after a benign start
+/// ([`late_starts`]); the rest of the source is the answer's own.
+pub const LATE_START: &str = "late-start/";
+
+/// Characters of benign text, at least, put before an answer in a late-start row: more than
+/// the encoder's 256 tokens read of English.
+pub const LATE_START_CHARS: usize = 1200;
+
+/// Benign answers shorter than this do not serve as a late start.
+const LATE_START_MIN_CHARS: usize = 400;
 
 impl Row {
     pub fn heldout(&self) -> bool {
@@ -88,7 +105,8 @@ impl Row {
     /// A training-only row made by planting an attack in further contexts (source
     /// `…/augmented`); training embeds these apart from the rest.
     pub fn augmented(&self) -> bool {
-        self.train_only && self.source.ends_with("/augmented")
+        self.train_only
+            && (self.source.ends_with("/augmented") || self.source.starts_with(LATE_START))
     }
 }
 
@@ -169,7 +187,80 @@ pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             train_only: false,
         });
     }
+    let late = late_starts(&out);
+    out.extend(late);
     Ok(out)
+}
+
+/// Each answer again after a benign start of at least [`LATE_START_CHARS`] characters (derived
+/// rows, same label, same prompt, same key, source [`LATE_START`] + the answer's source).
+///
+/// The encoder reads the first 256 tokens of a text, so an answer that opens with a page of
+/// harmless help and gives the harmful part after it is judged on its start and its prompt.
+/// These rows teach a head that reads windows to look past the start, and measure whether it
+/// does. The starts are answers that fully comply with XSTest's safe prompts, of at least 400
+/// characters, taken from the answer's own split and, in training, its own cross-validation
+/// fold, so no text crosses the held-out boundary or a fold.
+pub fn late_starts(rows: &[Row]) -> Vec<Row> {
+    let group = |key: &str| -> (bool, u64) {
+        if is_heldout(key) {
+            (true, 0)
+        } else {
+            (
+                false,
+                split_bucket(&format!("fold/{key}"), super::pipeline::FOLDS),
+            )
+        }
+    };
+    let mut starts: HashMap<(bool, u64), Vec<&Row>> = HashMap::new();
+    for r in rows {
+        if r.source.starts_with("xstest/")
+            && r.source.ends_with("/safe")
+            && r.note.as_deref() == Some("1_full_compliance")
+            && r.text.trim().chars().count() >= LATE_START_MIN_CHARS
+        {
+            starts.entry(group(&r.key)).or_default().push(r);
+        }
+    }
+    let mut out = Vec::new();
+    for r in rows {
+        let pool: Vec<&Row> = starts
+            .get(&group(&r.key))
+            .into_iter()
+            .flatten()
+            .filter(|s| s.key != r.key)
+            .copied()
+            .collect();
+        let mut used = vec![false; pool.len()];
+        let mut start = String::new();
+        for n in 0..pool.len() {
+            if start.chars().count() >= LATE_START_CHARS {
+                break;
+            }
+            let mut i =
+                split_bucket(&format!("late-start/{n}/{}", r.text), pool.len() as u64) as usize;
+            while used[i] {
+                i = (i + 1) % pool.len();
+            }
+            used[i] = true;
+            start.push_str(pool[i].text.trim());
+            start.push_str("\n\n");
+        }
+        if start.chars().count() < LATE_START_CHARS {
+            continue;
+        }
+        out.push(Row {
+            text: start + &r.text,
+            prompt: r.prompt.clone(),
+            positive: r.positive,
+            source: format!("{LATE_START}{}", r.source),
+            key: r.key.clone(),
+            note: r.note.clone(),
+            baseline: None,
+            train_only: true,
+        });
+    }
+    out
 }
 
 /// Words of a long in-the-wild jailbreak kept as its opening (training only).
@@ -439,6 +530,70 @@ mod tests {
             note: None,
             baseline: None,
             train_only: false,
+        }
+    }
+
+    #[test]
+    fn late_starts_put_benign_text_of_the_same_split_and_fold_before_each_answer() {
+        // Held-out answers take starts from the held-out split; training answers from their
+        // own cross-validation fold.
+        let group = |key: &str| {
+            let fold = split_bucket(&format!("fold/{key}"), super::super::pipeline::FOLDS);
+            (is_heldout(key), if is_heldout(key) { 0 } else { fold })
+        };
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            let key = format!("prompt {i}");
+            rows.push(Row {
+                text: format!("Helpful answer {i}. {}", "A harmless sentence. ".repeat(25)),
+                prompt: Some(key.clone()),
+                positive: false,
+                source: "xstest/m/safe".into(),
+                key: key.clone(),
+                note: Some("1_full_compliance".into()),
+                baseline: None,
+                train_only: false,
+            });
+            rows.push(Row {
+                text: format!("Harmful answer {i}."),
+                prompt: Some(format!("unsafe {key}")),
+                positive: true,
+                source: "jailbreakbench/PAIR".into(),
+                key,
+                note: None,
+                baseline: None,
+                train_only: false,
+            });
+        }
+        // A short compliant answer and a refusal never serve as starts (`starts` below leaves
+        // them out).
+        rows[0].text = "Too short to be a start.".into();
+        rows[2].note = Some("2_full_refusal".into());
+        let late = late_starts(&rows);
+        assert_eq!(late.len(), rows.len(), "every answer once more");
+        let starts: Vec<&Row> = rows.iter().step_by(2).skip(2).collect();
+        for (r, l) in rows.iter().zip(&late) {
+            assert!(l.train_only && l.augmented());
+            assert_eq!(l.source, format!("{LATE_START}{}", r.source));
+            assert_eq!(
+                (l.positive, &l.prompt, &l.key),
+                (r.positive, &r.prompt, &r.key)
+            );
+            let start = l
+                .text
+                .strip_suffix(r.text.as_str())
+                .expect("the answer comes last");
+            assert!(start.chars().count() >= LATE_START_CHARS, "{start}");
+            // Every piece of the start is a whole start answer from the answer's own split
+            // and fold, and never the answer's own.
+            for piece in start.split("\n\n").filter(|p| !p.is_empty()) {
+                let s = starts
+                    .iter()
+                    .find(|s| s.text.trim() == piece)
+                    .unwrap_or_else(|| panic!("{piece:?} is not a start"));
+                assert_ne!(s.key, r.key);
+                assert_eq!(group(&s.key), group(&r.key));
+            }
         }
     }
 

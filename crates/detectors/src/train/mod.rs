@@ -65,11 +65,14 @@ pub fn train(id: &str, opts: &TrainOptions, res: &Resources) -> Result<TrainRepo
 
 /// The labelled rows a trainable detector is trained and validated on, assembled from the
 /// public data sets in `data_dir`; with `heldout_only`, just the held-out split. This is what
-/// `emmental detectors validate NAME --data DIR --heldout` measures.
+/// `emmental detectors validate NAME --data DIR --heldout` measures. With `derived`, the
+/// derived rows its training measures apart instead ([`pipeline::Plan::derived_groups`], e.g.
+/// harm's answers after a benign start; `--derived`).
 pub fn labeled_rows(
     id: &str,
     data_dir: &Path,
     heldout_only: bool,
+    derived: bool,
 ) -> Result<Vec<LabeledText>, DetectorError> {
     let plan = match id {
         "refusal" => crate::refusal::plan(),
@@ -84,7 +87,18 @@ pub fn labeled_rows(
     };
     Ok(assemble::rows(id, data_dir)?
         .into_iter()
-        .filter(|r| !r.train_only && (!heldout_only || r.heldout()))
+        .filter(|r| {
+            let measured_apart = r.train_only
+                && plan
+                    .derived_groups
+                    .iter()
+                    .any(|(_, prefix)| pipeline::in_group(&r.source, prefix));
+            (if derived {
+                measured_apart
+            } else {
+                !r.train_only
+            }) && (!heldout_only || r.heldout())
+        })
         .map(|r| LabeledText {
             label: if r.positive {
                 plan.positive

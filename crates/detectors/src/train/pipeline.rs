@@ -69,6 +69,10 @@ pub struct Plan {
     /// Named subsets of the held-out rows reported on their own: (name, source prefix); a
     /// prefix starting with `!` selects the rows whose source does not start with the rest.
     pub groups: &'static [(&'static str, &'static str)],
+    /// Named groups of derived rows ([`Row::train_only`]) measured apart, by source prefix:
+    /// out of fold for each candidate, and on the held-out split; never in the headline
+    /// figures, which stay on the data sets' own rows.
+    pub derived_groups: &'static [(&'static str, &'static str)],
 }
 
 /// A prepared row: normalised text and its features per candidate are built lazily.
@@ -211,7 +215,7 @@ fn choose_threshold(rule: ThresholdRule, p: &[f32], y: &[bool], rows: &[&Row]) -
 }
 
 /// Whether a row's source is in a group given by a source prefix (`!prefix`: not under it).
-fn in_group(source: &str, prefix: &str) -> bool {
+pub(crate) fn in_group(source: &str, prefix: &str) -> bool {
     match prefix.strip_prefix('!') {
         Some(p) => !source.starts_with(p),
         None => source.starts_with(prefix),
@@ -223,7 +227,8 @@ fn counts(rows: &[Row]) -> Value {
     let mut m: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     for r in rows {
         if r.train_only && r.heldout() {
-            // Derived rows in the held-out split are neither trained on nor measured.
+            // Derived rows in the held-out split are not trained on; those a plan measures
+            // ([`Plan::derived_groups`]) carry their own counts in the validation.
             continue;
         }
         let e = m.entry(r.source.clone()).or_default();
@@ -403,7 +408,8 @@ pub fn run(
             })
             .collect()
     };
-    // Derived rows train but are never scored, in cross-validation as on held-out rows.
+    // Derived rows train but are never in the headline figures, in cross-validation as on
+    // held-out rows; those in the plan's derived groups are measured apart.
     let measured_mask: Vec<bool> = train_rows.iter().map(|r| !r.train_only).collect();
     let folds: Vec<usize> = train_rows
         .iter()
@@ -435,7 +441,34 @@ pub fn run(
             chosen.recall,
             chosen.fpr
         );
-        selection.push(json!({"candidate": c, "cross_validation": chosen}));
+        let derived: BTreeMap<&str, Value> = plan
+            .derived_groups
+            .iter()
+            .map(|(name, prefix)| {
+                let (p, yy): (Vec<f32>, Vec<bool>) = oof
+                    .iter()
+                    .zip(&train_rows)
+                    .filter(|(_, r)| r.train_only && in_group(&r.source, prefix))
+                    .map(|(p, r)| (*p, r.positive))
+                    .unzip();
+                let (recall, fpr) = rates(&p, &yy, chosen.threshold);
+                eprintln!(
+                    "{}:   {name}: accuracy {:.4}, recall {recall:.4}, fpr {fpr:.4} (n={})",
+                    plan.id,
+                    accuracy_at(&p, &yy, chosen.threshold),
+                    p.len()
+                );
+                (
+                    *name,
+                    json!({"n": p.len(), "accuracy": accuracy_at(&p, &yy, chosen.threshold), "recall": recall, "fpr": fpr}),
+                )
+            })
+            .collect();
+        let mut entry = json!({"candidate": c, "cross_validation": chosen});
+        if !derived.is_empty() {
+            entry["cross_validation_derived"] = json!(derived);
+        }
+        selection.push(entry);
         if best
             .as_ref()
             .is_none_or(|(_, b, _)| chosen.objective > b.objective + 1e-9)
@@ -553,7 +586,26 @@ pub fn run(
             )
         })
         .collect();
-    let validation = json!({
+    let derived: BTreeMap<&str, Value> = plan
+        .derived_groups
+        .iter()
+        .map(|(name, prefix)| {
+            let (g, p): (Vec<String>, Vec<String>) = (0..rows.len())
+                .filter(|&i| {
+                    rows[i].heldout() && rows[i].train_only && in_group(&rows[i].source, prefix)
+                })
+                .map(|i| {
+                    let score = head.score(&features(&cand.features, i));
+                    (label(rows[i].positive), label(score >= 0.5))
+                })
+                .unzip();
+            (
+                *name,
+                ClassificationReport::compute(&g, &p, Some(plan.positive)).to_json(plan.id),
+            )
+        })
+        .collect();
+    let mut validation = json!({
         "heldout": report.to_json(plan.id),
         "heldout_groups": groups,
         "paired_with_baseline": paired,
@@ -565,6 +617,9 @@ pub fn run(
         ),
         "extra": extra,
     });
+    if !derived.is_empty() {
+        validation["heldout_derived"] = json!(derived);
+    }
     let data = counts(&rows);
 
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| DetectorError::Io {
