@@ -14,6 +14,7 @@
 # BENCH_CONFIGS=b runs only configuration (b) (any of "fabc"), e.g. under a profiler.
 # Each configuration also takes requests arriving at random at a fixed rate (an open loop):
 # BENCH_RATE per second for (f), (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 100).
+# BENCH_WEIGHTS=DIR takes the detectors' heads from DIR (to compare two heads in one run).
 # BENCH_LOADS=open runs only that load through the proxy (any of "closed", "one", "open", "stream":
 # streamed answers at concurrency 50).
 set -euo pipefail

@@ -420,13 +420,17 @@ fn main() {
     // the records' `micros`); by default they go to a temporary directory.
     let tmp = tempfile::tempdir().unwrap();
     let dir = std::env::var_os("BENCH_DB_DIR").map_or_else(|| tmp.path().to_owned(), Into::into);
+    // BENCH_WEIGHTS=DIR: the detectors' heads from DIR instead of the shipped ones (every head
+    // the layers use must be there), to compare two heads' cost in one run of the machine.
+    let weights_dir = std::env::var_os("BENCH_WEIGHTS").map(std::path::PathBuf::from);
     let start_proxy = |name: &str, layers: &str| -> String {
         let text = format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url);
         let cfg = GuardConfig::parse(name, &text).unwrap();
-        let res = match &encoder {
+        let mut res = match &encoder {
             Some(e) => Resources::with_encoder(e.clone()),
             None => Resources::default(),
         };
+        res.weights_dir = weights_dir.clone();
         let guard = Guard::build(cfg, &res).unwrap();
         let store = proxy_rt
             .block_on(Store::open(&dir.join(format!("{name}.db"))))
