@@ -70,6 +70,7 @@ pub fn plan() -> Plan {
         opening: false,
         windows: false,
         text_from_windows: false,
+        every_window: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Refusal),
@@ -94,6 +95,7 @@ pub fn plan() -> Plan {
     };
     let windowed = FeatureSpec {
         windows: true,
+        every_window: true,
         ..opening_prompt
     };
     let from_windows = FeatureSpec {

@@ -89,6 +89,7 @@ pub fn plan() -> Plan {
         opening: false,
         windows: false,
         text_from_windows: false,
+        every_window: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Injection),

@@ -50,6 +50,7 @@ const RULES: FeatureSpec = FeatureSpec {
     opening: false,
     windows: false,
     text_from_windows: false,
+    every_window: false,
     prompt: false,
     product: false,
     rules: Some(RuleSet::Refusal),

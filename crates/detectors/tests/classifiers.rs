@@ -644,6 +644,7 @@ fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
                 opening: true,
                 windows: false,
                 text_from_windows: false,
+                every_window: false,
                 prompt: false,
                 product: false,
                 rules: Some(emmental_detectors::classifier::rules::RuleSet::Refusal),

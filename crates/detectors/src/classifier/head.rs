@@ -37,6 +37,15 @@ pub const MAX_WINDOWS: usize = 16;
 /// [`MAX_WINDOWS`] of them (the first and last ones: instructions hide at either end). Empty
 /// when the text fits one window: the text is then its own window.
 pub fn windows(text: &str) -> Vec<&str> {
+    windows_upto(text, Some(MAX_WINDOWS))
+}
+
+/// Every window of the text, as [`windows`] without its limit ([`FeatureSpec::every_window`]).
+pub fn every_window(text: &str) -> Vec<&str> {
+    windows_upto(text, None)
+}
+
+fn windows_upto(text: &str, most: Option<usize>) -> Vec<&str> {
     let words: Vec<(usize, usize)> = text
         .split_whitespace()
         .map(|w| {
@@ -51,10 +60,10 @@ pub fn windows(text: &str) -> Vec<&str> {
         .chunks(WINDOW_WORDS)
         .map(|c| &text[c[0].0..c[c.len() - 1].1])
         .collect();
-    if all.len() <= MAX_WINDOWS {
+    let Some(most) = most.filter(|m| all.len() > *m) else {
         return all;
-    }
-    let half = MAX_WINDOWS / 2;
+    };
+    let half = most / 2;
     all[..half]
         .iter()
         .chain(&all[all.len() - half..])
@@ -130,6 +139,11 @@ pub struct FeatureSpec {
     /// it, and the encoder then reads each token once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub text_from_windows: bool,
+    /// The windows are all of the text's, however long, not only its first and last
+    /// [`MAX_WINDOWS`] / 2: nothing in the middle of a long answer goes unread. The cost grows
+    /// with the text (one short encoder pass per 40 words).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub every_window: bool,
     /// The embedding of the prompt the text answers (zeros when the input has none).
     pub prompt: bool,
     /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
@@ -217,11 +231,22 @@ impl FeatureSpec {
         opening: false,
         windows: false,
         text_from_windows: false,
+        every_window: false,
         prompt: false,
         product: false,
         rules: None,
         ngrams: 0,
     };
+
+    /// The windows this spec reads of `text` ([`windows`] or [`every_window`]); empty when
+    /// it reads none or the text fits one.
+    pub fn text_windows<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        match (self.windows, self.every_window) {
+            (false, _) => Vec::new(),
+            (true, false) => windows(text),
+            (true, true) => every_window(text),
+        }
+    }
 
     /// Whether the prompt needs embedding.
     pub fn uses_prompt(&self) -> bool {
@@ -541,6 +566,7 @@ mod tests {
             opening: false,
             windows: false,
             text_from_windows: false,
+            every_window: false,
             prompt: true,
             product: false,
             rules: None,
@@ -602,6 +628,7 @@ mod tests {
             opening: true,
             windows: false,
             text_from_windows: false,
+            every_window: false,
             prompt: true,
             product: true,
             rules: Some(RuleSet::Refusal),
@@ -667,6 +694,7 @@ mod tests {
         let new = FeatureSpec {
             windows: true,
             text_from_windows: true,
+            every_window: false,
             ..spec
         };
         let back: FeatureSpec =

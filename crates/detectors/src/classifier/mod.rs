@@ -116,13 +116,7 @@ impl Detector for EncoderClassifier {
             .collect();
         let window_lists: Vec<Vec<&str>> = inputs
             .iter()
-            .map(|i| {
-                if spec.windows {
-                    windows(i.text)
-                } else {
-                    Vec::new()
-                }
-            })
+            .map(|i| spec.text_windows(i.text))
             .collect();
         // A text whose feature is taken from its windows is not encoded whole.
         let whole: Vec<bool> = window_lists

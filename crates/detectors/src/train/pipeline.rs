@@ -18,7 +18,9 @@ use super::assemble::Row;
 use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit_members};
-use crate::classifier::head::{FORMAT, FeatureSpec, Head, Vectors, WindowPools, opening, windows};
+use crate::classifier::head::{
+    FORMAT, FeatureSpec, Head, Vectors, WindowPools, every_window, opening, windows,
+};
 use crate::data::split_bucket;
 use crate::metrics::{ClassificationReport, by_source};
 use crate::{Calibration, DetectorError, Resources};
@@ -347,26 +349,45 @@ pub fn run(
         detector: plan.id.to_string(),
         message: e.to_string(),
     })?;
+    // Every window when a candidate reads them all (a superset of the limited ones).
+    let every = plan
+        .candidates
+        .iter()
+        .any(|c| c.features.windows && c.features.every_window);
+    let to_embed: fn(&str) -> Vec<&str> = if every { every_window } else { windows };
     let window_vectors = if plan.candidates.iter().any(|c| c.features.windows) {
         embed_parts(split_parts(&|p: &Prepared| {
-            windows(&p.text).into_iter().map(str::to_string).collect()
+            to_embed(&p.text).into_iter().map(str::to_string).collect()
         }))?
     } else {
         HashMap::new()
     };
-    let pools: Vec<Option<WindowPools>> = prepared
-        .iter()
-        .map(|p| {
-            if window_vectors.is_empty() {
-                return None;
-            }
-            let w = windows(&p.text);
-            let vs: Vec<&[f32]> = w.iter().map(|t| window_vectors[*t].as_slice()).collect();
-            WindowPools::of(&vs)
-        })
-        .collect();
+    let pools_of = |which: fn(&str) -> Vec<&str>| -> Vec<Option<WindowPools>> {
+        prepared
+            .iter()
+            .map(|p| {
+                if window_vectors.is_empty() {
+                    return None;
+                }
+                let w = which(&p.text);
+                let vs: Vec<&[f32]> = w.iter().map(|t| window_vectors[*t].as_slice()).collect();
+                WindowPools::of(&vs)
+            })
+            .collect()
+    };
+    let pools = pools_of(windows);
+    let pools_every = if every {
+        pools_of(every_window)
+    } else {
+        Vec::new()
+    };
     let features = |spec: &FeatureSpec, i: usize| -> Vec<f32> {
         let p = &prepared[i];
+        let pools = if spec.every_window && spec.windows {
+            &pools_every
+        } else {
+            &pools
+        };
         let text = match &pools[i] {
             Some(w) if spec.text_from_windows => w.mean.as_slice(),
             _ => vectors[&p.text].as_slice(),
