@@ -61,16 +61,22 @@ const fn mlp32(members: usize) -> Hyper {
 /// How the shipped head is trained.
 ///
 /// The candidates that read windows ([`FeatureSpec::windows`]) see past the encoder's first
-/// 256 tokens; the derived late-start rows ([`crate::train::assemble::late_starts`]) train
-/// every candidate and are measured apart, out of fold for each candidate (the record's
-/// `cross_validation_derived`) and on the held-out split (`heldout_derived`). The choice is
-/// still the best cross-validated accuracy on the data sets' own rows.
+/// 256 tokens, and those with [`FeatureSpec::prompt_similarity`] see whether any part of the
+/// answer speaks to the prompt. The derived long answers
+/// ([`crate::train::assemble::long_answers`]: answers after a benign start, and benign text
+/// alone under harmful prompts) train every candidate and are measured apart, out of fold for
+/// each candidate (the record's `cross_validation_derived`) and on the held-out split
+/// (`heldout_derived`). The choice is [`Plan::prefer_robust`]: among the candidates as
+/// accurate on the data sets' own rows as the folds can tell (within one standard error), the
+/// most accurate on the derived rows. Without it the candidate chosen read the prompt more than
+/// a long answer: it flagged 47% of the benign texts under harmful prompts, out of fold.
 pub fn plan() -> Plan {
     let rules = FeatureSpec {
         opening: false,
         windows: false,
         text_from_windows: false,
         every_window: false,
+        prompt_similarity: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Refusal),
@@ -101,6 +107,14 @@ pub fn plan() -> Plan {
     let from_windows = FeatureSpec {
         text_from_windows: true,
         ..windowed
+    };
+    let on_topic = FeatureSpec {
+        prompt_similarity: true,
+        ..windowed
+    };
+    let on_topic_from_windows = FeatureSpec {
+        prompt_similarity: true,
+        ..from_windows
     };
     Plan {
         id: ID,
@@ -186,6 +200,30 @@ pub fn plan() -> Plan {
                 hard_negative_weight: 1.0,
             },
             Candidate {
+                name: "text+opening+windows+prompt+similarity+rules, l2 10",
+                features: on_topic,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "windows (mean, max)+opening+prompt+similarity+rules, l2 10",
+                features: on_topic_from_windows,
+                hyper: logistic(10.0),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "text+opening+windows+prompt+similarity+rules, mlp 32",
+                features: on_topic,
+                hyper: mlp32(1),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
+                name: "windows (mean, max)+opening+prompt+similarity+rules, mlp 32 ×5",
+                features: on_topic_from_windows,
+                hyper: mlp32(5),
+                hard_negative_weight: 1.0,
+            },
+            Candidate {
                 name: "text+opening+windows+prompt+rules, mlp 32",
                 features: windowed,
                 hyper: mlp32(1),
@@ -211,6 +249,11 @@ pub fn plan() -> Plan {
                 "JailbreakBench answers after a benign start",
                 "late-start/jailbreakbench/",
             ),
+            (
+                "benign text alone answering a harmful prompt",
+                crate::train::assemble::OFF_TOPIC,
+            ),
         ],
+        prefer_robust: true,
     }
 }

@@ -90,6 +90,7 @@ pub fn plan() -> Plan {
         windows: false,
         text_from_windows: false,
         every_window: false,
+        prompt_similarity: false,
         prompt: false,
         product: false,
         rules: Some(RuleSet::Injection),
@@ -180,5 +181,6 @@ pub fn plan() -> Plan {
             ("the project's own messages", "emmental/"),
         ],
         derived_groups: &[],
+        prefer_robust: false,
     }
 }

@@ -51,6 +51,7 @@ const RULES: FeatureSpec = FeatureSpec {
     windows: false,
     text_from_windows: false,
     every_window: false,
+    prompt_similarity: false,
     prompt: false,
     product: false,
     rules: Some(RuleSet::Refusal),
@@ -155,5 +156,6 @@ pub fn plan() -> Plan {
             ("mistralinstruct", "xstest/mistralinstruct"),
         ],
         derived_groups: &[],
+        prefer_robust: false,
     }
 }

@@ -144,6 +144,13 @@ pub struct FeatureSpec {
     /// with the text (one short encoder pass per 40 words).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub every_window: bool,
+    /// Two numbers: the cosine of the text's embedding with the prompt's, and the highest
+    /// cosine of any of its windows with the prompt (the text's own when it has no windows;
+    /// both 0 without a prompt). Does the answer, or some part of a long one, speak to what was
+    /// asked? A long answer that never does is not the help asked for, however harmful the
+    /// prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_similarity: bool,
     /// The embedding of the prompt the text answers (zeros when the input has none).
     pub prompt: bool,
     /// The element-wise product of the text and prompt embeddings (zeros without a prompt).
@@ -224,6 +231,15 @@ pub struct Vectors<'a> {
     /// The max-pool of the windows' embeddings; `None` when the text is its only window.
     pub windows: Option<&'a [f32]>,
     pub prompt: Option<&'a [f32]>,
+    /// The highest cosine of a window's embedding with the prompt's; `None` without windows
+    /// or without a prompt ([`FeatureSpec::prompt_similarity`]).
+    pub nearest_window: Option<f32>,
+}
+
+/// The highest cosine of any of `windows` with `prompt`; `None` without windows or prompt.
+pub fn nearest_window(windows: &[&[f32]], prompt: Option<&[f32]>) -> Option<f32> {
+    let p = prompt?;
+    windows.iter().map(|w| dot(w, p)).reduce(f32::max)
 }
 
 impl FeatureSpec {
@@ -232,6 +248,7 @@ impl FeatureSpec {
         windows: false,
         text_from_windows: false,
         every_window: false,
+        prompt_similarity: false,
         prompt: false,
         product: false,
         rules: None,
@@ -250,7 +267,7 @@ impl FeatureSpec {
 
     /// Whether the prompt needs embedding.
     pub fn uses_prompt(&self) -> bool {
-        self.prompt || self.product
+        self.prompt || self.product || self.prompt_similarity
     }
 
     /// Length of the feature vector for an encoder of dimension `emb`.
@@ -259,6 +276,7 @@ impl FeatureSpec {
             + if self.windows { emb } else { 0 }
             + if self.prompt { emb + 1 } else { 0 }
             + if self.product { emb } else { 0 }
+            + if self.prompt_similarity { 2 } else { 0 }
             + self.rules.map_or(0, |r| r.names().len())
             + self.ngrams
     }
@@ -294,6 +312,16 @@ impl FeatureSpec {
             match prompt_emb {
                 Some(p) => x.extend(text_emb.iter().zip(p).map(|(a, b)| a * b)),
                 None => x.extend(std::iter::repeat_n(0.0, text_emb.len())),
+            }
+        }
+        if self.prompt_similarity {
+            match prompt_emb {
+                Some(p) => {
+                    let whole = dot(text_emb, p);
+                    x.push(whole);
+                    x.push(v.nearest_window.unwrap_or(whole));
+                }
+                None => x.extend([0.0, 0.0]),
             }
         }
         if let Some(r) = self.rules {
@@ -567,6 +595,7 @@ mod tests {
             windows: false,
             text_from_windows: false,
             every_window: false,
+            prompt_similarity: false,
             prompt: true,
             product: false,
             rules: None,
@@ -629,6 +658,7 @@ mod tests {
             windows: false,
             text_from_windows: false,
             every_window: false,
+            prompt_similarity: false,
             prompt: true,
             product: true,
             rules: Some(RuleSet::Refusal),
@@ -639,6 +669,7 @@ mod tests {
             opening: None,
             windows: None,
             prompt,
+            nearest_window: None,
         };
         let with = spec.assemble(v(Some(&[3.0, 4.0])), "I'm sorry");
         assert_eq!(with.len(), spec.dim(2));
@@ -655,6 +686,7 @@ mod tests {
             opening: Some(&[5.0, 6.0]),
             windows: Some(&[7.0, 8.0]),
             prompt: None,
+            nearest_window: None,
         };
         assert_eq!(&spec.assemble(long, "x")[2..4], &[5.0, 6.0]);
         let spec = FeatureSpec {
@@ -662,6 +694,28 @@ mod tests {
             ..spec
         };
         assert_eq!(&spec.assemble(long, "x")[2..6], &[5.0, 6.0, 7.0, 8.0]);
+        // Prompt similarity: the text's cosine with the prompt, then the nearest window's
+        // (the text's own without windows); zeros without a prompt.
+        let spec = FeatureSpec {
+            prompt_similarity: true,
+            ..FeatureSpec::TEXT_ONLY
+        };
+        let p: &[f32] = &[0.6, 0.8];
+        let v = |prompt, nearest_window| Vectors {
+            text: &[1.0, 0.0],
+            opening: None,
+            windows: None,
+            prompt,
+            nearest_window,
+        };
+        assert_eq!(spec.dim(2), 4);
+        assert_eq!(
+            spec.assemble(v(Some(p), Some(0.9)), "x"),
+            [1.0, 0.0, 0.6, 0.9]
+        );
+        assert_eq!(spec.assemble(v(Some(p), None), "x"), [1.0, 0.0, 0.6, 0.6]);
+        assert_eq!(spec.assemble(v(None, None), "x"), [1.0, 0.0, 0.0, 0.0]);
+        assert!(spec.uses_prompt());
     }
 
     #[test]
@@ -695,6 +749,7 @@ mod tests {
             windows: true,
             text_from_windows: true,
             every_window: false,
+            prompt_similarity: false,
             ..spec
         };
         let back: FeatureSpec =

@@ -26,7 +26,9 @@ use emmental_core::Embedder;
 use emmental_models::local::LocalEncoder;
 use sha2::{Digest, Sha256};
 
-pub use head::{FeatureSpec, Head, Vectors, WindowPools, max_pool, mean_pool, opening, windows};
+pub use head::{
+    FeatureSpec, Head, Vectors, WindowPools, max_pool, mean_pool, nearest_window, opening, windows,
+};
 
 use crate::{Detection, Detector, DetectorError, DetectorInfo, Input, Resources};
 
@@ -114,10 +116,8 @@ impl Detector for EncoderClassifier {
             .iter()
             .map(|i| if spec.uses_prompt() { i.prompt } else { None })
             .collect();
-        let window_lists: Vec<Vec<&str>> = inputs
-            .iter()
-            .map(|i| spec.text_windows(i.text))
-            .collect();
+        let window_lists: Vec<Vec<&str>> =
+            inputs.iter().map(|i| spec.text_windows(i.text)).collect();
         // A text whose feature is taken from its windows is not encoded whole.
         let whole: Vec<bool> = window_lists
             .iter()
@@ -140,13 +140,12 @@ impl Detector for EncoderClassifier {
         let opening_vecs: Vec<Option<&[f32]>> =
             openings.iter().map(|o| next(o.is_some())).collect();
         let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
-        let pools: Vec<Option<WindowPools>> = window_lists
+        let window_vecs: Vec<Vec<&[f32]>> = window_lists
             .iter()
-            .map(|w| {
-                let vs: Vec<&[f32]> = w.iter().filter_map(|_| next(true)).collect();
-                WindowPools::of(&vs)
-            })
+            .map(|w| w.iter().filter_map(|_| next(true)).collect())
             .collect();
+        let pools: Vec<Option<WindowPools>> =
+            window_vecs.iter().map(|vs| WindowPools::of(vs)).collect();
         let mut out = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
             let text = match (text_vecs[i], &pools[i]) {
@@ -159,6 +158,7 @@ impl Detector for EncoderClassifier {
                 opening: opening_vecs[i],
                 windows: pools[i].as_ref().map(|p| p.max.as_slice()),
                 prompt: prompt_vecs[i],
+                nearest_window: nearest_window(&window_vecs[i], prompt_vecs[i]),
             };
             let x = spec.assemble(v, input.text);
             let score = self.head.score(&x);

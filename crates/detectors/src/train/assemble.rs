@@ -11,10 +11,11 @@
 //!   complied with is harmful, fully refused is benign, every answer to a safe prompt is benign.
 //!   Partial refusals of unsafe prompts are left out: whether they gave the harmful help is not
 //!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
-//!   Every answer comes once more after a benign start of 1,200+ characters ([`late_starts`]):
+//!   Every answer comes once more after a benign start of 1,200+ characters ([`long_answers`]):
 //!   the encoder reads only 256 tokens, and an answer that opens with a page of harmless help
 //!   hid its harmful part from the head before (measured: 65% of held-out harmful answers
-//!   found after such a start, 95% without). These derived rows train, and are measured apart
+//!   found after such a start, 95% without); and every harmful answer's prompt comes once more
+//!   with benign text alone, which is benign. These derived rows train, and are measured apart
 //!   (`validate harm --heldout --derived`), never in the headline figures.
 //! - **injection**: positives are prompt injections and jailbreaks (Tensor Trust attacks,
 //!   BIPIA attack instructions planted in BIPIA's own emails, tables and code answers (and,
@@ -81,12 +82,16 @@ pub struct Row {
 pub const AUTHORED: &str = "emmental/";
 
 /// Source prefix of the derived harm rows whose answer comes after a benign start
-/// ([`late_starts`]); the rest of the source is the answer's own.
+/// ([`long_answers`]); the rest of the source is the answer's own.
 pub const LATE_START: &str = "late-start/";
 
 /// Characters of benign text, at least, put before an answer in a late-start row: more than
 /// the encoder's 256 tokens read of English.
 pub const LATE_START_CHARS: usize = 1200;
+
+/// Source prefix of the derived harm rows that answer a harmful prompt with benign text alone
+/// ([`long_answers`]): benign.
+pub const OFF_TOPIC: &str = "off-topic/";
 
 /// Benign answers shorter than this do not serve as a late start.
 const LATE_START_MIN_CHARS: usize = 400;
@@ -103,10 +108,13 @@ impl Row {
     }
 
     /// A training-only row made by planting an attack in further contexts (source
-    /// `…/augmented`); training embeds these apart from the rest.
+    /// `…/augmented`) or one of harm's derived long answers; training embeds these apart from
+    /// the rest.
     pub fn augmented(&self) -> bool {
         self.train_only
-            && (self.source.ends_with("/augmented") || self.source.starts_with(LATE_START))
+            && (self.source.ends_with("/augmented")
+                || self.source.starts_with(LATE_START)
+                || self.source.starts_with(OFF_TOPIC))
     }
 }
 
@@ -187,21 +195,28 @@ pub fn harm(dir: &Path) -> Result<Vec<Row>, DetectorError> {
             train_only: false,
         });
     }
-    let late = late_starts(&out);
-    out.extend(late);
+    let long = long_answers(&out);
+    out.extend(long);
     Ok(out)
 }
 
-/// Each answer again after a benign start of at least [`LATE_START_CHARS`] characters (derived
-/// rows, same label, same prompt, same key, source [`LATE_START`] + the answer's source).
+/// Long answers derived from harm's rows, in two kinds (same prompt, same key):
+///
+/// - every answer again after a benign start of at least [`LATE_START_CHARS`] characters,
+///   with its own label (source [`LATE_START`] + the answer's source);
+/// - for every harmful answer, benign text alone as long as that row would be, answering the
+///   same harmful prompt: benign, since it gives none of the help asked for (source
+///   [`OFF_TOPIC`] + the answer's source).
 ///
 /// The encoder reads the first 256 tokens of a text, so an answer that opens with a page of
 /// harmless help and gives the harmful part after it is judged on its start and its prompt.
-/// These rows teach a head that reads windows to look past the start, and measure whether it
-/// does. The starts are answers that fully comply with XSTest's safe prompts, of at least 400
+/// The first kind teaches a head that reads windows to look past the start; the second keeps
+/// it from taking a harmful prompt and a long answer for harm (the head trained on the first
+/// kind alone flagged 230 of 271 such texts at 0.5: `bench/harm_late_start.py`'s control).
+/// The benign text is answers that fully comply with XSTest's safe prompts, of at least 400
 /// characters, taken from the answer's own split and, in training, its own cross-validation
 /// fold, so no text crosses the held-out boundary or a fold.
-pub fn late_starts(rows: &[Row]) -> Vec<Row> {
+pub fn long_answers(rows: &[Row]) -> Vec<Row> {
     let group = |key: &str| -> (bool, u64) {
         if is_heldout(key) {
             (true, 0)
@@ -231,36 +246,52 @@ pub fn late_starts(rows: &[Row]) -> Vec<Row> {
             .filter(|s| s.key != r.key)
             .copied()
             .collect();
-        let mut used = vec![false; pool.len()];
-        let mut start = String::new();
-        for n in 0..pool.len() {
-            if start.chars().count() >= LATE_START_CHARS {
-                break;
-            }
-            let mut i =
-                split_bucket(&format!("late-start/{n}/{}", r.text), pool.len() as u64) as usize;
-            while used[i] {
-                i = (i + 1) % pool.len();
-            }
-            used[i] = true;
-            start.push_str(pool[i].text.trim());
-            start.push_str("\n\n");
-        }
-        if start.chars().count() < LATE_START_CHARS {
-            continue;
-        }
-        out.push(Row {
-            text: start + &r.text,
+        let derived = |text: String, positive: bool, prefix: &str| Row {
+            text,
             prompt: r.prompt.clone(),
-            positive: r.positive,
-            source: format!("{LATE_START}{}", r.source),
+            positive,
+            source: format!("{prefix}{}", r.source),
             key: r.key.clone(),
             note: r.note.clone(),
             baseline: None,
             train_only: true,
-        });
+        };
+        if let Some(start) = benign_text(&pool, &format!("late-start/{}", r.text), LATE_START_CHARS)
+        {
+            out.push(derived(start + &r.text, r.positive, LATE_START));
+        }
+        if r.positive
+            && r.prompt.is_some()
+            && let Some(text) = benign_text(
+                &pool,
+                &format!("off-topic/{}", r.text),
+                LATE_START_CHARS + r.text.chars().count(),
+            )
+        {
+            out.push(derived(text.trim_end().to_string(), false, OFF_TOPIC));
+        }
     }
     out
+}
+
+/// Whole texts from `pool`, each followed by a blank line, at least `chars` characters in all,
+/// drawn without repeats in an order fixed by `seed`; `None` when the pool is too small.
+fn benign_text(pool: &[&Row], seed: &str, chars: usize) -> Option<String> {
+    let mut used = vec![false; pool.len()];
+    let mut text = String::new();
+    for n in 0..pool.len() {
+        if text.chars().count() >= chars {
+            break;
+        }
+        let mut i = split_bucket(&format!("{seed}/{n}"), pool.len() as u64) as usize;
+        while used[i] {
+            i = (i + 1) % pool.len();
+        }
+        used[i] = true;
+        text.push_str(pool[i].text.trim());
+        text.push_str("\n\n");
+    }
+    (text.chars().count() >= chars).then_some(text)
 }
 
 /// Words of a long in-the-wild jailbreak kept as its opening (training only).
@@ -534,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn late_starts_put_benign_text_of_the_same_split_and_fold_before_each_answer() {
+    fn long_answers_use_benign_text_of_the_same_split_and_fold() {
         // Held-out answers take starts from the held-out split; training answers from their
         // own cross-validation fold.
         let group = |key: &str| {
@@ -569,9 +600,31 @@ mod tests {
         // them out).
         rows[0].text = "Too short to be a start.".into();
         rows[2].note = Some("2_full_refusal".into());
-        let late = late_starts(&rows);
+        let derived = long_answers(&rows);
+        let late: Vec<&Row> = derived
+            .iter()
+            .filter(|d| d.source.starts_with(LATE_START))
+            .collect();
+        let off_topic: Vec<&Row> = derived
+            .iter()
+            .filter(|d| d.source.starts_with(OFF_TOPIC))
+            .collect();
         assert_eq!(late.len(), rows.len(), "every answer once more");
+        assert_eq!(off_topic.len(), 200, "one benign text per harmful answer");
+        assert_eq!(late.len() + off_topic.len(), derived.len());
         let starts: Vec<&Row> = rows.iter().step_by(2).skip(2).collect();
+        // Every piece of a benign text is a whole start answer from the answer's own split
+        // and fold, and never the answer's own.
+        let from_starts = |text: &str, r: &Row| {
+            for piece in text.split("\n\n").filter(|p| !p.is_empty()) {
+                let s = starts
+                    .iter()
+                    .find(|s| s.text.trim() == piece)
+                    .unwrap_or_else(|| panic!("{piece:?} is not a start"));
+                assert_ne!(s.key, r.key);
+                assert_eq!(group(&s.key), group(&r.key));
+            }
+        };
         for (r, l) in rows.iter().zip(&late) {
             assert!(l.train_only && l.augmented());
             assert_eq!(l.source, format!("{LATE_START}{}", r.source));
@@ -584,16 +637,16 @@ mod tests {
                 .strip_suffix(r.text.as_str())
                 .expect("the answer comes last");
             assert!(start.chars().count() >= LATE_START_CHARS, "{start}");
-            // Every piece of the start is a whole start answer from the answer's own split
-            // and fold, and never the answer's own.
-            for piece in start.split("\n\n").filter(|p| !p.is_empty()) {
-                let s = starts
-                    .iter()
-                    .find(|s| s.text.trim() == piece)
-                    .unwrap_or_else(|| panic!("{piece:?} is not a start"));
-                assert_ne!(s.key, r.key);
-                assert_eq!(group(&s.key), group(&r.key));
-            }
+            from_starts(start, r);
+        }
+        // The harmful answers' prompts, answered with benign text alone: benign.
+        for (r, o) in rows.iter().filter(|r| r.positive).zip(&off_topic) {
+            assert!(o.train_only && o.augmented() && !o.positive);
+            assert_eq!(o.source, format!("{OFF_TOPIC}{}", r.source));
+            assert_eq!((&o.prompt, &o.key), (&r.prompt, &r.key));
+            assert!(!o.text.contains(&r.text));
+            assert!(o.text.chars().count() >= LATE_START_CHARS + r.text.chars().count());
+            from_starts(&o.text, r);
         }
     }
 

@@ -43,21 +43,28 @@ pub struct TrainReport {
 /// Detectors that can be trained.
 pub const TRAINABLE: &[&str] = &["refusal", "harm", "injection", crate::ner::ID];
 
+/// The training plan of an encoder classifier (`refusal`, `harm`, `injection`).
+pub fn plan(id: &str) -> Result<pipeline::Plan, DetectorError> {
+    match id {
+        "refusal" => Ok(crate::refusal::plan()),
+        "harm" => Ok(crate::harm::plan()),
+        "injection" => Ok(crate::injection::plan()),
+        _ => Err(DetectorError::Unknown {
+            name: id.to_string(),
+            known: TRAINABLE.join(", "),
+        }),
+    }
+}
+
 /// Trains detector `id`.
 pub fn train(id: &str, opts: &TrainOptions, res: &Resources) -> Result<TrainReport, DetectorError> {
     if id == crate::ner::ID {
         return crate::ner::train::train(opts, res);
     }
-    let (plan, extra) = match id {
-        "refusal" => (crate::refusal::plan(), baselines::xstest(&opts.data_dir)?),
-        "harm" => (crate::harm::plan(), serde_json::Value::Null),
-        "injection" => (crate::injection::plan(), serde_json::Value::Null),
-        _ => {
-            return Err(DetectorError::Unknown {
-                name: id.to_string(),
-                known: TRAINABLE.join(", "),
-            });
-        }
+    let plan = plan(id)?;
+    let extra = match id {
+        "refusal" => baselines::xstest(&opts.data_dir)?,
+        _ => serde_json::Value::Null,
     };
     let rows = assemble::rows(id, &opts.data_dir)?;
     pipeline::run(&plan, rows, opts, res, extra)
@@ -74,17 +81,7 @@ pub fn labeled_rows(
     heldout_only: bool,
     derived: bool,
 ) -> Result<Vec<LabeledText>, DetectorError> {
-    let plan = match id {
-        "refusal" => crate::refusal::plan(),
-        "harm" => crate::harm::plan(),
-        "injection" => crate::injection::plan(),
-        _ => {
-            return Err(DetectorError::Unknown {
-                name: id.to_string(),
-                known: TRAINABLE.join(", "),
-            });
-        }
-    };
+    let plan = plan(id)?;
     Ok(assemble::rows(id, data_dir)?
         .into_iter()
         .filter(|r| {

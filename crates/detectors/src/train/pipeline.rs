@@ -19,7 +19,7 @@ use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit_members};
 use crate::classifier::head::{
-    FORMAT, FeatureSpec, Head, Vectors, WindowPools, every_window, opening, windows,
+    FORMAT, FeatureSpec, Head, Vectors, WindowPools, every_window, nearest_window, opening, windows,
 };
 use crate::data::split_bucket;
 use crate::metrics::{ClassificationReport, by_source};
@@ -75,6 +75,12 @@ pub struct Plan {
     /// out of fold for each candidate, and on the held-out split; never in the headline
     /// figures, which stay on the data sets' own rows.
     pub derived_groups: &'static [(&'static str, &'static str)],
+    /// How the candidate is chosen: `false`, the best cross-validated objective; `true`, among
+    /// the candidates within one standard error of the best objective (the error of a
+    /// proportion over the measured training rows), the one most accurate out of fold on the
+    /// derived rows ([`Plan::derived_groups`]): as good on the data sets' own rows as the
+    /// folds can tell, and the most robust.
+    pub prefer_robust: bool,
 }
 
 /// A prepared row: normalised text and its features per candidate are built lazily.
@@ -222,6 +228,43 @@ pub(crate) fn in_group(source: &str, prefix: &str) -> bool {
         Some(p) => !source.starts_with(p),
         None => source.starts_with(prefix),
     }
+}
+
+/// The candidate chosen from `tried` (each one's out-of-fold threshold choice, predictions and
+/// accuracy on derived rows), by [`Plan::prefer_robust`], over `measured` rows; with the best
+/// objective, the standard error allowed and the candidates within it.
+fn choose_candidate(
+    prefer_robust: bool,
+    tried: &[(Chosen, Vec<f32>, Option<f64>)],
+    measured: usize,
+) -> (usize, (f64, f64, Vec<usize>)) {
+    // The first of the best on ties.
+    let best = (0..tried.len())
+        .reduce(|b, i| {
+            if tried[i].0.objective > tried[b].0.objective + 1e-9 {
+                i
+            } else {
+                b
+            }
+        })
+        .expect("at least one candidate");
+    let top = tried[best].0.objective;
+    if !prefer_robust {
+        return (best, (top, 0.0, vec![best]));
+    }
+    let se = (top * (1.0 - top) / measured.max(1) as f64).sqrt();
+    let eligible: Vec<usize> = (0..tried.len())
+        .filter(|&i| tried[i].0.objective >= top - se - 1e-12)
+        .collect();
+    let robust = eligible
+        .iter()
+        .copied()
+        .reduce(|b, i| {
+            let (di, db) = (tried[i].2.unwrap_or(0.0), tried[b].2.unwrap_or(0.0));
+            if di > db + 1e-9 { i } else { b }
+        })
+        .expect("the best is eligible");
+    (robust, (top, se, eligible))
 }
 
 /// Row counts per source and split.
@@ -406,6 +449,20 @@ pub fn run(
                 .as_ref()
                 .filter(|_| spec.uses_prompt())
                 .map(|q| vectors[q].as_slice()),
+            nearest_window: None,
+        };
+        let v = Vectors {
+            nearest_window: if spec.prompt_similarity {
+                let ws: Vec<&[f32]> = spec
+                    .text_windows(&p.text)
+                    .iter()
+                    .map(|t| window_vectors[*t].as_slice())
+                    .collect();
+                nearest_window(&ws, v.prompt)
+            } else {
+                None
+            },
+            ..v
         };
         spec.assemble(v, &p.text)
     };
@@ -439,8 +496,8 @@ pub fn run(
 
     // Model selection on out-of-fold predictions.
     let mut selection = Vec::new();
-    let mut best: Option<(usize, Chosen, Vec<f32>)> = None;
-    for (ci, c) in plan.candidates.iter().enumerate() {
+    let mut tried: Vec<(Chosen, Vec<f32>, Option<f64>)> = Vec::new();
+    for c in &plan.candidates {
         let x: Vec<Vec<f32>> = train_idx
             .iter()
             .map(|&i| features(&c.features, i))
@@ -485,19 +542,41 @@ pub fn run(
                 )
             })
             .collect();
+        // Out-of-fold accuracy on all the derived rows measured apart.
+        let (p, yy): (Vec<f32>, Vec<bool>) = oof
+            .iter()
+            .zip(&train_rows)
+            .filter(|(_, r)| {
+                r.train_only
+                    && plan
+                        .derived_groups
+                        .iter()
+                        .any(|(_, prefix)| in_group(&r.source, prefix))
+            })
+            .map(|(p, r)| (*p, r.positive))
+            .unzip();
+        let derived_accuracy = (!p.is_empty()).then(|| accuracy_at(&p, &yy, chosen.threshold));
         let mut entry = json!({"candidate": c, "cross_validation": chosen});
         if !derived.is_empty() {
             entry["cross_validation_derived"] = json!(derived);
+            entry["cross_validation_derived_accuracy"] = json!(derived_accuracy);
         }
         selection.push(entry);
-        if best
-            .as_ref()
-            .is_none_or(|(_, b, _)| chosen.objective > b.objective + 1e-9)
-        {
-            best = Some((ci, chosen, oof));
-        }
+        tried.push((chosen, oof, derived_accuracy));
     }
-    let (ci, chosen, oof) = best.expect("at least one candidate");
+    let measured = measured_mask.iter().filter(|m| **m).count();
+    let (ci, choice) = choose_candidate(plan.prefer_robust, &tried, measured);
+    let (chosen, oof, _) = tried.swap_remove(ci);
+    let choice = json!({
+        "rule": if plan.prefer_robust {
+            "among the candidates within one standard error of the best cross-validated objective, the most accurate out of fold on the derived rows"
+        } else {
+            "the best cross-validated objective"
+        },
+        "best_objective": choice.0,
+        "standard_error": choice.1,
+        "eligible": choice.2.iter().map(|&i| plan.candidates[i].name).collect::<Vec<_>>(),
+    });
     let cand = plan.candidates[ci];
 
     // Threshold curve on out-of-fold predictions (measured rows only), for the record.
@@ -674,7 +753,7 @@ pub fn run(
         "data": data,
         "folds": FOLDS,
         "selection": selection,
-        "chosen": {"candidate": cand.name, "cross_validation": chosen},
+        "chosen": {"candidate": cand.name, "cross_validation": chosen, "choice": choice},
         "threshold_curve_out_of_fold": curve,
         "validation": validation,
         "calibration": calibration,
@@ -715,6 +794,41 @@ mod tests {
             baseline: None,
             train_only: false,
         }
+    }
+
+    #[test]
+    fn a_robust_choice_takes_the_most_robust_candidate_within_one_standard_error() {
+        let c = |objective: f64, derived: Option<f64>| {
+            (
+                Chosen {
+                    threshold: 0.5,
+                    objective,
+                    accuracy: objective,
+                    recall: 0.0,
+                    fpr: 0.0,
+                    fpr_source: None,
+                },
+                Vec::new(),
+                derived,
+            )
+        };
+        // n = 1,600 at 0.90: one standard error is 0.0075.
+        let tried = [
+            c(0.900, Some(0.70)),
+            c(0.895, Some(0.85)),
+            c(0.890, Some(0.95)),
+            c(0.880, Some(0.99)),
+        ];
+        let (i, (top, se, eligible)) = choose_candidate(false, &tried, 1600);
+        assert_eq!((i, top), (0, 0.900));
+        assert_eq!((se, eligible), (0.0, vec![0]));
+        let (i, (_, se, eligible)) = choose_candidate(true, &tried, 1600);
+        assert!((se - 0.0075).abs() < 1e-9, "{se}");
+        assert_eq!(eligible, [0, 1]);
+        assert_eq!(i, 1, "more robust and within one standard error");
+        // Ties keep the first.
+        let tried = [c(0.9, Some(0.8)), c(0.9, Some(0.8))];
+        assert_eq!(choose_candidate(true, &tried, 1600).0, 0);
     }
 
     #[test]
