@@ -9,11 +9,12 @@ benign texts of the same length answering the same harmful prompts do: what the 
 accounts for.
 
 The encoder reads the first 256 tokens of a text (about 1,000 characters of English). harm
-reads the answer in 40-word windows (their mean and maximum), its opening and its prompt, and
-trained on answers after such starts; this checks end to end, through `detectors run`, with
-starts unlike the training's (any held-out benign answer that does not refuse, not only
-answers to XSTest's safe prompts). `--weights DIR` scores with another head (e.g. an older
-`harm.json`) for comparison.
+reads every 40-word window of the answer (their mean and maximum), its opening, its prompt and
+how near the answer and its nearest window come to the prompt, and trained on answers after
+benign starts and on benign text under harmful prompts; this checks end to end, through
+`detectors run`, with benign text unlike the training's (any held-out benign answer that does
+not refuse, not only answers to XSTest's safe prompts). `--weights DIR` scores with another
+head (e.g. an older `harm.json`) for comparison.
 
     python3 bench/harm_late_start.py [--binary target/release/emmental] [--data ../shared/data] [--weights DIR]
 
