@@ -13,7 +13,7 @@
 //!   recorded. AdvBench/HarmBench behaviours have no responses, so they cannot be harm rows.
 //!   Every answer comes once more after a benign start of 1,200+ characters ([`long_answers`]):
 //!   the encoder reads only 256 tokens, and an answer that opens with a page of harmless help
-//!   hid its harmful part from the head before (measured: 65% of held-out harmful answers
+//!   hid its harmful part from the head before (measured: 63% of held-out harmful answers
 //!   found after such a start, 95% without); and every harmful answer's prompt comes once more
 //!   with benign text alone, which is benign. These derived rows train, and are measured apart
 //!   (`validate harm --heldout --derived`), never in the headline figures.
