@@ -49,7 +49,8 @@ pub enum DetectorsCommand {
         heldout: bool,
         /// For a trainable classifier read from a data directory: measure the derived rows its
         /// training measures apart instead of the data sets' own rows (for `harm`, every
-        /// answer again after a benign start of 1,200+ characters).
+        /// answer again after a benign start of 1,200+ characters, and benign text alone
+        /// answering each harmful answer's prompt).
         #[arg(long)]
         derived: bool,
         /// For a classifier: count a text as its positive class when its score is at least

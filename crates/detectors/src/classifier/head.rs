@@ -120,8 +120,8 @@ pub fn max_pool<'a>(mut vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
 }
 
 /// Which features a head reads, in this order: text embedding, opening embedding, window
-/// max-pool, prompt embedding (+ a has-prompt indicator), text ⊙ prompt, rule features,
-/// character n-grams.
+/// max-pool, prompt embedding (+ a has-prompt indicator), text ⊙ prompt, prompt similarity,
+/// rule features, character n-grams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
@@ -730,6 +730,22 @@ mod tests {
         let w = windows(&long);
         assert_eq!(w.len(), MAX_WINDOWS);
         assert!(w[0].starts_with("é0") && w[MAX_WINDOWS - 1].ends_with("é999"));
+        // Every window, in order, for a spec that reads them all; none for one that reads none.
+        let all = every_window(&long);
+        assert_eq!(all.len(), 25);
+        assert!(all[12].starts_with("é480") && all[12].ends_with("é519"));
+        let spec = FeatureSpec {
+            windows: true,
+            every_window: true,
+            ..FeatureSpec::TEXT_ONLY
+        };
+        assert_eq!(spec.text_windows(&long), all);
+        let limited = FeatureSpec {
+            every_window: false,
+            ..spec
+        };
+        assert_eq!(limited.text_windows(&long), w);
+        assert!(FeatureSpec::TEXT_ONLY.text_windows(&long).is_empty());
         assert_eq!(
             max_pool([&[1.0, 5.0][..], &[3.0, 2.0][..]].into_iter()),
             vec![3.0, 5.0]
