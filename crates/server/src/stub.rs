@@ -270,11 +270,7 @@ async fn serve_conn(
                         sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
                         sock.flush().await?;
                     }
-                    let end = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
-                    sock.write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
-                        .await?;
-                    return Ok(());
+                    return end_stream(&mut sock, m, "tool_calls").await;
                 }
                 if m.starts_with("think") || m.starts_with("reason") {
                     let field = reasoning_field(m);
@@ -292,11 +288,7 @@ async fn serve_conn(
                         sock.write_all(format!("data: {c}\n\n").as_bytes()).await?;
                         sock.flush().await?;
                     }
-                    let end = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": m,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
-                    sock.write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
-                        .await?;
-                    return Ok(());
+                    return end_stream(&mut sock, m, "stop").await;
                 }
                 let extras = m == "extras";
                 let cut = matches!(m, "cut" | "stall");
@@ -375,6 +367,14 @@ fn completion(model: &str, text: &str) -> String {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
     .to_string()
+}
+
+/// Ends a stream: a last chunk with `finish_reason`, then `[DONE]`.
+async fn end_stream(sock: &mut TcpStream, model: &str, finish_reason: &str) -> std::io::Result<()> {
+    let end = json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]});
+    sock.write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
+        .await
 }
 
 async fn write_json(sock: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {

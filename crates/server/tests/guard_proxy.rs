@@ -83,6 +83,25 @@ async fn proxy_with(upstream: &str, more: &str, policy: &str) -> Proxy {
 }
 
 impl Proxy {
+    /// Approves the one pending review item, as reviewer "alice".
+    async fn approve_pending(&self) {
+        let items = self
+            .store
+            .review_items(Some(emmental_store::ReviewStatus::Pending), 10)
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        self.store
+            .decide_review(
+                &items[0].id,
+                emmental_store::ReviewDecision::Approve,
+                "alice",
+                None,
+            )
+            .await
+            .unwrap();
+    }
+
     /// Sends `body` to the chat endpoint, with `key` as the client's API key if given: the
     /// response (its body unread) and the guard's request id.
     async fn send(&self, body: &Value, key: Option<&str>) -> (reqwest::Response, String) {
@@ -766,23 +785,6 @@ async fn a_streamed_answer_that_escalates_waits_for_the_reviewer_and_a_rejection
 async fn in_message_mode_a_retry_after_the_approval_goes_through() {
     let up = stub::start(Duration::ZERO, false).await.unwrap();
     let p = proxy(&up.url, "[review]\nmode = \"message\"\nmessage = \"Wait for a reviewer.\"\n[[input]]\nid = \"watch-in\"\nscanner = \"ban_substrings\"\nsubstrings = [\"wire transfer\"]\naction = \"escalate\"\n[[output]]\nid = \"watch-out\"\nscanner = \"ban_substrings\"\nsubstrings = [\"refund\"]\naction = \"escalate\"\n").await;
-    let approve_pending = async |p: &Proxy| {
-        let items = p
-            .store
-            .review_items(Some(emmental_store::ReviewStatus::Pending), 10)
-            .await
-            .unwrap();
-        assert_eq!(items.len(), 1, "{items:?}");
-        p.store
-            .decide_review(
-                &items[0].id,
-                emmental_store::ReviewDecision::Approve,
-                "alice",
-                None,
-            )
-            .await
-            .unwrap();
-    };
     // On the way in: held, approved, and the same request again reaches the upstream.
     let ask = "Please approve the wire transfer today";
     let (_, body, _) = p.chat("echo", ask).await;
@@ -791,7 +793,7 @@ async fn in_message_mode_a_retry_after_the_approval_goes_through() {
         "Wait for a reviewer."
     );
     assert_eq!(up.calls(), 0);
-    approve_pending(&p).await;
+    p.approve_pending().await;
     let (status, body, id) = p.chat("echo", ask).await;
     assert_eq!(status, 200);
     assert_eq!(body["choices"][0]["message"]["content"], ask);
@@ -810,13 +812,13 @@ async fn in_message_mode_a_retry_after_the_approval_goes_through() {
         "Wait for a reviewer."
     );
     assert_eq!(up.calls(), 1);
-    approve_pending(&p).await;
+    p.approve_pending().await;
     // On the way out, streamed: the retry gets the answer the reviewer approved.
     let ask = "when does my refund arrive?";
     let (_, text, done, _, _) = p.stream("echo", ask).await;
     assert_eq!(text, "Wait for a reviewer.");
     assert!(done);
-    approve_pending(&p).await;
+    p.approve_pending().await;
     let (status, text, done, errors, _) = p.stream("echo", ask).await;
     assert_eq!(status, 200);
     assert_eq!(text, ask);
@@ -922,20 +924,7 @@ async fn in_progressive_mode_a_stream_flows_until_a_whole_text_layer_stops_it() 
         .strip_suffix("\n\nWait for a reviewer.")
         .expect("the holding message");
     assert!(!start.is_empty() && answer.starts_with(start), "{text:?}");
-    let items = p
-        .store
-        .review_items(Some(emmental_store::ReviewStatus::Pending), 10)
-        .await
-        .unwrap();
-    p.store
-        .decide_review(
-            &items[0].id,
-            emmental_store::ReviewDecision::Approve,
-            "alice",
-            None,
-        )
-        .await
-        .unwrap();
+    p.approve_pending().await;
     let (status, text, done, errors, _) = p.stream("echo", &answer).await;
     assert_eq!(status, 200);
     assert!(done && errors.is_empty(), "{errors:?}");

@@ -158,7 +158,10 @@ impl Detector for EncoderClassifier {
                 opening: opening_vecs[i],
                 windows: pools[i].as_ref().map(|p| p.max.as_slice()),
                 prompt: prompt_vecs[i],
-                nearest_window: nearest_window(&window_vecs[i], prompt_vecs[i]),
+                nearest_window: spec
+                    .prompt_similarity
+                    .then(|| nearest_window(&window_vecs[i], prompt_vecs[i]))
+                    .flatten(),
             };
             let x = spec.assemble(v, input.text);
             let score = self.head.score(&x);
