@@ -91,9 +91,16 @@ impl Guard {
 
     /// Whether any layer of the policy needs the encoder (so callers load it only then).
     pub fn needs_encoder(config: &GuardConfig) -> bool {
+        let needs = |id: &str| {
+            emmental_detectors::registry::entry(id).is_ok_and(|e| e.needs_encoder)
+        };
         config.input.iter().chain(&config.output).any(|l| {
             l.scanner == "topics"
-                || emmental_detectors::registry::entry(&l.scanner).is_ok_and(|e| e.needs_encoder)
+                || needs(&l.scanner)
+                || (l.scanner == "judge"
+                    && crate::scanners::Judge::detectors(&l.params)
+                        .iter()
+                        .any(|id| needs(id)))
         })
     }
 

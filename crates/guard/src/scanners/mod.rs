@@ -1,10 +1,11 @@
 //! The scanners a layer can use: every detector of the detector set, and built-in checks that
 //! only make sense in a proxy (banned strings, topics, size limits, canary leaks, exfiltration
-//! links, dangerous commands).
+//! links, dangerous commands), and a judge model behind an OpenAI-compatible API.
 
 mod code;
 mod detector;
 mod exfiltration;
+mod judge;
 mod leak;
 mod patterns;
 mod size;
@@ -18,6 +19,7 @@ use serde::de::DeserializeOwned;
 pub use code::DangerousCode;
 pub use detector::DetectorScanner;
 pub use exfiltration::Exfiltration;
+pub use judge::{Judge, JudgeConfig, JudgeFormat, parse_verdict};
 pub use leak::CanaryLeak;
 pub use patterns::{BanRegex, BanSubstrings};
 pub use size::SizeLimit;
@@ -35,6 +37,7 @@ pub const BUILTIN: &[&str] = &[
     "canary",
     "exfiltration",
     "code",
+    "judge",
 ];
 
 /// Reads a layer's scanner parameters into the scanner's own config type (which rejects
@@ -77,6 +80,7 @@ pub fn build(layer: &LayerConfig, res: &Resources) -> Result<Arc<dyn Scanner>, G
         "canary" => Arc::new(CanaryLeak::new(params(layer)?)),
         "exfiltration" => Arc::new(Exfiltration::new(params(layer)?)),
         "code" => Arc::new(DangerousCode::new(params(layer)?)),
+        "judge" => Arc::new(Judge::new(params(layer)?, res).map_err(|m| cfg(layer, m))?),
         id if registry::entry(id).is_ok() => Arc::new(
             DetectorScanner::new(id, params(layer)?, res).map_err(|e| cfg(layer, e.to_string()))?,
         ),
