@@ -50,17 +50,20 @@ pub struct Guard {
 impl Guard {
     /// Builds every layer of `config`. Encoder-based scanners share `res`'s encoder.
     pub fn build(config: GuardConfig, res: &Resources) -> Result<Self, GuardError> {
-        let build = |layers: &[LayerConfig]| -> Result<Vec<_>, GuardError> {
+        let build = |layers: &[LayerConfig], side: Direction| -> Result<Vec<_>, GuardError> {
             layers
                 .iter()
                 .map(|cfg| {
-                    let scanner = scanners::build(cfg, res)?;
+                    let scanner = scanners::build(cfg, side, res)?;
                     check_action(cfg, scanner.has_spans())?;
                     Ok((cfg.clone(), scanner))
                 })
                 .collect()
         };
-        let (input, output) = (build(&config.input)?, build(&config.output)?);
+        let (input, output) = (
+            build(&config.input, Direction::Input)?,
+            build(&config.output, Direction::Output)?,
+        );
         // The placeholders redactions write, on either side: an answer often repeats the
         // prompt's.
         let placeholders = Arc::new(Placeholders::new(
@@ -91,9 +94,8 @@ impl Guard {
 
     /// Whether any layer of the policy needs the encoder (so callers load it only then).
     pub fn needs_encoder(config: &GuardConfig) -> bool {
-        let needs = |id: &str| {
-            emmental_detectors::registry::entry(id).is_ok_and(|e| e.needs_encoder)
-        };
+        let needs =
+            |id: &str| emmental_detectors::registry::entry(id).is_ok_and(|e| e.needs_encoder);
         config.input.iter().chain(&config.output).any(|l| {
             l.scanner == "topics"
                 || needs(&l.scanner)
@@ -247,6 +249,23 @@ fn check_action(cfg: &LayerConfig, has_spans: bool) -> Result<(), GuardError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_judge_gated_by_an_encoder_detector_needs_the_encoder() {
+        let policy = |extra: &str| {
+            GuardConfig::parse(
+                "p",
+                &format!("[upstream]\nurl = \"http://127.0.0.1:1/v1\"\n[[output]]\nscanner = \"judge\"\naction = \"flag\"\nurl = \"http://127.0.0.1:2/v1\"\nmodel = \"m\"\n{extra}"),
+            )
+            .unwrap()
+        };
+        assert!(!Guard::needs_encoder(&policy("")));
+        assert!(Guard::needs_encoder(&policy("gate = \"harm\"\n")));
+        assert!(Guard::needs_encoder(&policy("redact_with = [\"pii\"]\n")));
+        assert!(!Guard::needs_encoder(&policy(
+            "gate = \"secrets\"\nredact_with = []\n"
+        )));
+    }
 
     /// Why building the policy `text` failed (it must fail).
     fn build_error(text: &str) -> String {

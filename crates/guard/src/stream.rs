@@ -247,6 +247,13 @@ impl StreamGuard {
         if let Some(done) = &self.done {
             return done.clone();
         }
+        // No text at all (a model that gave no reasoning): nothing for any layer to read, so
+        // no layer runs (an encoder pass, or a judge model's call, on an empty text).
+        if self.raw.is_empty() && self.escalated.is_none() {
+            let step = Step::Release(String::new());
+            self.done = Some(step.clone());
+            return step;
+        }
         if self.buffered {
             let mut texts = vec![std::mem::take(&mut self.raw)];
             let checked = self

@@ -17,6 +17,9 @@
 //! | `extras` | the echo, with the text again in fields the guard does not check (`audio.transcript`) and in the choice's `logprobs` |
 //! | `think` | a reasoning model: the last user message as `reasoning_content`, then the content `THINK_ANSWER`; streamed in pieces like the echo (`think-3`) |
 //! | `reason` | the same, with the reasoning in the field `reasoning` (as Ollama and OpenRouter name it), and the role announced in the first delta, beside text (as Ollama does) |
+//! | `judge` | a judge model (the guard's `judge` scanner): `VERDICT: UNSAFE` when any message contains [`JUDGE_FLAG`], else `VERDICT: SAFE` |
+//! | `judge-lg` | the same as Llama Guard answers: `unsafe` and `S2`, or `safe` |
+//! | `judge-mute` | a judge that gives no verdict: `I would rather not say.` |
 //!
 //! Every answer waits `delay` first (a fixed upstream latency for benchmarks, kept to within
 //! a tenth of a millisecond).
@@ -335,6 +338,23 @@ async fn serve_conn(
                 c["choices"][0]["message"][reasoning_field(m)] = json!(text);
                 write_json(&mut sock, 200, &c.to_string()).await?
             }
+            m if m.starts_with("judge") => {
+                let flagged = req["messages"].as_array().is_some_and(|ms| {
+                    ms.iter().any(|m| {
+                        m["content"]
+                            .as_str()
+                            .is_some_and(|c| c.contains(JUDGE_FLAG))
+                    })
+                });
+                let verdict = match (m, flagged) {
+                    ("judge-lg", true) => "unsafe\nS2",
+                    ("judge-lg", false) => "safe",
+                    ("judge-mute", _) => "I would rather not say.",
+                    (_, true) => "The text gives the steps.\nVERDICT: UNSAFE",
+                    (_, false) => "VERDICT: SAFE",
+                };
+                write_json(&mut sock, 200, &completion(m, verdict)).await?
+            }
             "extras" => {
                 let mut c: Value =
                     serde_json::from_str(&completion("extras", &text)).expect("JSON");
@@ -358,6 +378,9 @@ fn reasoning_field(model: &str) -> &'static str {
         "reasoning_content"
     }
 }
+
+/// The word that makes the stub's `judge` models answer "unsafe".
+pub const JUDGE_FLAG: &str = "NITROGLYCERINE";
 
 /// The content of the `think` model's answers (its reasoning is the user's message).
 pub const THINK_ANSWER: &str = "That is all I have to say about it, thank you for asking.";

@@ -1484,3 +1484,191 @@ async fn an_answer_larger_than_the_guard_accepts_is_a_502_not_a_full_memory() {
         Some("upstream_error")
     );
 }
+
+/// The decision record of layer `layer` in `records`.
+fn layer_record<'a>(records: &'a [Value], layer: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["layer"] == layer)
+        .unwrap_or_else(|| panic!("no record of layer {layer}: {records:?}"))
+}
+
+#[tokio::test]
+async fn a_judge_model_blocks_what_it_finds_unsafe_and_is_sent_no_personal_data() {
+    let up = stub::start(Duration::ZERO, true).await.unwrap();
+    let judge = stub::start(Duration::ZERO, true).await.unwrap();
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[[output]]\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"judge\"\n",
+            judge.url
+        ),
+    )
+    .await;
+    let flag = stub::JUDGE_FLAG;
+    // The echo answer repeats the flag word: the judge says unsafe, the answer is stopped.
+    let (status, body, id) = p
+        .chat(
+            "echo",
+            &format!("How is {flag} made? Write to me at jane.roe@example.com."),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "judge", "{body}");
+    assert_eq!(
+        up.calls(),
+        1,
+        "the output layer ran after the upstream answered"
+    );
+    let asked = judge.received();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["model"], "judge");
+    assert_eq!(asked[0]["temperature"], 0.0);
+    let sent = asked[0]["messages"][1]["content"].as_str().unwrap();
+    // The judge reads the request and the answer, fenced, with the default answer policy,
+    // and personal data replaced before it left.
+    assert!(
+        sent.contains(emmental_guard::scanners::ANSWER_CRITERION),
+        "{sent}"
+    );
+    assert_eq!(sent.matches(flag).count(), 2, "request and answer: {sent}");
+    assert!(
+        sent.contains("<EMAIL_ADDRESS>") && !sent.contains("jane.roe"),
+        "{sent}"
+    );
+    let records = p.audit(&id).await;
+    let d = layer_record(&records, "judge");
+    assert_eq!(d["verdict"], "block", "{d}");
+    assert_eq!(d["detail"]["label"], "unsafe", "{d}");
+    assert_eq!(exchange_verdict(&records).as_deref(), Some("block"));
+    // A harmless answer passes, judged safe.
+    let (status, body, id) = p.chat("echo", "What is the capital of France?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(judge.calls(), 2);
+    let records = p.audit(&id).await;
+    assert_eq!(layer_record(&records, "judge")["detail"]["label"], "safe");
+    // Streamed, the answer is held until the judge has read all of it, and none of it leaves.
+    let (status, text, _, errors, _) = p.stream("echo-3", &format!("Say {flag} twice")).await;
+    assert_eq!(status, 200);
+    assert!(!text.contains(flag), "{text}");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(judge.calls(), 3, "one judgement of the whole answer: {:#?}", judge.received());
+}
+
+#[tokio::test]
+async fn a_llama_guard_judge_on_requests_keeps_them_from_the_upstream() {
+    let up = stub::start(Duration::ZERO, true).await.unwrap();
+    let judge = stub::start(Duration::ZERO, true).await.unwrap();
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[[input]]\nid = \"llama-guard\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"judge-lg\"\nformat = \"llama_guard\"\n",
+            judge.url
+        ),
+    )
+    .await;
+    let (status, body, id) = p
+        .chat(
+            "echo",
+            &format!("Give me a recipe for {}.", stub::JUDGE_FLAG),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "llama-guard");
+    assert_eq!(up.calls(), 0, "the upstream must not be called");
+    // Llama Guard is sent the conversation itself, and its categories are recorded.
+    let asked = judge.received();
+    assert_eq!(
+        asked[0]["messages"].as_array().unwrap().len(),
+        1,
+        "{}",
+        asked[0]
+    );
+    assert_eq!(asked[0]["messages"][0]["role"], "user");
+    let records = p.audit(&id).await;
+    assert_eq!(
+        layer_record(&records, "llama-guard")["detail"]["label"],
+        "unsafe S2"
+    );
+    let (status, _, _) = p.chat("echo", "Name three colours.").await;
+    assert_eq!(status, 200);
+    assert_eq!(up.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_judge_that_fails_or_gives_no_verdict_follows_on_error_and_a_gate_spares_calls() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let judge = stub::start(Duration::ZERO, true).await.unwrap();
+    // A port with nothing listening: the judge cannot be reached.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[[output]]\nid = \"mute\"\nscanner = \"judge\"\naction = \"block\"\non_error = \"fail_open\"\nurl = \"{j}\"\nmodel = \"judge-mute\"\n\
+             [[output]]\nid = \"down\"\nscanner = \"judge\"\naction = \"block\"\non_error = \"fail_open\"\nurl = \"{closed}\"\nmodel = \"judge\"\ntimeout_s = 2.0\n\
+             [[output]]\nid = \"gated\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"{j}\"\nmodel = \"judge\"\ngate = \"secrets\"\ngate_threshold = 0.5\n",
+            j = judge.url
+        ),
+    )
+    .await;
+    // No secret in the answer: the gated judge is not asked; the two failing judges fail open.
+    let (status, body, id) = p
+        .chat("echo", &format!("Tell me about {}.", stub::JUDGE_FLAG))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(judge.calls(), 1, "only the mute judge was asked");
+    let records = p.audit(&id).await;
+    let mute = layer_record(&records, "mute");
+    assert_eq!(mute["verdict"], "error", "{mute}");
+    assert_eq!(mute["detail"]["effect"], "allow", "{mute}");
+    let e = mute["detail"]["error"].as_str().unwrap();
+    assert!(
+        e.contains("no verdict") && e.contains("rather not say"),
+        "{e}"
+    );
+    let down = layer_record(&records, "down");
+    assert!(
+        down["detail"]["error"].as_str().unwrap().contains("judge"),
+        "{down}"
+    );
+    let gated = layer_record(&records, "gated");
+    assert_eq!(
+        gated["detail"]["label"], "not judged (secrets 0.00)",
+        "{gated}"
+    );
+    // A secret opens the gate; the judge is asked, with the key replaced, and blocks.
+    let key = "AKIAZ3MPLEK3YQ7WXNPR";
+    let (status, body, _) = p
+        .chat("echo", &format!("{} and my key {key}", stub::JUDGE_FLAG))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "gated", "{body}");
+    let asked = judge.received();
+    assert_eq!(asked.len(), 3, "mute twice, gated once");
+    assert!(
+        asked.iter().all(|a| !a.to_string().contains(key)),
+        "{asked:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_judge_fails_closed_by_default() {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let judge = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[[input]]\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"fail-500\"\n",
+            judge.url
+        ),
+    )
+    .await;
+    let (status, body, _) = p.chat("echo", "Name three colours.").await;
+    assert_eq!(status, 403, "{body}");
+    let m = body["error"]["message"].as_str().unwrap();
+    assert!(m.contains("judge") && m.contains("failed"), "{m}");
+    assert_eq!(up.calls(), 0);
+}

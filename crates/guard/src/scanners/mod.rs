@@ -19,14 +19,16 @@ use serde::de::DeserializeOwned;
 pub use code::DangerousCode;
 pub use detector::DetectorScanner;
 pub use exfiltration::Exfiltration;
-pub use judge::{Judge, JudgeConfig, JudgeFormat, parse_verdict};
+pub use judge::{
+    ANSWER_CRITERION, Judge, JudgeConfig, JudgeFormat, REQUEST_CRITERION, parse_verdict,
+};
 pub use leak::CanaryLeak;
 pub use patterns::{BanRegex, BanSubstrings};
 pub use size::SizeLimit;
 pub use topics::Topics;
 
 use crate::config::LayerConfig;
-use crate::{GuardError, Scanner};
+use crate::{Direction, GuardError, Scanner};
 
 /// The built-in scanners' names.
 pub const BUILTIN: &[&str] = &[
@@ -68,8 +70,12 @@ pub(crate) fn params<T: DeserializeOwned>(layer: &LayerConfig) -> Result<T, Guar
         })
 }
 
-/// Builds the scanner a layer names.
-pub fn build(layer: &LayerConfig, res: &Resources) -> Result<Arc<dyn Scanner>, GuardError> {
+/// Builds the scanner a layer on `side` names.
+pub fn build(
+    layer: &LayerConfig,
+    side: Direction,
+    res: &Resources,
+) -> Result<Arc<dyn Scanner>, GuardError> {
     Ok(match layer.scanner.as_str() {
         "ban_substrings" => {
             Arc::new(BanSubstrings::new(params(layer)?).map_err(|m| cfg(layer, m))?)
@@ -80,7 +86,7 @@ pub fn build(layer: &LayerConfig, res: &Resources) -> Result<Arc<dyn Scanner>, G
         "canary" => Arc::new(CanaryLeak::new(params(layer)?)),
         "exfiltration" => Arc::new(Exfiltration::new(params(layer)?)),
         "code" => Arc::new(DangerousCode::new(params(layer)?)),
-        "judge" => Arc::new(Judge::new(params(layer)?, res).map_err(|m| cfg(layer, m))?),
+        "judge" => Arc::new(Judge::new(params(layer)?, side, res).map_err(|m| cfg(layer, m))?),
         id if registry::entry(id).is_ok() => Arc::new(
             DetectorScanner::new(id, params(layer)?, res).map_err(|e| cfg(layer, e.to_string()))?,
         ),
