@@ -1,4 +1,5 @@
-"""Shared by the harm measurement scripts (`progressive_harm.py`, `harm_late_start.py`): their
+"""Shared by the harm measurement scripts (`progressive_harm.py`, `harm_late_start.py`,
+`judge_harm.py`): their
 command line, harm's held-out rows, and scoring texts with the binary. The data sets' texts go
 to a temporary directory, never into the project."""
 
@@ -10,12 +11,15 @@ import sys
 import tempfile
 
 
-def args(doc):
-    """The scripts' common options: --binary and --data."""
+def args(doc, more=None):
+    """The scripts' common options: --binary, --data and --weights; `more(parser)` adds a
+    script's own."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default="target/release/emmental")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--weights", help="score with the heads in this directory instead of the shipped ones")
+    if more:
+        more(ap)
     a = ap.parse_args()
     if not os.path.exists(a.binary):
         sys.exit(f"no binary at {a.binary}: build it with `cargo build --release`")

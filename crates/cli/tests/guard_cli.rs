@@ -572,3 +572,49 @@ fn scan_applies_the_policy_to_text_and_prints_json() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_model_behind_emmental_serve_is_asked_as_a_judge_and_an_answer_without_a_verdict_is_a_fault() {
+    let _turn = common::turn();
+    let server = common::serve(&["--embedder", "none"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = |on_error: &str| {
+        write(
+            tmp.path(),
+            &format!("judge-{on_error}.toml"),
+            &format!(
+                "[upstream]\nurl = \"http://unused.invalid/v1\"\n\
+                 [[output]]\nscanner = \"judge\"\naction = \"block\"\non_error = \"{on_error}\"\n\
+                 url = \"{}\"\nmodel = \"smollm2-135m\"\n",
+                server.url
+            ),
+        )
+    };
+    let rows = write(
+        tmp.path(),
+        "rows.jsonl",
+        "{\"prompt\": \"What is the capital of France?\", \"text\": \"Paris.\"}\n",
+    );
+    let scan = |policy: &Path| {
+        let out = common::emmental()
+            .args(["scan", "--direction", "output", "--data"])
+            .arg(&rows)
+            .arg("--config")
+            .arg(policy)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        json_lines(&out.stdout).remove(0)
+    };
+    // The embedded 135M model does not follow the verdict format (it repeats the prompt), so
+    // the layer fails, quoting what the model said; the default on_error blocks.
+    let closed = scan(&policy("fail_closed"));
+    assert_eq!(closed["outcome"], "block", "{closed}");
+    let d = &closed["decisions"][0];
+    let e = d["error"].as_str().unwrap();
+    assert!(e.contains("no verdict") && e.contains("expected a line `VERDICT"), "{e}");
+    assert!(d["micros"].as_u64().unwrap() > 1000, "a real model call: {d}");
+    let open = scan(&policy("fail_open"));
+    assert_eq!(open["outcome"], "pass", "{open}");
+    assert_eq!(open["text"], "Paris.");
+}
