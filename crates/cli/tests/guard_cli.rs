@@ -603,7 +603,11 @@ fn a_model_behind_emmental_serve_is_asked_as_a_judge_and_an_answer_without_a_ver
             .arg(policy)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         json_lines(&out.stdout).remove(0)
     };
     // The embedded 135M model does not follow the verdict format (it repeats the prompt), so
@@ -612,8 +616,14 @@ fn a_model_behind_emmental_serve_is_asked_as_a_judge_and_an_answer_without_a_ver
     assert_eq!(closed["outcome"], "block", "{closed}");
     let d = &closed["decisions"][0];
     let e = d["error"].as_str().unwrap();
-    assert!(e.contains("no verdict") && e.contains("expected a line `VERDICT"), "{e}");
-    assert!(d["micros"].as_u64().unwrap() > 1000, "a real model call: {d}");
+    assert!(
+        e.contains("no verdict") && e.contains("expected a line `VERDICT"),
+        "{e}"
+    );
+    assert!(
+        d["micros"].as_u64().unwrap() > 1000,
+        "a real model call: {d}"
+    );
     let open = scan(&policy("fail_open"));
     assert_eq!(open["outcome"], "pass", "{open}");
     assert_eq!(open["text"], "Paris.");
