@@ -1593,17 +1593,24 @@ async fn a_llama_guard_judge_on_requests_keeps_them_from_the_upstream() {
     let (status, _, _) = p.chat("echo", "Name three colours.").await;
     assert_eq!(status, 200);
     assert_eq!(up.calls(), 1);
+    assert_eq!(judge.calls(), 2);
+    // The next turn sends the first message again: its verdict is kept, only the new one is
+    // judged.
+    let turn = json!({"model": "echo", "messages": [
+        {"role": "user", "content": "Name three colours."},
+        {"role": "assistant", "content": "Red, green, blue."},
+        {"role": "user", "content": "And three more?"}]});
+    let (r, _) = p.send(&turn, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(judge.calls(), 3, "one call for the new message only");
 }
 
 #[tokio::test]
 async fn a_judge_that_fails_or_gives_no_verdict_follows_on_error_and_a_gate_spares_calls() {
     let up = stub::start(Duration::ZERO, false).await.unwrap();
     let judge = stub::start(Duration::ZERO, true).await.unwrap();
-    // A port with nothing listening: the judge cannot be reached.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/v1", l.local_addr().unwrap())
-    };
+    // Port 1: nothing listens there, and no test can bind it, so the judge cannot be reached.
+    let closed = "http://127.0.0.1:1/v1";
     let p = proxy(
         &up.url,
         &format!(
