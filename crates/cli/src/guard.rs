@@ -15,6 +15,7 @@ use emmental_models::fetch::Fetcher;
 use emmental_models::{LoadOptions, load_local_encoder};
 use emmental_server::guard::{GuardState, serve_guard};
 use emmental_store::Store;
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -198,6 +199,9 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
     Ok(())
 }
 
+/// Texts `emmental scan` checks at once.
+const SCAN_IN_FLIGHT: usize = 8;
+
 #[derive(Deserialize)]
 struct ScanLine {
     text: String,
@@ -260,14 +264,24 @@ pub async fn scan(args: ScanArgs) -> Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut stopped = 0;
     let mut warned = std::collections::HashSet::new();
-    for (i, l) in lines.into_iter().enumerate() {
-        let cx = ScanContext {
-            request_id: format!("scan-{i}"),
-            prompt: l.prompt.clone(),
-            ..Default::default()
-        };
-        let mut texts = vec![l.text];
-        let checked = guard.check(direction, &mut texts, &cx).await;
+    // Several texts in flight at once (a judge model's calls overlap), printed in order.
+    let checks = futures::stream::iter(lines.into_iter().enumerate())
+        .map(|(i, l)| {
+            let guard = guard.clone();
+            async move {
+                let cx = ScanContext {
+                    request_id: format!("scan-{i}"),
+                    prompt: l.prompt,
+                    ..Default::default()
+                };
+                let mut texts = vec![l.text];
+                let checked = guard.check(direction, &mut texts, &cx).await;
+                (i, texts, checked)
+            }
+        })
+        .buffered(SCAN_IN_FLIGHT);
+    futures::pin_mut!(checks);
+    while let Some((i, mut texts, checked)) = checks.next().await {
         let (outcome, layer, reason) = match &checked.outcome {
             Outcome::Pass => ("pass", None, None),
             Outcome::Block { layer, reason } => ("block", Some(layer), Some(reason)),
