@@ -143,6 +143,9 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
                         l.cfg.threshold,
                         as_written(&l.cfg.on_error)
                     );
+                    if let Some(more) = l.scanner.describe() {
+                        println!("       {more}");
+                    }
                 }
             }
             println!(

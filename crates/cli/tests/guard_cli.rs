@@ -624,6 +624,20 @@ fn a_model_behind_emmental_serve_is_asked_as_a_judge_and_an_answer_without_a_ver
         d["micros"].as_u64().unwrap() > 1000,
         "a real model call: {d}"
     );
+    // `guard check` says where the judge's calls go and what is taken out first.
+    let out = common::emmental()
+        .args(["guard", "check", "--config"])
+        .arg(policy("fail_open"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "model smollm2-135m at {}/chat/completions",
+            server.url
+        )) && said.contains("asked about every text; sent with secrets, pii.rules spans replaced"),
+        "{said}"
+    );
     let open = scan(&policy("fail_open"));
     assert_eq!(open["outcome"], "pass", "{open}");
     assert_eq!(open["text"], "Paris.");

@@ -64,5 +64,10 @@ pub trait Scanner: Send + Sync {
     fn heavy(&self) -> bool {
         false
     }
+    /// A line for `emmental guard check` about what the scanner reaches beyond the machine or
+    /// the policy file (a judge's model and URL); `None` for most.
+    fn describe(&self) -> Option<String> {
+        None
+    }
     async fn scan(&self, text: &str, cx: &ScanContext) -> Result<Detection, GuardError>;
 }

@@ -393,6 +393,29 @@ impl Scanner for Judge {
     fn has_spans(&self) -> bool {
         false
     }
+    fn describe(&self) -> Option<String> {
+        let format = match self.cfg.format {
+            JudgeFormat::Verdict => "verdict",
+            JudgeFormat::LlamaGuard => "llama_guard",
+        };
+        let gate = match &self.cfg.gate {
+            Some(g) => format!(
+                "asked when {g} scores at least {:.2}",
+                self.cfg.gate_threshold
+            ),
+            None => "asked about every text".to_string(),
+        };
+        Some(format!(
+            "model {} at {} ({format}), {gate}; sent with {} spans replaced",
+            self.cfg.model,
+            self.shown_url,
+            if self.cfg.redact_with.is_empty() {
+                "no".to_string()
+            } else {
+                self.cfg.redact_with.join(", ")
+            }
+        ))
+    }
     async fn scan(&self, text: &str, cx: &ScanContext) -> Result<Detection, GuardError> {
         let fail = |message: String| GuardError::Scan {
             layer: "judge".into(),
