@@ -66,7 +66,8 @@ pub struct JudgeConfig {
     /// instructions and no request for such help.
     #[serde(default)]
     pub criterion: Option<String>,
-    /// Seconds to wait for the judge (one retry on a fault within this).
+    /// Seconds to wait for one answer of the judge; a fault (a 5xx, a reset, a timeout) is
+    /// retried once, so a layer may wait about twice this.
     #[serde(default = "default_timeout")]
     pub timeout_s: f64,
     /// Most tokens the judge may write.
