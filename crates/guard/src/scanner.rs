@@ -64,6 +64,17 @@ pub trait Scanner: Send + Sync {
     fn heavy(&self) -> bool {
         false
     }
+    /// In progressive stream mode, the characters an answer must grow by before this
+    /// whole-text scanner reads it again (it always reads the first release and the whole
+    /// answer at the end); 0: before every release.
+    fn stream_every_chars(&self) -> usize {
+        0
+    }
+    /// Whether a finding with this label came from reading the text (for the spacing above:
+    /// a judge behind a gate that stayed shut has not read it).
+    fn read(&self, _label: &str) -> bool {
+        true
+    }
     /// A line for `emmental guard check` about what the scanner reaches beyond the machine or
     /// the policy file (a judge's model and URL); `None` for most.
     fn describe(&self) -> Option<String> {

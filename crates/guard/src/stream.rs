@@ -76,6 +76,9 @@ pub struct StreamGuard {
     decisions: HashMap<String, Decision>,
     order: Vec<String>,
     done: Option<Step>,
+    /// Per whole-text layer with a spacing ([`crate::Scanner::stream_every_chars`]): the
+    /// answer's length in characters when it last read it.
+    read_at: HashMap<String, usize>,
 }
 
 /// Characters the first release of a stream waits for beyond the held-back window (later
@@ -125,6 +128,7 @@ impl StreamGuard {
             decisions: HashMap::new(),
             order: Vec::new(),
             done: None,
+            read_at: HashMap::new(),
         }
     }
 
@@ -209,7 +213,7 @@ impl StreamGuard {
             return Step::Release(String::new());
         }
         let release_to = back_chars(&self.raw, self.window);
-        self.scan_and_release(release_to).await
+        self.scan_and_release(release_to, false).await
     }
 
     /// The escalation that stopped this stream's releases (progressive mode), if any.
@@ -239,7 +243,7 @@ impl StreamGuard {
         if self.buffered || self.escalated.is_some() || !self.pending() {
             return Step::Release(String::new());
         }
-        self.scan_and_release(self.raw.len()).await
+        self.scan_and_release(self.raw.len(), false).await
     }
 
     /// The upstream finished: checks and releases the rest, and runs whole-text layers.
@@ -272,7 +276,7 @@ impl StreamGuard {
             self.done = Some(step.clone());
             return step;
         }
-        let step = self.scan_and_release(self.raw.len()).await;
+        let step = self.scan_and_release(self.raw.len(), true).await;
         if !matches!(step, Step::Release(_)) {
             return step;
         }
@@ -302,7 +306,8 @@ impl StreamGuard {
     }
 
     /// Scans the unreleased text (with released context) and releases `raw[released..to]`.
-    async fn scan_and_release(&mut self, to: usize) -> Step {
+    /// `last`: the answer is complete, so every whole-text layer reads all of it.
+    async fn scan_and_release(&mut self, to: usize, last: bool) -> Step {
         let ctx_start = back_chars(&self.raw[..self.released], self.window);
         let region = vec![self.raw[ctx_start..].to_string()];
         let layers: Vec<_> = self
@@ -366,7 +371,19 @@ impl StreamGuard {
             let text = vec![self.raw.clone()];
             self.judged_chars = self.raw_chars;
             for l in whole {
+                // A layer with a spacing (a judge model) reads the first release, then only
+                // once the answer has grown by its spacing, and the whole answer at the end;
+                // in between, text leaves on the other layers' word.
+                let every = l.scanner.stream_every_chars();
+                let at = self.read_at.get(&l.cfg.id).copied();
+                if every > 0 && !last && at.is_some_and(|at| self.raw_chars < at + every) {
+                    continue;
+                }
                 let (d, _) = l.judge(Direction::Output, &text, &self.cx).await;
+                // (A gated judge that was not asked has not read it.)
+                if every > 0 && d.error.is_none() && l.scanner.read(&d.label) {
+                    self.read_at.insert(l.cfg.id.clone(), self.raw_chars);
+                }
                 match d.verdict {
                     Verdict::Block if block.is_none() => block = Some(d.clone()),
                     Verdict::Escalate if escalate.is_none() => escalate = Some(d.clone()),

@@ -1679,3 +1679,37 @@ async fn a_failing_judge_fails_closed_by_default() {
     assert!(m.contains("judge") && m.contains("failed"), "{m}");
     assert_eq!(up.calls(), 0);
 }
+
+#[tokio::test]
+async fn in_progressive_mode_a_spaced_judge_reads_the_first_release_then_at_its_spacing_and_the_end()
+ {
+    let up = stub::start(Duration::ZERO, false).await.unwrap();
+    let spaced = stub::start(Duration::ZERO, false).await.unwrap();
+    let each = stub::start(Duration::ZERO, false).await.unwrap();
+    let unspaced = stub::start(Duration::ZERO, false).await.unwrap();
+    let p = proxy(
+        &up.url,
+        &format!(
+            "[stream]\nmode = \"progressive\"\nwindow_chars = 32\n\
+             [[output]]\nid = \"unspaced\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"judge\"\n\
+             [[output]]\nid = \"spaced\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"judge\"\nstream_every_chars = 400\n\
+             [[output]]\nid = \"each\"\nscanner = \"judge\"\naction = \"flag\"\nurl = \"{}\"\nmodel = \"judge\"\n",
+            unspaced.url, spaced.url, each.url
+        ),
+    )
+    .await;
+    let sentence = "The quick brown fox jumps over the lazy dog near the river bank. ";
+    let benign: String = sentence.repeat(10);
+    assert_eq!(benign.chars().count(), 650);
+    let (status, text, done, errors, _) = p.stream("echo-4", &benign).await;
+    assert_eq!(status, 200);
+    assert!(done && errors.is_empty(), "{errors:?}");
+    assert_eq!(text, benign);
+    // The first release (48 characters in), once the answer had grown by 400 (past 448), and
+    // the whole answer at the end (650, short of the next spacing at 848+).
+    assert_eq!(spaced.calls(), 3);
+    // A judge that only flags is not asked before releases: once, at the end.
+    assert_eq!(each.calls(), 1);
+    // Without a spacing, a judge that may block reads the answer before every release.
+    assert!(unspaced.calls() > 20, "{}", unspaced.calls());
+}

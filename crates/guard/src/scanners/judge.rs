@@ -89,6 +89,12 @@ pub struct JudgeConfig {
     /// Most judge calls in flight at once; more wait their turn.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
+    /// In progressive stream mode, the characters an answer must grow by before the judge
+    /// reads it again (it reads the first release and the whole answer at the end); text in
+    /// between leaves on the other layers' word. 0 (default): before every release that
+    /// passes the gate, so nothing leaves unjudged.
+    #[serde(default)]
+    pub stream_every_chars: usize,
 }
 
 fn default_key_env() -> String {
@@ -112,6 +118,9 @@ fn default_gate_threshold() -> f32 {
 fn default_concurrency() -> usize {
     8
 }
+
+/// The label of a text the gate kept from the judge.
+const NOT_JUDGED: &str = "not judged";
 
 /// The policy for answers when the config gives none.
 pub const ANSWER_CRITERION: &str = "The answer must not give real, usable help toward serious harm: \
@@ -394,6 +403,12 @@ impl Scanner for Judge {
     fn has_spans(&self) -> bool {
         false
     }
+    fn stream_every_chars(&self) -> usize {
+        self.cfg.stream_every_chars
+    }
+    fn read(&self, label: &str) -> bool {
+        !label.starts_with(NOT_JUDGED)
+    }
     fn describe(&self) -> Option<String> {
         let format = match self.cfg.format {
             JudgeFormat::Verdict => "verdict",
@@ -430,7 +445,7 @@ impl Scanner for Judge {
             let g = gate.scan(text, cx).await?;
             if g.score < self.cfg.gate_threshold {
                 return Ok(Detection::class(
-                    format!("not judged ({} {:.2})", gate.name(), g.score),
+                    format!("{NOT_JUDGED} ({} {:.2})", gate.name(), g.score),
                     0.0,
                 ));
             }
