@@ -243,7 +243,8 @@ impl StreamGuard {
         if self.buffered || self.escalated.is_some() || !self.pending() {
             return Step::Release(String::new());
         }
-        self.scan_and_release(self.raw.len(), false).await
+        // The text is complete (a judge's verdict on it is kept for `finish`).
+        self.scan_and_release(self.raw.len(), true).await
     }
 
     /// The upstream finished: checks and releases the rest, and runs whole-text layers.
@@ -306,7 +307,7 @@ impl StreamGuard {
     }
 
     /// Scans the unreleased text (with released context) and releases `raw[released..to]`.
-    /// `last`: the answer is complete, so every whole-text layer reads all of it.
+    /// `last`: the text is complete, so every whole-text layer reads all of it.
     async fn scan_and_release(&mut self, to: usize, last: bool) -> Step {
         let ctx_start = back_chars(&self.raw[..self.released], self.window);
         let region = vec![self.raw[ctx_start..].to_string()];
