@@ -153,14 +153,13 @@ fn guard_init_prints_a_documented_policy_that_checks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("guard init"));
 }
 
-/// `emmental scan` under the policy `guard init` writes: one JSON line per text, and stderr.
-fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> (Vec<Value>, String) {
-    let out = common::emmental().args(["guard", "init"]).output().unwrap();
-    let policy = write(dir, "default.toml", &String::from_utf8(out.stdout).unwrap());
+/// `emmental scan --config POLICY ARGS…`, which must succeed: one JSON line per text, and
+/// stderr.
+fn scan(policy: &Path, args: &[&str]) -> (Vec<Value>, String) {
     let out = common::emmental()
-        .args(["scan", "--direction", direction, "--config"])
-        .arg(&policy)
-        .args(texts)
+        .args(["scan", "--config"])
+        .arg(policy)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -172,6 +171,13 @@ fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> (Vec<Value>, Str
         json_lines(&out.stdout),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `emmental scan` under the policy `guard init` writes: one JSON line per text, and stderr.
+fn scan_default(dir: &Path, direction: &str, texts: &[&str]) -> (Vec<Value>, String) {
+    let out = common::emmental().args(["guard", "init"]).output().unwrap();
+    let policy = write(dir, "default.toml", &String::from_utf8(out.stdout).unwrap());
+    scan(&policy, &[&["--direction", direction], texts].concat())
 }
 
 /// One JSON value per line of a command's output.
@@ -542,22 +548,14 @@ fn scan_applies_the_policy_to_text_and_prints_json() {
          [[input]]\nscanner = \"secrets\"\naction = \"block\"\n\
          [[input]]\nscanner = \"pii.rules\"\naction = \"redact\"\n",
     );
-    let out = common::emmental()
-        .args(["scan", "--config"])
-        .arg(&policy)
-        .args([
+    let (lines, _) = scan(
+        &policy,
+        &[
             "export AWS_ACCESS_KEY_ID=AKIAZ3MPLEK3YQ7WXNPR",
             "write to bob@example.org please",
             "hello there",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["outcome"], "block");
     assert_eq!(lines[0]["layer"], "secrets");
@@ -595,24 +593,15 @@ fn a_model_behind_emmental_serve_is_asked_as_a_judge_and_an_answer_without_a_ver
         "rows.jsonl",
         "{\"prompt\": \"What is the capital of France?\", \"text\": \"Paris.\"}\n",
     );
-    let scan = |policy: &Path| {
-        let out = common::emmental()
-            .args(["scan", "--direction", "output", "--data"])
-            .arg(&rows)
-            .arg("--config")
-            .arg(policy)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json_lines(&out.stdout).remove(0)
+    let rows = rows.to_str().unwrap();
+    let scan_rows = |policy: &Path| {
+        scan(policy, &["--direction", "output", "--data", rows])
+            .0
+            .remove(0)
     };
     // The embedded 135M model does not follow the verdict format (it repeats the prompt), so
     // the layer fails, quoting what the model said; the default on_error blocks.
-    let closed = scan(&policy("fail_closed"));
+    let closed = scan_rows(&policy("fail_closed"));
     assert_eq!(closed["outcome"], "block", "{closed}");
     let d = &closed["decisions"][0];
     let e = d["error"].as_str().unwrap();
@@ -638,7 +627,7 @@ fn a_model_behind_emmental_serve_is_asked_as_a_judge_and_an_answer_without_a_ver
         )) && said.contains("asked about every text; sent with secrets, pii.rules spans replaced"),
         "{said}"
     );
-    let open = scan(&policy("fail_open"));
+    let open = scan_rows(&policy("fail_open"));
     assert_eq!(open["outcome"], "pass", "{open}");
     assert_eq!(open["text"], "Paris.");
 }

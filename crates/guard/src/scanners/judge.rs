@@ -229,17 +229,11 @@ impl Judge {
     /// The detectors a judge config names (its gate and redactors), for deciding whether the
     /// encoder must be loaded.
     pub fn detectors(params: &toml::Table) -> Vec<String> {
-        let mut ids: Vec<String> = match params.get("redact_with") {
-            Some(toml::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => default_redact(),
-        };
-        if let Some(toml::Value::String(g)) = params.get("gate") {
-            ids.push(g.clone());
+        // A config that does not parse names none: building the layer reports it.
+        match toml::Value::Table(params.clone()).try_into::<JudgeConfig>() {
+            Ok(cfg) => cfg.redact_with.into_iter().chain(cfg.gate).collect(),
+            Err(_) => Vec::new(),
         }
-        ids
     }
 
     /// `text` (or the prompt) with the redactors' spans replaced by placeholders.
