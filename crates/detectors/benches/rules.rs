@@ -29,6 +29,13 @@ const WITHOUT_ENTITIES: &str = "Thanks for the quick reply. I have read the draf
      early. Could you move the table on costs to the appendix and shorten the introduction to one \
      paragraph? Otherwise it reads well.";
 
+/// The guard proxy benchmark's prompt (`crates/server/benches/guard_proxy.rs`): prose with a
+/// 10-digit ticket number, which looks enough like a phone or account number that several
+/// rules match it and read its context.
+const TICKET: &str = "Hi, I'm writing about my order from last week. The parcel never arrived and the tracking \
+page has not changed since Tuesday. Could you check what happened and tell me whether I should wait or ask \
+for a refund? I would also like to know how long refunds usually take to reach a bank account. Thanks a lot. (ticket 1047291234)";
+
 /// Median per-call time of `f` over 15 batches.
 fn time(mut f: impl FnMut()) -> Duration {
     // Warm up and size a batch to about 20 ms.
@@ -87,6 +94,7 @@ fn main() {
     for (name, text) in [
         ("300 chars, 6 entities", WITH_ENTITIES),
         ("300 chars, no entities", WITHOUT_ENTITIES),
+        ("the guard bench's prompt", TICKET),
     ] {
         let input = Input::text(text);
         let contains = time(|| {
@@ -169,6 +177,7 @@ fn main() {
     for (name, texts) in [
         ("300 chars, 6 entities", vec![WITH_ENTITIES.to_string()]),
         ("300 chars, no entities", vec![WITHOUT_ENTITIES.to_string()]),
+        ("the guard bench's prompt", vec![TICKET.to_string()]),
         (cases_name.as_str(), cases),
         ("digit soup, 200 texts", digit_soup(200)),
     ] {

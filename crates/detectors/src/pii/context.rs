@@ -8,6 +8,8 @@
 //! `calls`, `called`, `calling`), and an entry of several words (`date of birth`) matches those
 //! words in sequence.
 
+use std::borrow::Cow;
+
 /// How much a lowering word takes off.
 pub const LOWER: f32 = 0.4;
 /// Words before the candidate that are read.
@@ -58,9 +60,9 @@ impl Context {
 }
 
 /// The lower-cased words around a candidate.
-pub struct Window {
-    before: Vec<String>,
-    after: Vec<String>,
+pub struct Window<'a> {
+    before: Vec<Cow<'a, str>>,
+    after: Vec<Cow<'a, str>>,
 }
 
 fn floor_boundary(text: &str, mut i: usize) -> usize {
@@ -96,14 +98,21 @@ fn first_clause_break(s: &str) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn words(s: &str) -> impl DoubleEndedIterator<Item = String> + '_ {
+/// The words of `s`, lower-cased (borrowed when already lower-case: no allocation per word).
+fn words(s: &str) -> impl DoubleEndedIterator<Item = Cow<'_, str>> + '_ {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        .map(|w| {
+            if w.chars().any(char::is_uppercase) {
+                Cow::Owned(w.to_lowercase())
+            } else {
+                Cow::Borrowed(w)
+            }
+        })
 }
 
-impl Window {
-    pub fn around(text: &str, start: usize, end: usize) -> Self {
+impl<'a> Window<'a> {
+    pub fn around(text: &'a str, start: usize, end: usize) -> Self {
         let mut from = floor_boundary(text, start.saturating_sub(SCAN_BEFORE));
         // A word cut by the scan window is only part of a word: skip it.
         if from > 0
@@ -129,7 +138,7 @@ impl Window {
             Some(i) => &after_text[..i],
             None => after_text,
         };
-        let mut before: Vec<String> = words(before_text).rev().take(BEFORE).collect();
+        let mut before: Vec<Cow<'a, str>> = words(before_text).rev().take(BEFORE).collect();
         before.reverse();
         let after = words(after_text).take(AFTER).collect();
         Self { before, after }
@@ -137,10 +146,8 @@ impl Window {
 
     /// Whether any entry of `list` occurs before or after the candidate.
     pub fn any(&self, list: &[&str]) -> bool {
-        list.iter().any(|entry| {
-            let parts: Vec<&str> = entry.split(' ').collect();
-            contains_seq(&self.before, &parts) || contains_seq(&self.after, &parts)
-        })
+        list.iter()
+            .any(|entry| contains_seq(&self.before, entry) || contains_seq(&self.after, entry))
     }
 }
 
@@ -158,13 +165,16 @@ fn matches(word: &str, entry: &str) -> bool {
         )
 }
 
-fn contains_seq(words: &[String], parts: &[&str]) -> bool {
-    if parts.is_empty() || parts.len() > words.len() {
+/// Whether the words of `entry` (one or several, separated by single spaces) occur in
+/// sequence in `words`.
+fn contains_seq(words: &[Cow<'_, str>], entry: &str) -> bool {
+    let n = entry.split(' ').count();
+    if entry.is_empty() || n > words.len() {
         return false;
     }
     words
-        .windows(parts.len())
-        .any(|w| w.iter().zip(parts).all(|(a, b)| matches(a, b)))
+        .windows(n)
+        .any(|w| w.iter().zip(entry.split(' ')).all(|(a, b)| matches(a, b)))
 }
 
 #[cfg(test)]

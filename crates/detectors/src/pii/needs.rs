@@ -117,6 +117,9 @@ pub struct Needs {
     pub digits: u32,
     /// ASCII bytes other than digits, with their least count, in byte order.
     pub bytes: Vec<(u8, u32)>,
+    /// The longest a match can be, in bytes (`None`: unbounded). With a needed digit or byte,
+    /// every match lies within this many bytes of one, which bounds where a search must look.
+    pub max_len: Option<usize>,
 }
 
 impl Needs {
@@ -133,7 +136,45 @@ impl Needs {
                 .filter(|&b| c.0[usize::from(b)] > 0)
                 .map(|b| (b, c.0[usize::from(b)]))
                 .collect(),
+            max_len: hir.properties().maximum_len(),
         }
+    }
+
+    /// The bytes of `text` that can hold a match: every match holds a needed digit (or, for a
+    /// pattern that needs none, its first needed byte) and is at most `max_len` bytes long, so
+    /// it lies within `max_len` bytes of the first and last such byte. The whole text when the
+    /// pattern needs neither or is unbounded. Both ends fall on character boundaries.
+    pub fn search_range(&self, text: &str, counts: &TextCounts) -> std::ops::Range<usize> {
+        let whole = 0..text.len();
+        let Some(max) = self.max_len else {
+            return whole;
+        };
+        let (first, last) = if self.digits > 0 {
+            match counts.digit_range {
+                Some(r) => r,
+                None => return whole,
+            }
+        } else if let Some(&(b, _)) = self.bytes.first() {
+            let bytes = text.as_bytes();
+            match (
+                bytes.iter().position(|&x| x == b),
+                bytes.iter().rposition(|&x| x == b),
+            ) {
+                (Some(f), Some(l)) => (f, l),
+                _ => return whole,
+            }
+        } else {
+            return whole;
+        };
+        let mut start = first.saturating_sub(max);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = last.saturating_add(max).saturating_add(1).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        start..end
     }
 
     pub fn is_empty(&self) -> bool {
@@ -154,6 +195,8 @@ impl Needs {
 pub struct TextCounts {
     digits: u32,
     bytes: [u32; 256],
+    /// The byte offsets of the first and the last ASCII digit.
+    digit_range: Option<(usize, usize)>,
 }
 
 impl TextCounts {
@@ -162,9 +205,19 @@ impl TextCounts {
         for &b in text.as_bytes() {
             bytes[usize::from(b)] += 1;
         }
+        let digits = bytes[usize::from(b'0')..=usize::from(b'9')].iter().sum();
+        let at = text.as_bytes();
+        let digit_range = if digits > 0 {
+            at.iter()
+                .position(u8::is_ascii_digit)
+                .zip(at.iter().rposition(u8::is_ascii_digit))
+        } else {
+            None
+        };
         TextCounts {
-            digits: bytes[usize::from(b'0')..=usize::from(b'9')].iter().sum(),
+            digits,
             bytes,
+            digit_range,
         }
     }
 }
