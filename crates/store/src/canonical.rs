@@ -27,8 +27,14 @@ pub(crate) fn write_value(out: &mut String, value: &Value) {
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => {
-            // serde_json numbers are finite: u64, i64 or a finite f64.
-            write_number(out, n.as_f64().unwrap_or(0.0));
+            // serde_json numbers are finite: u64, i64 or a finite f64. An integer that a
+            // double holds exactly is written as itself, without going through a double.
+            match n.as_i64() {
+                Some(i) if i.unsigned_abs() <= EXACT_INTEGERS => {
+                    out.push_str(itoa_buf(i).as_str());
+                }
+                _ => write_number(out, n.as_f64().unwrap_or(0.0)),
+            }
         }
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
@@ -90,6 +96,12 @@ pub(crate) fn write_number(out: &mut String, x: f64) {
         out.push('0');
         return;
     }
+    // An integer below 2^53 is its own digits (ECMA-262 writes integers below 10^21 in
+    // full); most numbers in the audit log (timings in microseconds, counts) are such.
+    if x.fract() == 0.0 && x.abs() <= EXACT_INTEGERS as f64 {
+        out.push_str(itoa_buf(x as i64).as_str());
+        return;
+    }
     if x < 0.0 {
         out.push('-');
     }
@@ -125,6 +137,12 @@ pub(crate) fn write_number(out: &mut String, x: f64) {
 /// the positive finite `x`, chosen as ECMA-262 requires: among several such digit strings of
 /// the shortest length, the one closest to `x`, and on a tie the even one.
 fn shortest_digits(x: f64) -> (String, i32) {
+    shortest_digits_with(x, true)
+}
+
+/// [`shortest_digits`]; `fast` takes Rust's digits without checking for another candidate
+/// when there cannot be one (kept switchable so a test can compare with the full check).
+fn shortest_digits_with(x: f64, fast: bool) -> (String, i32) {
     // Rust's `{:e}` gives shortest digits that round-trip (`d[.ddd]e[-]x`), but on a tie
     // between two it does not always pick the even one.
     let sci = format!("{x:e}");
@@ -132,6 +150,12 @@ fn shortest_digits(x: f64) -> (String, i32) {
     let n = exponent.parse::<i32>().unwrap_or(0) + 1;
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let k = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    // Two distinct decimals of at most 15 significant digits never round to the same normal
+    // double (a double carries 15.95 decimal digits: DBL_DIG is 15), so with 15 digits or
+    // fewer no other candidate of the same length can round-trip.
+    if fast && k <= 15 && x >= f64::MIN_POSITIVE {
+        return (digits, n);
+    }
     // Every candidate is an integer `c` standing for c × 10^scale.
     let scale = n - k;
     let Ok(s) = digits.parse::<u64>() else {
@@ -184,10 +208,112 @@ fn shortest_digits(x: f64) -> (String, i32) {
     (digits, n)
 }
 
+/// Integers up to 2^53 are exact in a double.
+const EXACT_INTEGERS: u64 = 1 << 53;
+
+/// The decimal digits of `i`, without a heap allocation.
+fn itoa_buf(i: i64) -> Digits {
+    let mut d = Digits {
+        buf: [0; 20],
+        start: 20,
+    };
+    let mut v = i.unsigned_abs();
+    loop {
+        d.start -= 1;
+        d.buf[d.start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        d.start -= 1;
+        d.buf[d.start] = b'-';
+    }
+    d
+}
+
+/// The text of an integer, in a fixed buffer (an `i64` takes at most 20 bytes with its sign).
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and '-' were written.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The shortcuts (integers, and short digit strings taken without looking for a tie)
+    /// write what the full algorithm writes: on random bit patterns, on decimals of few
+    /// digits as scores and timings are, and on integers around 2^53.
+    #[test]
+    fn shortcuts_agree_with_the_full_algorithm() {
+        let full = |x: f64| {
+            let mut out = String::new();
+            if x < 0.0 {
+                out.push('-');
+            }
+            let (digits, n) = shortest_digits_with(x.abs(), false);
+            out.push_str(&format!("{digits}e{n}"));
+            out
+        };
+        let fast = |x: f64| {
+            let mut out = String::new();
+            if x < 0.0 {
+                out.push('-');
+            }
+            let (digits, n) = shortest_digits(x.abs());
+            out.push_str(&format!("{digits}e{n}"));
+            out
+        };
+        // SplitMix64, fixed seed.
+        let mut state = 0x5eed_cafe_u64;
+        let mut next_u64 = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut xs: Vec<f64> = Vec::new();
+        for _ in 0..40_000 {
+            let x = f64::from_bits(next_u64());
+            if x.is_finite() && x != 0.0 {
+                xs.push(x);
+            }
+            // A score or a timing: a few digits at some scale.
+            let digits = next_u64() % 10_000_000;
+            let scale = (next_u64() % 40) as i32 - 20;
+            xs.push(format!("{digits}e{scale}").parse().unwrap());
+        }
+        for x in xs {
+            if x != 0.0 {
+                assert_eq!(fast(x), full(x), "{x:e} ({:#018x})", x.to_bits());
+            }
+        }
+        for i in [1_i64, 7, 42, 1 << 52, (1 << 53) - 1, 1 << 53, -(1 << 53)] {
+            let mut general = String::new();
+            let (digits, n) = shortest_digits_with(i.unsigned_abs() as f64, false);
+            if i < 0 {
+                general.push('-');
+            }
+            general.push_str(&digits);
+            general.extend(std::iter::repeat_n(
+                '0',
+                (n as usize).saturating_sub(digits.len()),
+            ));
+            assert_eq!(number((i as f64).to_bits()), general, "{i}");
+            assert_eq!(to_string(&json!(i)), general, "{i}");
+        }
+    }
 
     fn number(bits: u64) -> String {
         let mut out = String::new();
