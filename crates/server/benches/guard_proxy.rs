@@ -400,7 +400,13 @@ fn main() {
     let delay: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     emmental_models::ensure_crypto_provider();
     let stub_rt = runtime(1, "bench-stub");
-    let proxy_rt = runtime(2, "bench-proxy");
+    // BENCH_PROXY_THREADS=N: the proxy's worker threads (default 2, one per core here).
+    let proxy_threads = std::env::var("BENCH_PROXY_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(2);
+    let proxy_rt = runtime(proxy_threads, "bench-proxy");
     let client_rt = runtime(1, "bench-client");
     let upstream = stub_rt
         .block_on(stub::start(Duration::from_millis(delay), false))
