@@ -36,6 +36,12 @@ const TICKET: &str = "Hi, I'm writing about my order from last week. The parcel 
 page has not changed since Tuesday. Could you check what happened and tell me whether I should wait or ask \
 for a refund? I would also like to know how long refunds usually take to reach a bank account. Thanks a lot. (ticket 1047291234)";
 
+/// The same prompt with its ticket number first: the number rules' matches can then only lie
+/// near the start, and what bounds them is what a match can hold after its last digit.
+const TICKET_FIRST: &str = "(ticket 1047291234) Hi, I'm writing about my order from last week. The parcel never \
+arrived and the tracking page has not changed since Tuesday. Could you check what happened and tell me whether I \
+should wait or ask for a refund? I would also like to know how long refunds usually take to reach a bank account. Thanks a lot.";
+
 /// Median per-call time of `f` over 15 batches.
 fn time(mut f: impl FnMut()) -> Duration {
     // Warm up and size a batch to about 20 ms.
@@ -95,6 +101,7 @@ fn main() {
         ("300 chars, 6 entities", WITH_ENTITIES),
         ("300 chars, no entities", WITHOUT_ENTITIES),
         ("the guard bench's prompt", TICKET),
+        ("the same, its number first", TICKET_FIRST),
     ] {
         let input = Input::text(text);
         let contains = time(|| {
@@ -178,6 +185,7 @@ fn main() {
         ("300 chars, 6 entities", vec![WITH_ENTITIES.to_string()]),
         ("300 chars, no entities", vec![WITHOUT_ENTITIES.to_string()]),
         ("the guard bench's prompt", vec![TICKET.to_string()]),
+        ("the same, its number first", vec![TICKET_FIRST.to_string()]),
         (cases_name.as_str(), cases),
         ("digit soup, 200 texts", digit_soup(200)),
     ] {

@@ -88,8 +88,158 @@ fn least(hir: &Hir) -> Counts {
 
 /// What one character of `class` is sure to be: a digit, one ASCII byte, or nothing known.
 fn class_count(class: &Class) -> Counts {
-    // Each class as inclusive ranges of code points (bytes for a byte class).
-    let ranges: Vec<(u32, u32)> = match class {
+    let ranges = class_ranges(class);
+    let digit = |x: u32| (u32::from(b'0')..=u32::from(b'9')).contains(&x);
+    match ranges.as_slice() {
+        [] => Counts::ZERO,
+        [(a, b)] if a == b && *a < 128 => Counts::of_byte(*a as u8),
+        rs if rs.iter().all(|&(a, b)| digit(a) && digit(b)) => Counts::of_byte(b'0'),
+        _ => Counts::ZERO,
+    }
+}
+
+/// A length bound in bytes; `None` is unbounded.
+type Bound = Option<usize>;
+
+fn plus(a: Bound, b: Bound) -> Bound {
+    a.zip(b).map(|(a, b)| a.saturating_add(b))
+}
+
+fn most(a: Bound, b: Bound) -> Bound {
+    a.zip(b).map(|(a, b)| a.max(b))
+}
+
+/// `a` taken up to `n` times (`n` unbounded: `None`).
+fn times(a: Bound, n: Option<u32>) -> Bound {
+    match (a, n) {
+        (Some(0), _) => Some(0),
+        (Some(a), Some(n)) => Some(a.saturating_mul(n as usize)),
+        _ => None,
+    }
+}
+
+/// The least of two optional facts, either of which may be missing.
+fn either<T>(a: Option<T>, b: Option<T>, join: impl FnOnce(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(join(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Where ASCII digits sit in the matches of a pattern.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// For the matches holding a digit: the most bytes before the first digit and after the
+    /// last. `None`: no match holds one.
+    digit: Option<(Bound, Bound)>,
+    /// The longest match holding no digit. `None`: every match holds one.
+    free: Option<Bound>,
+}
+
+impl Shape {
+    const EMPTY: Shape = Shape {
+        digit: None,
+        free: Some(Some(0)),
+    };
+
+    /// `a` followed by `b`. A match with a digit has its first digit in `a`'s part, or in
+    /// `b`'s after a digit-free `a` part; its last digit in `b`'s, or in `a`'s before a
+    /// digit-free `b` part.
+    fn then(a: Shape, b: Shape) -> Shape {
+        let first_in_a = a.digit.and_then(|(lead, trail)| {
+            let trail = either(b.digit.map(|d| d.1), b.free.map(|fb| plus(trail, fb)), most)?;
+            Some((lead, trail))
+        });
+        let first_in_b = a
+            .free
+            .zip(b.digit)
+            .map(|(fa, (lead, trail))| (plus(fa, lead), trail));
+        Shape {
+            digit: either(first_in_a, first_in_b, |x, y| {
+                (most(x.0, y.0), most(x.1, y.1))
+            }),
+            free: a.free.zip(b.free).map(|(x, y)| plus(x, y)),
+        }
+    }
+
+    fn or(a: Shape, b: Shape) -> Shape {
+        Shape {
+            digit: either(a.digit, b.digit, |x, y| (most(x.0, y.0), most(x.1, y.1))),
+            free: either(a.free, b.free, most),
+        }
+    }
+}
+
+fn shape(hir: &Hir) -> Shape {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Shape::EMPTY,
+        HirKind::Literal(lit) => {
+            let bytes = &lit.0;
+            match (
+                bytes.iter().position(u8::is_ascii_digit),
+                bytes.iter().rposition(u8::is_ascii_digit),
+            ) {
+                (Some(first), Some(last)) => Shape {
+                    digit: Some((Some(first), Some(bytes.len() - 1 - last))),
+                    free: None,
+                },
+                _ => Shape {
+                    digit: None,
+                    free: Some(Some(bytes.len())),
+                },
+            }
+        }
+        HirKind::Class(class) => {
+            let ranges = class_ranges(class);
+            let digit = |x: u32| (u32::from(b'0')..=u32::from(b'9')).contains(&x);
+            let has_digit = ranges
+                .iter()
+                .any(|&(a, b)| a <= u32::from(b'9') && b >= u32::from(b'0'));
+            let only_digits =
+                !ranges.is_empty() && ranges.iter().all(|&(a, b)| digit(a) && digit(b));
+            Shape {
+                digit: has_digit.then_some((Some(0), Some(0))),
+                free: (!ranges.is_empty() && !only_digits).then(|| hir.properties().maximum_len()),
+            }
+        }
+        HirKind::Capture(c) => shape(&c.sub),
+        HirKind::Concat(parts) => parts
+            .iter()
+            .fold(Shape::EMPTY, |acc, h| Shape::then(acc, shape(h))),
+        HirKind::Alternation(branches) => {
+            branches
+                .iter()
+                .map(shape)
+                .reduce(Shape::or)
+                .unwrap_or(Shape {
+                    digit: None,
+                    free: None,
+                })
+        }
+        HirKind::Repetition(r) => {
+            let x = shape(&r.sub);
+            // Copies with no digit, all of them, or none (zero copies).
+            let free = match x.free {
+                Some(fx) => Some(times(fx, r.max)),
+                None if r.min == 0 => Some(Some(0)),
+                None => None,
+            };
+            // Before the first copy with a digit come at most max - 1 digit-free copies (and
+            // after the last, as many).
+            let digit = x.digit.filter(|_| r.max != Some(0)).map(|(lead, trail)| {
+                let others = x
+                    .free
+                    .map_or(Some(0), |fx| times(fx, r.max.map(|m| m.saturating_sub(1))));
+                (plus(lead, others), plus(trail, others))
+            });
+            Shape { digit, free }
+        }
+    }
+}
+
+/// Each class as inclusive ranges of code points (bytes for a byte class).
+fn class_ranges(class: &Class) -> Vec<(u32, u32)> {
+    match class {
         Class::Unicode(c) => c
             .ranges()
             .iter()
@@ -100,13 +250,6 @@ fn class_count(class: &Class) -> Counts {
             .iter()
             .map(|r| (u32::from(r.start()), u32::from(r.end())))
             .collect(),
-    };
-    let digit = |x: u32| (u32::from(b'0')..=u32::from(b'9')).contains(&x);
-    match ranges.as_slice() {
-        [] => Counts::ZERO,
-        [(a, b)] if a == b && *a < 128 => Counts::of_byte(*a as u8),
-        rs if rs.iter().all(|&(a, b)| digit(a) && digit(b)) => Counts::of_byte(b'0'),
-        _ => Counts::ZERO,
     }
 }
 
@@ -120,6 +263,10 @@ pub struct Needs {
     /// The longest a match can be, in bytes (`None`: unbounded). With a needed digit or byte,
     /// every match lies within this many bytes of one, which bounds where a search must look.
     pub max_len: Option<usize>,
+    /// For a pattern that needs a digit: the most bytes a match can have before its first
+    /// ASCII digit and after its last (`None`: unbounded). Tighter than `max_len`, and
+    /// bounded on one side for patterns such as `in\s+([0-9]{4})`.
+    pub digit_reach: (Option<usize>, Option<usize>),
 }
 
 impl Needs {
@@ -137,40 +284,47 @@ impl Needs {
                 .map(|b| (b, c.0[usize::from(b)]))
                 .collect(),
             max_len: hir.properties().maximum_len(),
+            digit_reach: shape(&hir).digit.unwrap_or((None, None)),
         }
     }
 
-    /// The bytes of `text` that can hold a match: every match holds a needed digit (or, for a
-    /// pattern that needs none, its first needed byte) and is at most `max_len` bytes long, so
-    /// it lies within `max_len` bytes of the first and last such byte. The whole text when the
-    /// pattern needs neither or is unbounded. Both ends fall on character boundaries.
+    /// The bytes of `text` that can hold a match. A pattern that needs a digit has every match
+    /// within `digit_reach` (and `max_len`) bytes of the text's first and last digits; one that
+    /// needs no digit but a byte, within `max_len` bytes of that byte's first and last
+    /// occurrences. The range ends past the end of every match (so a search of a slice ending
+    /// there sees, after any match, the text's own next character), on a character boundary at
+    /// both ends. The whole text when nothing bounds it.
     pub fn search_range(&self, text: &str, counts: &TextCounts) -> std::ops::Range<usize> {
         let whole = 0..text.len();
-        let Some(max) = self.max_len else {
-            return whole;
-        };
-        let (first, last) = if self.digits > 0 {
-            match counts.digit_range {
-                Some(r) => r,
-                None => return whole,
-            }
+        let tighter = |a: Option<usize>, b: Option<usize>| either(a, b, usize::min);
+        let (first, last, lead, trail) = if self.digits > 0 {
+            let Some((first, last)) = counts.digit_range else {
+                return whole;
+            };
+            let (lead, trail) = self.digit_reach;
+            // A digit is one byte of the match, so the rest of it is at most max_len - 1.
+            let rest = self.max_len.map(|m| m.saturating_sub(1));
+            (first, last, tighter(lead, rest), tighter(trail, rest))
         } else if let Some(&(b, _)) = self.bytes.first() {
             let bytes = text.as_bytes();
             match (
                 bytes.iter().position(|&x| x == b),
                 bytes.iter().rposition(|&x| x == b),
             ) {
-                (Some(f), Some(l)) => (f, l),
+                (Some(f), Some(l)) => (f, l, self.max_len, self.max_len),
                 _ => return whole,
             }
         } else {
             return whole;
         };
-        let mut start = first.saturating_sub(max);
+        let mut start = lead.map_or(0, |lead| first.saturating_sub(lead));
         while !text.is_char_boundary(start) {
             start -= 1;
         }
-        let mut end = last.saturating_add(max).saturating_add(1).min(text.len());
+        // A match ends at most `trail` bytes after the last needed byte's own end (last + 1).
+        let mut end = trail.map_or(text.len(), |t| {
+            last.saturating_add(t).saturating_add(2).min(text.len())
+        });
         while !text.is_char_boundary(end) {
             end += 1;
         }
@@ -232,6 +386,36 @@ mod tests {
             n.digits,
             n.bytes.iter().map(|&(b, k)| (char::from(b), k)).collect(),
         )
+    }
+
+    #[test]
+    fn digit_reach_bounds_the_bytes_around_a_match_s_digits() {
+        let reach = |p: &str| Needs::of(p).digit_reach;
+        assert_eq!(reach(r"[0-9]{3}-[0-9]{2}-[0-9]{4}"), (Some(0), Some(0)));
+        // The shipped phone pattern: up to `+(` before the first digit, and an extension
+        // always ends in digits.
+        assert_eq!(
+            reach(
+                r"\+?\(?[0-9][0-9 .\-()/]{4,24}[0-9](?:[ ]?(?:x|ext\.?|extension|#)[ ]?[0-9]{1,6})?"
+            ),
+            (Some(2), Some(0))
+        );
+        // Unbounded on one side only.
+        assert_eq!(
+            reach(r"(?i-u:\b(?:in|since)\s+)([0-9]{4})"),
+            (None, Some(0))
+        );
+        assert_eq!(reach(r"a[0-9]b+"), (Some(1), None));
+        // Unbounded length, but digits at both ends.
+        assert_eq!(reach(r"[0-9]{2}(?:[ \-]?[0-9]){10,}"), (Some(0), Some(0)));
+        // Digit-free copies may come first.
+        assert_eq!(reach(r"(?:ab|1)+"), (None, None));
+        assert_eq!(reach(r"(?:ab|1){1,3}"), (Some(4), Some(4)));
+        assert_eq!(reach(r"x?[0-9]|y{3}[0-9]z"), (Some(3), Some(1)));
+        // A class that holds digits and letters: a match may have no digit, so nothing is
+        // needed, and a match with one has it anywhere in its two characters.
+        assert_eq!(reach(r"[a-z0-9]{2}"), (Some(1), Some(1)));
+        assert_eq!(Needs::of(r"[a-z0-9]{2}").digits, 0);
     }
 
     #[test]

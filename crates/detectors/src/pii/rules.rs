@@ -462,6 +462,12 @@ mod tests {
             "AB123456C",
             "x1234y",
             "é1234ü",
+            "in 1987",
+            "founded in\n\n  1987",
+            "zip code 90210",
+            "+1 (555) 010-0199 ext. 42",
+            "passport number: 123456789",
+            "3 of them, 4526 0181 5908 3012",
         ];
         for v in values {
             for (a, b) in [
@@ -469,6 +475,7 @@ mod tests {
                 (prose, prose),
                 (prose, ""),
                 ("Tél. ", " ☎ fin"),
+                ("Room 7: ", " (see page 12)"),
             ] {
                 texts.push(format!("{a}{v}{b}"));
                 texts.push(format!("{a}{v} and {v}{b}"));
