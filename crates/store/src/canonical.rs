@@ -96,7 +96,7 @@ pub(crate) fn write_number(out: &mut String, x: f64) {
         out.push('0');
         return;
     }
-    // An integer below 2^53 is its own digits (ECMA-262 writes integers below 10^21 in
+    // An integer up to 2^53 is its own digits (ECMA-262 writes integers below 10^21 in
     // full); most numbers in the audit log (timings in microseconds, counts) are such.
     if x.fract() == 0.0 && x.abs() <= EXACT_INTEGERS as f64 {
         out.push_str(itoa_buf(x as i64).as_str());

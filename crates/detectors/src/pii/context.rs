@@ -98,15 +98,16 @@ fn first_clause_break(s: &str) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// The words of `s`, lower-cased (borrowed when already lower-case: no allocation per word).
+/// The words of `s`, lower-cased (an ASCII word already in lower case is borrowed, not
+/// copied).
 fn words(s: &str) -> impl DoubleEndedIterator<Item = Cow<'_, str>> + '_ {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| {
-            if w.chars().any(char::is_uppercase) {
-                Cow::Owned(w.to_lowercase())
-            } else {
+            if w.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
                 Cow::Borrowed(w)
+            } else {
+                Cow::Owned(w.to_lowercase())
             }
         })
 }

@@ -118,7 +118,7 @@ fn times(a: Bound, n: Option<u32>) -> Bound {
     }
 }
 
-/// The least of two optional facts, either of which may be missing.
+/// Two optional facts joined with `join`; when one is missing, the other.
 fn either<T>(a: Option<T>, b: Option<T>, join: impl FnOnce(T, T) -> T) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(join(a, b)),

@@ -17,6 +17,14 @@ pub struct Hit<'t> {
 }
 
 impl<'t> Hit<'t> {
+    /// The candidate a regex match in `text` (or in a prefix of it) stands for.
+    fn of(text: &'t str, m: &regex::Match<'_>) -> Hit<'t> {
+        Hit {
+            text,
+            start: m.start(),
+            end: m.end(),
+        }
+    }
     pub fn value(&self) -> &'t str {
         &self.text[self.start..self.end]
     }
@@ -183,11 +191,7 @@ impl Rule {
             self.find_whole(text, out);
             return;
         }
-        let hit = |m: regex::Match<'_>| Hit {
-            text,
-            start: m.start(),
-            end: m.end(),
-        };
+        let hit = |m: regex::Match<'_>| Hit::of(text, &m);
         // A bounded range comes only from a needed digit or byte, so no match is empty and
         // each search goes on from the last match's end, as `find_iter` does.
         let hay = &text[..range.end];
@@ -217,11 +221,7 @@ impl Rule {
 
     /// [`Rule::find`] over the whole text, whatever its needs.
     fn find_whole(&self, text: &str, out: &mut Vec<Span>) {
-        let hit = |m: regex::Match<'_>| Hit {
-            text,
-            start: m.start(),
-            end: m.end(),
-        };
+        let hit = |m: regex::Match<'_>| Hit::of(text, &m);
         if self.group {
             for c in self.regex.captures_iter(text) {
                 if let Some(m) = c.get(1) {
