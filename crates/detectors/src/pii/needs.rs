@@ -12,6 +12,12 @@
 //! alternation the least of its branches, a repetition its minimum count times its body, and
 //! a class counts only when every character it allows is a digit, or when it allows exactly
 //! one ASCII character.
+//!
+//! A text that has them may still hold them in only a small part: a question whose one number
+//! is at its end. [`Needs::search_range`] then narrows the regex pass to the bytes a match
+//! could cover, from how long a match can be and how far its bytes can reach from its digits
+//! (`digit_reach`: the most bytes before a match's first digit and after its last, worked out
+//! the same way from the syntax tree).
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
