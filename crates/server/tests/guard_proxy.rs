@@ -1485,6 +1485,15 @@ async fn an_answer_larger_than_the_guard_accepts_is_a_502_not_a_full_memory() {
     );
 }
 
+/// A proxy before a stub upstream, with `layers` that name a second stub, the judge, by the URL
+/// `JUDGE_URL`: the upstream, the judge and the proxy.
+async fn judged(layers: &str) -> (stub::Stub, stub::Stub, Proxy) {
+    let up = stub::start(Duration::ZERO, true).await.unwrap();
+    let judge = stub::start(Duration::ZERO, true).await.unwrap();
+    let p = proxy(&up.url, &layers.replace("JUDGE_URL", &judge.url)).await;
+    (up, judge, p)
+}
+
 /// The decision record of layer `layer` in `records`.
 fn layer_record<'a>(records: &'a [Value], layer: &str) -> &'a Value {
     records
@@ -1495,16 +1504,9 @@ fn layer_record<'a>(records: &'a [Value], layer: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_judge_model_blocks_what_it_finds_unsafe_and_is_sent_no_personal_data() {
-    let up = stub::start(Duration::ZERO, true).await.unwrap();
-    let judge = stub::start(Duration::ZERO, true).await.unwrap();
-    let p = proxy(
-        &up.url,
-        &format!(
-            "[[output]]\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"judge\"\n",
-            judge.url
-        ),
-    )
-    .await;
+    let (up, judge, p) =
+        judged("[[output]]\nscanner = \"judge\"\naction = \"block\"\nurl = \"JUDGE_URL\"\nmodel = \"judge\"\n")
+            .await;
     let flag = stub::JUDGE_FLAG;
     // The echo answer repeats the flag word: the judge says unsafe, the answer is stopped.
     let (status, body, id) = p
@@ -1557,14 +1559,8 @@ async fn a_judge_model_blocks_what_it_finds_unsafe_and_is_sent_no_personal_data(
 
 #[tokio::test]
 async fn a_llama_guard_judge_on_requests_keeps_them_from_the_upstream() {
-    let up = stub::start(Duration::ZERO, true).await.unwrap();
-    let judge = stub::start(Duration::ZERO, true).await.unwrap();
-    let p = proxy(
-        &up.url,
-        &format!(
-            "[[input]]\nid = \"llama-guard\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"judge-lg\"\nformat = \"llama_guard\"\n",
-            judge.url
-        ),
+    let (up, judge, p) = judged(
+        "[[input]]\nid = \"llama-guard\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"JUDGE_URL\"\nmodel = \"judge-lg\"\nformat = \"llama_guard\"\n",
     )
     .await;
     let (status, body, id) = p
@@ -1607,19 +1603,13 @@ async fn a_llama_guard_judge_on_requests_keeps_them_from_the_upstream() {
 
 #[tokio::test]
 async fn a_judge_that_fails_or_gives_no_verdict_follows_on_error_and_a_gate_spares_calls() {
-    let up = stub::start(Duration::ZERO, false).await.unwrap();
-    let judge = stub::start(Duration::ZERO, true).await.unwrap();
     // Port 1: nothing listens there, and no test can bind it, so the judge cannot be reached.
     let closed = "http://127.0.0.1:1/v1";
-    let p = proxy(
-        &up.url,
-        &format!(
-            "[[output]]\nid = \"mute\"\nscanner = \"judge\"\naction = \"block\"\non_error = \"fail_open\"\nurl = \"{j}\"\nmodel = \"judge-mute\"\n\
-             [[output]]\nid = \"down\"\nscanner = \"judge\"\naction = \"block\"\non_error = \"fail_open\"\nurl = \"{closed}\"\nmodel = \"judge\"\ntimeout_s = 2.0\n\
-             [[output]]\nid = \"gated\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"{j}\"\nmodel = \"judge\"\ngate = \"secrets\"\ngate_threshold = 0.5\n",
-            j = judge.url
-        ),
-    )
+    let (_up, judge, p) = judged(&format!(
+        "[[output]]\nid = \"mute\"\nscanner = \"judge\"\naction = \"block\"\non_error = \"fail_open\"\nurl = \"JUDGE_URL\"\nmodel = \"judge-mute\"\n\
+         [[output]]\nid = \"down\"\nscanner = \"judge\"\naction = \"block\"\non_error = \"fail_open\"\nurl = \"{closed}\"\nmodel = \"judge\"\ntimeout_s = 2.0\n\
+         [[output]]\nid = \"gated\"\nscanner = \"judge\"\naction = \"block\"\nurl = \"JUDGE_URL\"\nmodel = \"judge\"\ngate = \"secrets\"\ngate_threshold = 0.5\n"
+    ))
     .await;
     // No secret in the answer: the gated judge is not asked; the two failing judges fail open.
     let (status, body, id) = p
@@ -1663,16 +1653,9 @@ async fn a_judge_that_fails_or_gives_no_verdict_follows_on_error_and_a_gate_spar
 
 #[tokio::test]
 async fn a_failing_judge_fails_closed_by_default() {
-    let up = stub::start(Duration::ZERO, false).await.unwrap();
-    let judge = stub::start(Duration::ZERO, false).await.unwrap();
-    let p = proxy(
-        &up.url,
-        &format!(
-            "[[input]]\nscanner = \"judge\"\naction = \"block\"\nurl = \"{}\"\nmodel = \"fail-500\"\n",
-            judge.url
-        ),
-    )
-    .await;
+    let (up, _judge, p) =
+        judged("[[input]]\nscanner = \"judge\"\naction = \"block\"\nurl = \"JUDGE_URL\"\nmodel = \"fail-500\"\n")
+            .await;
     let (status, body, _) = p.chat("echo", "Name three colours.").await;
     assert_eq!(status, 403, "{body}");
     let m = body["error"]["message"].as_str().unwrap();
