@@ -18,6 +18,9 @@
 # BENCH_PROXY_THREADS=N gives the proxy N worker threads (default 2).
 # BENCH_LOADS=open runs only that load through the proxy (any of "closed", "one", "open", "stream":
 # streamed answers at concurrency 50).
+# Closed loops count only the requests sent after five rounds of their 50 clients on the same
+# connections. BENCH_DUMP=PREFIX writes each closed loop's requests ("ms since the first was
+# sent, latency ms", one per line) to PREFIX.1, PREFIX.2, … in the order the loops ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet -p emmental-server --bench guard_proxy -- "$@"

@@ -19,7 +19,9 @@
 //!   sliding window costs per answer.
 //!
 //! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
-//! the same load sent straight to the stub.
+//! the same load sent straight to the stub. The closed loops count only requests sent after
+//! five rounds of their clients on the same connections (see [`load_of`]); BENCH_DUMP=PREFIX
+//! writes each closed loop's latencies over time (see [`dump_latencies`]).
 //!
 //! Stub, proxy and load generator run on separate runtimes in this one process (stub: 1 thread,
 //! proxy: 2, client: 1), so on a 2-core machine they compete for the cores as separate
@@ -127,6 +129,12 @@ fn load(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, concurrency: u
 }
 
 /// A closed loop of `concurrency` clients sending `n` requests, request `i` with `make(i)`.
+///
+/// The clients first send [`warm_up`] requests that are not counted, on the same connections
+/// and without a pause: the measured requests then find the connections open and the loop in
+/// its steady state. (Fresh connections made the first wave of 50 the slowest requests of a
+/// run, and with 5,000 requests one wave is the whole 1% tail: the p99 measured the
+/// connection set-up, direct and through the proxy alike.)
 fn load_of(
     client_rt: &tokio::runtime::Runtime,
     url: &str,
@@ -135,29 +143,44 @@ fn load_of(
     make: fn(usize) -> String,
 ) -> Stats {
     let url = format!("{url}/chat/completions");
+    let warm = warm_up(concurrency);
     client_rt.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency)
             .build()
             .unwrap();
-        let bodies: Arc<Vec<String>> = Arc::new((0..n).map(|i| make(i + n * 7919)).collect());
+        let bodies: Arc<Vec<String>> =
+            Arc::new((0..warm + n).map(|i| make(i + n * 7919)).collect());
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let started = Instant::now();
+        // When the first counted request was sent.
+        let started = Arc::new(std::sync::OnceLock::new());
         let mut workers = Vec::new();
         for _ in 0..concurrency {
-            let (client, url, bodies, next) =
-                (client.clone(), url.clone(), bodies.clone(), next.clone());
+            let (client, url, bodies, next, started) = (
+                client.clone(),
+                url.clone(),
+                bodies.clone(),
+                next.clone(),
+                started.clone(),
+            );
             workers.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0;
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
+                    if i >= warm + n {
                         break;
                     }
                     let t = Instant::now();
-                    if post(&client, &url, bodies[i].clone()).await {
-                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    if i == warm {
+                        let _ = started.set(t);
+                    }
+                    let ok = post(&client, &url, bodies[i].clone()).await;
+                    if i < warm {
+                        continue;
+                    }
+                    if ok {
+                        lat.push((t, t.elapsed().as_secs_f64() * 1000.0));
                     } else {
                         errors += 1;
                     }
@@ -172,8 +195,38 @@ fn load_of(
             lat.extend(l);
             errors += e;
         }
+        let started = *started.get().expect("the loop reached its counted requests");
+        dump_latencies(&lat, started);
+        let lat = lat.into_iter().map(|(_, ms)| ms).collect();
         stats(lat, errors, started.elapsed().as_secs_f64(), &url)
     })
+}
+
+/// Requests a closed loop sends before those it counts: five rounds of its clients.
+fn warm_up(concurrency: usize) -> usize {
+    5 * concurrency
+}
+
+/// BENCH_DUMP=PREFIX: each closed loop's counted requests, one line per request ("ms since the
+/// first was sent, latency in ms", in order of sending), to PREFIX.1, PREFIX.2, … in the order
+/// the loops run: to see whether a tail is spread over the run or comes in stalls.
+fn dump_latencies(lat: &[(Instant, f64)], started: Instant) {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let Some(prefix) = std::env::var_os("BENCH_DUMP") else {
+        return;
+    };
+    let mut rows: Vec<(f64, f64)> = lat
+        .iter()
+        .map(|(t, ms)| (t.duration_since(started).as_secs_f64() * 1000.0, *ms))
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let text: String = rows.iter().map(|(at, ms)| format!("{at:.3} {ms:.3}\n")).collect();
+    let mut path = std::path::PathBuf::from(prefix);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.as_mut_os_string().push(format!(".{run}"));
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("BENCH_DUMP: cannot write {}: {e}", path.display());
+    }
 }
 
 /// Sends one chat request and reads its answer whole; whether it succeeded.
