@@ -13,7 +13,7 @@
 # Pin it to two cores like the development machine with `taskset -c 0,1 bash bench/guard_proxy.sh`.
 # BENCH_CONFIGS=b runs only configuration (b) (any of "fabc"), e.g. under a profiler.
 # Each configuration also takes requests arriving at random at a fixed rate (an open loop):
-# BENCH_RATE per second for (f), (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 100).
+# BENCH_RATE per second for (f), (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 30).
 # BENCH_WEIGHTS=DIR takes the detectors' heads from DIR (to compare two heads in one run).
 # BENCH_PROXY_THREADS=N gives the proxy N worker threads (default 2).
 # BENCH_LOADS=open runs only that load through the proxy (any of "closed", "one", "open", "stream":

@@ -169,8 +169,15 @@ fn matches(word: &str, entry: &str) -> bool {
 /// Whether the words of `entry` (one or several, separated by single spaces) occur in
 /// sequence in `words`.
 fn contains_seq(words: &[Cow<'_, str>], entry: &str) -> bool {
+    if entry.is_empty() {
+        return false;
+    }
+    // Most entries are one word: no windows, no splitting for each of them.
+    if !entry.contains(' ') {
+        return words.iter().any(|w| matches(w, entry));
+    }
     let n = entry.split(' ').count();
-    if entry.is_empty() || n > words.len() {
+    if n > words.len() {
         return false;
     }
     words
