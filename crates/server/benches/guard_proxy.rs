@@ -280,8 +280,8 @@ fn stats(mut lat: Vec<f64>, errors: usize, wall: f64, url: &str) -> Stats {
 /// fixed seed) whether or not earlier ones have been answered, as independent clients would
 /// send them. Each latency counts from the request's scheduled arrival, not from when it was
 /// sent, so a client held back by a slow proxy is charged to the proxy (no coordinated
-/// omission). A closed loop of 50 clients against a fixed-latency upstream instead sends its
-/// requests in waves of 50, and its tail is mostly the wait for the wave ahead.
+/// omission). A closed loop of 50 clients instead sends as fast as the proxy answers, and so
+/// keeps the cores as busy as they can be.
 fn open_loop(client_rt: &tokio::runtime::Runtime, url: &str, n: usize, rate: f64) -> Stats {
     let url = format!("{url}/chat/completions");
     let client = client_rt.block_on(async {
