@@ -158,8 +158,10 @@ fn load_of(
             .pool_max_idle_per_host(concurrency)
             .build()
             .unwrap();
-        let bodies: Arc<Vec<String>> =
-            Arc::new((0..warm + n).map(|i| make(i + n * 7919)).collect());
+        // Each loop its own numbers: a loop that repeated an earlier loop's texts (the streamed
+        // one, say, after the plain one) could find their embeddings in the encoder's cache.
+        let first = n * 7919 + LOOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 100_003;
+        let bodies: Arc<Vec<String>> = Arc::new((0..warm + n).map(|i| make(first + i)).collect());
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // When the first counted request was sent.
         let started = Arc::new(std::sync::OnceLock::new());
@@ -212,6 +214,9 @@ fn load_of(
         stats(lat, errors, started.elapsed().as_secs_f64(), &url)
     })
 }
+
+/// Closed loops run so far, to number each one's texts apart.
+static LOOPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Requests a closed loop sends before those it counts: five rounds of its clients.
 fn warm_up(concurrency: usize) -> usize {
