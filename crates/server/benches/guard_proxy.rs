@@ -18,7 +18,7 @@
 //!   request, so that the figure is a latency, not a queue), latency counted from each
 //!   request's scheduled arrival;
 //! - streamed: the closed loop of 50 clients asking for streamed answers (the stub sends the
-//!   echo in pieces of 4 characters, about 80 events), read to the end: what the stream guard's
+//!   reply in pieces of 4 characters, about 80 events), read to the end: what the stream guard's
 //!   sliding window costs per answer.
 //!
 //! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
@@ -122,14 +122,16 @@ fn content(i: usize) -> String {
     format!("Case {i}: {PROMPT} (ticket {i})")
 }
 
-/// The request body of request `i` (see [`content`]).
+/// The request body of request `i` (see [`content`]). The stub's `reply` model answers with
+/// the prompt's words reversed: an echo would give the answer-judging detector the prompt's
+/// windows, which the input layers had just put in the cache.
 fn body(i: usize) -> String {
-    json!({"model": "echo", "messages": [{"role": "user", "content": content(i)}]}).to_string()
+    json!({"model": "reply", "messages": [{"role": "user", "content": content(i)}]}).to_string()
 }
 
 /// [`body`], asking for a streamed answer.
 fn stream_body(i: usize) -> String {
-    json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": content(i)}]})
+    json!({"model": "reply", "stream": true, "messages": [{"role": "user", "content": content(i)}]})
         .to_string()
 }
 

@@ -8,6 +8,7 @@
 //! | model | answer |
 //! |---|---|
 //! | `echo` (or anything else) | the last user message, verbatim; streamed in pieces of `chunk` characters (`echo-3`: 3) |
+//! | `reply` | the last user message's words in reverse order: as long as the echo, but no part of it is a part of the prompt, as with a real answer (benchmarks of detectors that cache embeddings); streamed like the echo (`reply-3`) |
 //! | `fail-500` | 500 with an OpenAI error body |
 //! | `slow` | waits 30 s before answering |
 //! | `reset` | closes the connection without a byte |
@@ -226,6 +227,11 @@ async fn serve_conn(
             .and_then(|m| m["content"].as_str())
             .unwrap_or("")
             .to_string();
+        let text = if model.starts_with("reply") {
+            reversed_words(&text)
+        } else {
+            text
+        };
         match model.as_str() {
             "fail-500" => {
                 let b = json!({"error": {"message": "the model crashed", "type": "server_error", "param": null, "code": null}}).to_string();
@@ -370,6 +376,11 @@ async fn serve_conn(
     Ok(())
 }
 
+/// `text`'s words (split at single spaces) in reverse order.
+fn reversed_words(text: &str) -> String {
+    text.split(' ').rev().collect::<Vec<_>>().join(" ")
+}
+
 /// The field a reasoning model of the stub puts its reasoning in.
 fn reasoning_field(model: &str) -> &'static str {
     if model.starts_with("reason") {
@@ -413,4 +424,45 @@ async fn write_json(sock: &mut TcpStream, status: u16, body: &str) -> std::io::R
     sock.write_all(head.as_bytes()).await?;
     sock.write_all(body.as_bytes()).await?;
     sock.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reply_answers_the_prompt_s_words_reversed_streamed_or_not() {
+        emmental_models::ensure_crypto_provider();
+        let stub = start(Duration::ZERO, false).await.unwrap();
+        let url = format!("{}/chat/completions", stub.url);
+        let prompt = "Case 7: where is my parcel? (ticket 7)";
+        let want = "7) (ticket parcel? my is where 7: Case";
+        let client = reqwest::Client::new();
+        let ask = |model: &str, stream: bool| {
+            client
+                .post(&url)
+                .json(&json!({"model": model, "stream": stream,
+                    "messages": [{"role": "user", "content": prompt}]}))
+                .send()
+        };
+        let plain: Value = ask("reply", false).await.unwrap().json().await.unwrap();
+        assert_eq!(plain["choices"][0]["message"]["content"], want);
+        let body = ask("reply-3", true).await.unwrap().text().await.unwrap();
+        let streamed: String = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect();
+        assert_eq!(streamed, want);
+        // More than one piece of 3 characters, so the pieces were joined.
+        assert!(body.matches("\"content\":\"").count() > want.len() / 3);
+        // The echo is unchanged.
+        let echo: Value = ask("echo", false).await.unwrap().json().await.unwrap();
+        assert_eq!(echo["choices"][0]["message"]["content"], prompt);
+    }
 }
