@@ -162,7 +162,8 @@ fn load_of(
             .unwrap();
         // Each loop its own numbers: a loop that repeated an earlier loop's texts (the streamed
         // one, say, after the plain one) could find their embeddings in the encoder's cache.
-        let first = n * 7919 + LOOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 100_003;
+        let run = LOOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let first = n * 7919 + run * 100_003;
         let bodies: Arc<Vec<String>> = Arc::new((0..warm + n).map(|i| make(first + i)).collect());
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // When the first counted request was sent.
@@ -211,7 +212,7 @@ fn load_of(
         let started = *started
             .get()
             .expect("the loop reached its counted requests");
-        dump_latencies(&lat, started);
+        dump_latencies(&lat, started, run + 1);
         let lat = lat.into_iter().map(|(_, ms)| ms).collect();
         stats(lat, errors, started.elapsed().as_secs_f64(), &url)
     })
@@ -228,8 +229,7 @@ fn warm_up(concurrency: usize) -> usize {
 /// BENCH_DUMP=PREFIX: each closed loop's counted requests, one line per request ("ms since the
 /// first was sent, latency in ms", in order of sending), to PREFIX.1, PREFIX.2, … in the order
 /// the loops run: to see whether a tail is spread over the run or comes in stalls.
-fn dump_latencies(lat: &[(Instant, f64)], started: Instant) {
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+fn dump_latencies(lat: &[(Instant, f64)], started: Instant, run: usize) {
     let Some(prefix) = std::env::var_os("BENCH_DUMP") else {
         return;
     };
@@ -243,7 +243,6 @@ fn dump_latencies(lat: &[(Instant, f64)], started: Instant) {
         .map(|(at, ms)| format!("{at:.3} {ms:.3}\n"))
         .collect();
     let mut path = std::path::PathBuf::from(prefix);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     path.as_mut_os_string().push(format!(".{run}"));
     if let Err(e) = std::fs::write(&path, text) {
         eprintln!("BENCH_DUMP: cannot write {}: {e}", path.display());
