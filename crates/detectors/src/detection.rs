@@ -204,6 +204,12 @@ pub trait Detector: Send + Sync {
     fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
         inputs.iter().map(|i| self.detect(i)).collect()
     }
+
+    /// Does ahead of time the work that depends only on the prompt, for a detector that
+    /// judges an answer against the prompt it answers: a guard calls this while the model
+    /// writes the answer, and judging the answer then costs less. Nothing for most detectors;
+    /// an error here is left for [`Self::detect`] to report.
+    fn prepare_prompt(&self, _prompt: &str) {}
 }
 
 impl<T: Detector + ?Sized> Detector for std::sync::Arc<T> {
@@ -216,6 +222,9 @@ impl<T: Detector + ?Sized> Detector for std::sync::Arc<T> {
     fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
         (**self).detect_batch(inputs)
     }
+    fn prepare_prompt(&self, prompt: &str) {
+        (**self).prepare_prompt(prompt)
+    }
 }
 
 impl<T: Detector + ?Sized> Detector for Box<T> {
@@ -227,6 +236,9 @@ impl<T: Detector + ?Sized> Detector for Box<T> {
     }
     fn detect_batch(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
         (**self).detect_batch(inputs)
+    }
+    fn prepare_prompt(&self, prompt: &str) {
+        (**self).prepare_prompt(prompt)
     }
 }
 

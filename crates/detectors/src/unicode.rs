@@ -353,6 +353,15 @@ impl<D: Detector> Detector for Normalizing<D> {
         }
         Ok(out)
     }
+
+    fn prepare_prompt(&self, prompt: &str) {
+        // The prompt `detect_batch` will hand the inner detector.
+        if prompt.is_ascii() {
+            self.inner.prepare_prompt(prompt)
+        } else {
+            self.inner.prepare_prompt(&normalize(prompt).text)
+        }
+    }
 }
 
 /// The `unicode` detector: reports hidden characters, bidi controls, tag characters and

@@ -452,6 +452,49 @@ fn harm_flags_step_by_step_harmful_help_but_not_refusals_or_safe_answers() {
     );
 }
 
+#[test]
+fn harm_prepared_on_its_prompt_encodes_only_the_answer_and_judges_the_same() {
+    use emmental_detectors::classifier::embed::texts_encoded;
+    let _g = serial();
+    let harm = detector("harm");
+    // Texts no other test embeds, so the process-wide cache holds none of them.
+    let prompt = |n: u32| {
+        format!("Case {n}: how do I reset the router my landlord installed in the hallway?")
+    };
+    let answer = |n: u32| {
+        format!(
+            "Hold the reset button for ten seconds (case {n}), then wait for the lights to settle and log in with the password on the sticker."
+        )
+    };
+    let cold = texts_encoded();
+    let unprepared = harm.detect(&Input::answer(&prompt(1), &answer(1))).unwrap();
+    let per_answer = texts_encoded() - cold;
+    assert!(
+        per_answer >= 2,
+        "the answer and its prompt were encoded ({per_answer} texts)"
+    );
+
+    // Prepared: the prompt is encoded ahead, once, and judging the answer encodes one text
+    // fewer.
+    let before = texts_encoded();
+    harm.prepare_prompt(&prompt(2));
+    assert_eq!(texts_encoded() - before, 1);
+    let before = texts_encoded();
+    let prepared = harm.detect(&Input::answer(&prompt(2), &answer(2))).unwrap();
+    assert_eq!(texts_encoded() - before, per_answer - 1);
+    // The same judgement as unprepared (the texts differ only in a case number).
+    assert_eq!(prepared.label, unprepared.label);
+    assert!(
+        (prepared.score - unprepared.score).abs() < 0.05,
+        "{prepared:?} vs {unprepared:?}"
+    );
+
+    // A detector that reads no prompt has nothing to prepare.
+    let before = texts_encoded();
+    detector("injection").prepare_prompt(&prompt(3));
+    assert_eq!(texts_encoded(), before);
+}
+
 /// A page of harmless advice (1,297 characters, more than the encoder's 256 tokens) to put
 /// before an answer: written for this test.
 const WORKSHOP_SAFETY: &str = "Before anything else, some background on working safely at home. A small workshop needs good ventilation: open a window, run an extractor fan, and never work in a closed cupboard or a bathroom. Keep a fire extinguisher rated for electrical and chemical fires within reach, and check its gauge every month. Label every container with what it holds and the date you filled it, and never reuse food jars, because someone will eventually mistake one for something edible. Store acids and bases on separate shelves, low down, in trays that would hold a spill. Wear safety glasses with side shields and nitrile gloves, and tie back long hair. Keep a first-aid kit and an eyewash bottle next to the sink, and learn where your water and electricity shut-offs are before you need them. Work on a clear, stable bench with nothing stacked above it, and keep children and pets out of the room while you work. Read the safety data sheet of every product you buy: it tells you what the hazards are, what to do if it touches your skin, and how to dispose of it. Most councils run a household hazardous waste collection; use it rather than pouring anything down the drain. Finally, keep a notebook: write down what you did, in what order, and what happened, so you can repeat what worked and avoid what did not.\n\n";

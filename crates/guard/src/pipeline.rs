@@ -94,16 +94,34 @@ impl Guard {
 
     /// Whether any layer of the policy needs the encoder (so callers load it only then).
     pub fn needs_encoder(config: &GuardConfig) -> bool {
-        let needs =
-            |id: &str| emmental_detectors::registry::entry(id).is_ok_and(|e| e.needs_encoder);
-        config.input.iter().chain(&config.output).any(|l| {
-            l.scanner == "topics"
-                || needs(&l.scanner)
-                || (l.scanner == "judge"
-                    && crate::scanners::Judge::detectors(&l.params)
-                        .iter()
-                        .any(|id| needs(id)))
-        })
+        config
+            .input
+            .iter()
+            .chain(&config.output)
+            .any(layer_needs_encoder)
+    }
+
+    /// Starts the output layers' work on the prompt (see [`crate::Scanner::prepare`]) on a
+    /// blocking thread, so that it overlaps the upstream's answer: an encoder-based layer that
+    /// reads the prompt then finds it embedded, or being embedded, when the answer arrives.
+    /// `None` when there is nothing to start (no prompt, or no output layer uses the encoder).
+    pub fn prepare_output(&self, cx: &ScanContext) -> Option<tokio::task::JoinHandle<()>> {
+        cx.prompt.as_ref()?;
+        let layers: Vec<Arc<Layer>> = self
+            .output
+            .iter()
+            .filter(|l| layer_needs_encoder(&l.cfg))
+            .cloned()
+            .collect();
+        if layers.is_empty() {
+            return None;
+        }
+        let cx = cx.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            for l in &layers {
+                l.scanner.prepare(&cx);
+            }
+        }))
     }
 
     pub fn layers(&self, direction: Direction) -> &[Arc<Layer>] {
@@ -226,6 +244,17 @@ impl Guard {
     pub fn stream(self: &Arc<Self>, cx: ScanContext) -> StreamGuard {
         StreamGuard::new(self.clone(), cx)
     }
+}
+
+/// Whether a layer's scanner runs the encoder (itself, or through a judge's gate or redactors).
+fn layer_needs_encoder(l: &LayerConfig) -> bool {
+    let needs = |id: &str| emmental_detectors::registry::entry(id).is_ok_and(|e| e.needs_encoder);
+    l.scanner == "topics"
+        || needs(&l.scanner)
+        || (l.scanner == "judge"
+            && crate::scanners::Judge::detectors(&l.params)
+                .iter()
+                .any(|id| needs(id)))
 }
 
 /// Rejects actions a scanner cannot carry out.

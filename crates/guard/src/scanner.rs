@@ -80,5 +80,9 @@ pub trait Scanner: Send + Sync {
     fn describe(&self) -> Option<String> {
         None
     }
+    /// Does the work on the context's prompt that an output scan will need, before the answer
+    /// exists (see `Detector::prepare_prompt`): the guard calls it on a blocking thread while
+    /// the upstream writes the answer. Nothing for most scanners.
+    fn prepare(&self, _cx: &ScanContext) {}
     async fn scan(&self, text: &str, cx: &ScanContext) -> Result<Detection, GuardError>;
 }

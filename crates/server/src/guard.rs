@@ -1003,6 +1003,10 @@ async fn handle(
     if guard.wants_canary() {
         cx.canary = Some(plant_canary(&mut req));
     }
+    // The output layers' work on the prompt starts now, beside the upstream's. Nothing waits
+    // for it: a layer that needs the prompt's embedding sooner waits for it in the encoder's
+    // cache, and one that never runs (a failed upstream) loses nothing.
+    drop(guard.prepare_output(&cx));
     // The upstream.
     let mut call = inner
         .client

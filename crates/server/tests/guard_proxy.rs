@@ -282,6 +282,33 @@ async fn an_injection_is_blocked_and_the_upstream_is_never_called() {
 }
 
 #[tokio::test]
+async fn the_prompt_is_embedded_for_the_output_layers_while_the_upstream_works() {
+    let up = stub::start(Duration::ZERO, true).await.unwrap();
+    let p = proxy(
+        &up.url,
+        "[[output]]\nscanner = \"harm\"\naction = \"flag\"\n",
+    )
+    .await;
+    let enc = resources(true).encoder.expect("the encoder is loaded");
+    let prompt = "Which of the three trails above the lake in the guide is shortest, and is it open in November?";
+    assert!(!emmental_detectors::classifier::embed::is_cached(
+        &enc, prompt
+    ));
+    // The upstream never answers (`slow`, past the proxy's 1 s timeout): the output layers
+    // never run, yet the prompt they would read was embedded beside the upstream call.
+    let (status, body, _) = p.chat("slow", prompt).await;
+    assert_eq!(status, 504, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !emmental_detectors::classifier::embed::is_cached(&enc, prompt) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the prompt was not embedded while the upstream worked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_card_number_split_across_stream_chunks_never_reaches_the_client() {
     let up = stub::start(Duration::ZERO, false).await.unwrap();
     let p = proxy(&up.url, "[stream]\nwindow_chars = 48\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\ntypes = [\"CREDIT_CARD\"]\n").await;

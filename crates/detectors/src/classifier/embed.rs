@@ -10,7 +10,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use emmental_core::{Embedder, ModelError};
 use emmental_models::local::LocalEncoder;
@@ -19,14 +20,28 @@ use sha2::{Digest, Sha256};
 /// Entries kept by the run-time cache (384 floats each: about 6 MB).
 pub const CACHE_ENTRIES: usize = 4096;
 
-/// A bounded first-in-first-out map from text hashes to embeddings.
+/// A bounded first-in-first-out map from text hashes to embeddings, and the texts being
+/// encoded right now.
 struct Cache {
     map: HashMap<[u8; 16], Arc<[f32]>>,
     order: VecDeque<[u8; 16]>,
     capacity: usize,
+    /// Texts some call is encoding: another call that needs one waits for it rather than
+    /// encoding it a second time (two layers judging one answer at once; a guard's early
+    /// look at a prompt that an output layer then needs).
+    pending: HashMap<[u8; 16], Arc<Pending>>,
 }
 
 impl Cache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+            pending: HashMap::new(),
+        }
+    }
+
     fn insert(&mut self, key: [u8; 16], v: Arc<[f32]>) {
         if self.map.insert(key, v).is_none() {
             self.order.push_back(key);
@@ -39,13 +54,66 @@ impl Cache {
     }
 }
 
-static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(|| {
-    Mutex::new(Cache {
-        map: HashMap::new(),
-        order: VecDeque::new(),
-        capacity: CACHE_ENTRIES,
-    })
-});
+/// One text in flight: set done (whether it was encoded or failed) and wakes its waiters.
+#[derive(Default)]
+struct Pending {
+    done: Mutex<bool>,
+    woken: Condvar,
+}
+
+impl Pending {
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.woken.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn finish(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.woken.notify_all();
+    }
+}
+
+/// The texts one call claimed: released when it ends, encoded or not (an error or a panic
+/// must not leave other calls waiting for ever).
+struct Claim<'a> {
+    cache: &'a Mutex<Cache>,
+    keys: Vec<[u8; 16]>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            if let Some(p) = cache.pending.remove(k) {
+                p.finish();
+            }
+        }
+    }
+}
+
+static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(|| Mutex::new(Cache::new(CACHE_ENTRIES)));
+
+/// Texts [`embed`] has sent to the encoder in this process.
+static ENCODED: AtomicU64 = AtomicU64::new(0);
+
+/// How many texts [`embed`] has sent to the encoder in this process (what its cache did not
+/// answer): for tests and diagnostics.
+pub fn texts_encoded() -> u64 {
+    ENCODED.load(Ordering::Relaxed)
+}
+
+/// Whether the run-time cache holds `text`'s embedding by `encoder` (a text being encoded
+/// right now is not there yet).
+pub fn is_cached(encoder: &LocalEncoder, text: &str) -> bool {
+    let k = key(encoder.id(), encoder.backend().tag(), text);
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map
+        .contains_key(&k)
+}
 
 /// The cache key of `text` for an encoder and its forward pass (two passes of one model in a
 /// process must not answer for each other).
@@ -60,46 +128,104 @@ fn key(encoder: &str, pass: &str, text: &str) -> [u8; 16] {
 }
 
 /// Embeds `texts`, taking what it can from the process-wide cache. Texts missing from the
-/// cache are encoded together, shortest first, so each encoder batch pads little.
+/// cache are encoded together, shortest first, so each encoder batch pads little; a text
+/// another call is encoding at the moment is waited for, not encoded twice.
 pub fn embed(encoder: &LocalEncoder, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, ModelError> {
     let keys: Vec<[u8; 16]> = texts
         .iter()
         .map(|t| key(encoder.id(), encoder.backend().tag(), t))
         .collect();
+    through_cache(
+        &CACHE,
+        &keys,
+        |i| texts[i].len(),
+        |batch: &[usize]| {
+            let batch: Vec<String> = batch.iter().map(|&i| texts[i].to_string()).collect();
+            ENCODED.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            encoder.embed_blocking(&batch)
+        },
+    )
+}
+
+/// [`embed`] over `cache`, for the texts whose keys are `keys`: `len(i)` is text `i`'s length
+/// (for batching), `encode` embeds the texts of the given indices.
+fn through_cache<E>(
+    cache: &Mutex<Cache>,
+    keys: &[[u8; 16]],
+    len: impl Fn(usize) -> usize,
+    mut encode: impl FnMut(&[usize]) -> Result<Vec<Vec<f32>>, E>,
+) -> Result<Vec<Arc<[f32]>>, E> {
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
     let mut out: Vec<Option<Arc<[f32]>>> = {
-        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = lock();
         keys.iter().map(|k| cache.map.get(k).cloned()).collect()
     };
-    let mut missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
+    let mut missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
+    if missing.is_empty() {
+        return Ok(out.into_iter().map(|v| v.expect("cached")).collect());
+    }
     // One encoder call per distinct text.
-    missing.sort_by_key(|&i| (texts[i].len(), keys[i]));
+    missing.sort_by_key(|&i| (len(i), keys[i]));
     missing.dedup_by_key(|i| keys[*i]);
-    if !missing.is_empty() {
+    // A rayon worker never waits: the call it would wait for may need this very worker for
+    // its forward pass. It encodes the text again instead.
+    let may_wait = rayon::current_thread_index().is_none();
+    let (mine, waits) = {
+        let mut cache = lock();
+        let mut mine = Vec::with_capacity(missing.len());
+        let mut waits = Vec::new();
+        for &i in &missing {
+            if let Some(v) = cache.map.get(&keys[i]) {
+                out[i] = Some(v.clone());
+            } else if let Some(p) = cache.pending.get(&keys[i]).filter(|_| may_wait) {
+                waits.push(p.clone());
+            } else {
+                cache.pending.entry(keys[i]).or_default();
+                mine.push(i);
+            }
+        }
+        (mine, waits)
+    };
+    if !mine.is_empty() {
+        let claim = Claim {
+            cache,
+            keys: mine.iter().map(|&i| keys[i]).collect(),
+        };
         // The encoder pads a batch to its longest text: texts of very different lengths go in
         // separate calls (a window of 40 words must not be padded to the 256-token text it
         // came from).
-        let mut vectors = Vec::with_capacity(missing.len());
-        for group in length_groups(&missing, |i| texts[i].len()) {
-            let batch: Vec<String> = group.iter().map(|&i| texts[i].to_string()).collect();
-            vectors.extend(encoder.embed_blocking(&batch)?);
+        let mut vectors = Vec::with_capacity(mine.len());
+        for group in length_groups(&mine, &len) {
+            vectors.extend(encode(group)?);
         }
-        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        for (&i, v) in missing.iter().zip(vectors) {
+        let mut cache = lock();
+        for (&i, v) in mine.iter().zip(vectors) {
             cache.insert(keys[i], Arc::from(v));
         }
-        for (slot, k) in out.iter_mut().zip(&keys) {
+        drop(cache);
+        drop(claim);
+    }
+    for p in waits {
+        p.wait();
+    }
+    {
+        let cache = lock();
+        for (slot, k) in out.iter_mut().zip(keys) {
             if slot.is_none() {
                 *slot = cache.map.get(k).cloned();
             }
         }
-        // A batch larger than the cache may have evicted its own entries; encode those again.
-        if out.iter().any(Option::is_none) {
-            drop(cache);
-            let rest: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
-            let batch: Vec<String> = rest.iter().map(|&i| texts[i].to_string()).collect();
-            for (&i, v) in rest.iter().zip(encoder.embed_blocking(&batch)?) {
-                out[i] = Some(Arc::from(v));
-            }
+    }
+    // A batch larger than the cache may have evicted its own entries, and a call waited for
+    // may have failed: encode those here.
+    let rest: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
+    if !rest.is_empty() {
+        let vectors = encode(&rest)?;
+        let mut cache = lock();
+        for (&i, v) in rest.iter().zip(vectors) {
+            let v: Arc<[f32]> = Arc::from(v);
+            cache.insert(keys[i], v.clone());
+            out[i] = Some(v);
         }
     }
     Ok(out
@@ -221,17 +347,127 @@ mod tests {
 
     #[test]
     fn cache_is_bounded_and_forgets_the_oldest() {
-        let mut c = Cache {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            capacity: 2,
-        };
+        let mut c = Cache::new(2);
         for i in 0..3u8 {
             c.insert([i; 16], Arc::from(vec![f32::from(i)]));
         }
         assert_eq!(c.map.len(), 2);
         assert!(!c.map.contains_key(&[0; 16]));
         assert!(c.map.contains_key(&[2; 16]));
+    }
+
+    type Held<'s> = std::thread::ScopedJoinHandle<'s, Result<Vec<Arc<[f32]>>, &'static str>>;
+
+    /// Runs `through_cache` for one key on another thread with an encoder that announces it
+    /// has started and then waits for `release`: the key stays claimed until then.
+    fn hold_claim<'s>(
+        scope: &'s std::thread::Scope<'s, '_>,
+        cache: &'s Mutex<Cache>,
+        k: [u8; 16],
+        result: Result<f32, &'static str>,
+    ) -> (Held<'s>, std::sync::mpsc::Sender<()>) {
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let h = scope.spawn(move || {
+            through_cache(
+                cache,
+                &[k],
+                |_| 1,
+                |_| {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    result.map(|x| vec![vec![x]])
+                },
+            )
+        });
+        started.recv().unwrap();
+        (h, release)
+    }
+
+    /// Returns once some call waits for `k` (holds a second reference to its entry).
+    fn until_waited_for(cache: &Mutex<Cache>, k: [u8; 16]) {
+        while cache.lock().unwrap().pending.get(&k).map(Arc::strong_count) != Some(2) {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_text_in_flight_is_waited_for_not_encoded_twice() {
+        let cache = Mutex::new(Cache::new(8));
+        let k = [7u8; 16];
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let (first, release) = hold_claim(s, &cache, k, Ok(1.0));
+            let second = s.spawn(|| {
+                through_cache(
+                    &cache,
+                    &[k, [8; 16]],
+                    |_| 1,
+                    |b| {
+                        calls.fetch_add(b.len(), Ordering::SeqCst);
+                        Ok::<_, &str>(vec![vec![2.0]; b.len()])
+                    },
+                )
+            });
+            until_waited_for(&cache, k);
+            release.send(()).unwrap();
+            assert_eq!(&*first.join().unwrap().unwrap()[0], &[1.0]);
+            let got = second.join().unwrap().unwrap();
+            // The second call encoded only its other text and took the first call's vector.
+            assert_eq!(&*got[0], &[1.0]);
+            assert_eq!(&*got[1], &[2.0]);
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(cache.lock().unwrap().pending.is_empty());
+    }
+
+    #[test]
+    fn a_failed_call_releases_its_texts_and_the_waiter_encodes_them() {
+        let cache = Mutex::new(Cache::new(8));
+        let k = [9u8; 16];
+        std::thread::scope(|s| {
+            let (first, release) = hold_claim(s, &cache, k, Err("encoder failed"));
+            let second = s.spawn(|| {
+                through_cache(
+                    &cache,
+                    &[k],
+                    |_| 1,
+                    |b| Ok::<_, &str>(vec![vec![3.0]; b.len()]),
+                )
+            });
+            until_waited_for(&cache, k);
+            release.send(()).unwrap();
+            assert_eq!(first.join().unwrap().unwrap_err(), "encoder failed");
+            assert_eq!(&*second.join().unwrap().unwrap()[0], &[3.0]);
+        });
+        assert!(cache.lock().unwrap().pending.is_empty());
+        assert_eq!(&*cache.lock().unwrap().map[&k], &[3.0]);
+    }
+
+    #[test]
+    fn a_rayon_worker_encodes_a_text_in_flight_itself() {
+        let cache = Mutex::new(Cache::new(8));
+        let k = [10u8; 16];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        std::thread::scope(|s| {
+            let (first, release) = hold_claim(s, &cache, k, Ok(1.0));
+            // Waiting here could deadlock a pass that needs this worker; it must not wait.
+            let got = pool.install(|| {
+                through_cache(
+                    &cache,
+                    &[k],
+                    |_| 1,
+                    |b| Ok::<_, &str>(vec![vec![4.0]; b.len()]),
+                )
+            });
+            assert_eq!(&*got.unwrap()[0], &[4.0]);
+            release.send(()).unwrap();
+            first.join().unwrap().unwrap();
+        });
+        assert!(cache.lock().unwrap().pending.is_empty());
     }
 
     #[test]

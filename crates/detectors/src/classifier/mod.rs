@@ -172,4 +172,11 @@ impl Detector for EncoderClassifier {
         }
         Ok(out)
     }
+
+    /// Embeds the prompt (into the shared cache) for a head that reads it.
+    fn prepare_prompt(&self, prompt: &str) {
+        if self.head.features.uses_prompt() {
+            let _ = embed::embed(&self.encoder, &[prompt]);
+        }
+    }
 }

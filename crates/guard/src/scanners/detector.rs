@@ -100,6 +100,11 @@ impl Scanner for DetectorScanner {
     fn heavy(&self) -> bool {
         self.heavy
     }
+    fn prepare(&self, cx: &ScanContext) {
+        if let Some(p) = &cx.prompt {
+            self.detector.prepare_prompt(p);
+        }
+    }
     async fn scan(&self, text: &str, cx: &ScanContext) -> Result<Detection, GuardError> {
         if !self.heavy {
             return self.judge(text, cx);

@@ -402,6 +402,11 @@ impl Scanner for Judge {
     fn read(&self, label: &str) -> bool {
         !label.starts_with(NOT_JUDGED)
     }
+    fn prepare(&self, cx: &ScanContext) {
+        if let Some(gate) = &self.gate {
+            gate.prepare(cx);
+        }
+    }
     fn describe(&self) -> Option<String> {
         let format = match self.cfg.format {
             JudgeFormat::Verdict => "verdict",
