@@ -76,6 +76,7 @@ pub fn plan() -> Plan {
         windows: false,
         text_from_windows: false,
         every_window: false,
+        opening_from_window: false,
         prompt_similarity: false,
         prompt: false,
         product: false,
@@ -255,5 +256,6 @@ pub fn plan() -> Plan {
             ),
         ],
         prefer_robust: true,
+        opening_from_window: true,
     }
 }

@@ -90,6 +90,7 @@ pub fn plan() -> Plan {
         windows: false,
         text_from_windows: false,
         every_window: false,
+        opening_from_window: false,
         prompt_similarity: false,
         prompt: false,
         product: false,
@@ -182,5 +183,6 @@ pub fn plan() -> Plan {
         ],
         derived_groups: &[],
         prefer_robust: false,
+        opening_from_window: false,
     }
 }

@@ -51,6 +51,7 @@ const RULES: FeatureSpec = FeatureSpec {
     windows: false,
     text_from_windows: false,
     every_window: false,
+    opening_from_window: false,
     prompt_similarity: false,
     prompt: false,
     product: false,
@@ -157,5 +158,6 @@ pub fn plan() -> Plan {
         ],
         derived_groups: &[],
         prefer_robust: false,
+        opening_from_window: false,
     }
 }

@@ -1,6 +1,8 @@
 //! What the guard proxy costs: latency added (p50/p99) and throughput at concurrency 50, with a
-//! fixed-latency stub as the upstream, for (a) no layers, (b) the non-ML layers and (c) the
-//! non-ML layers plus the encoder-based detectors. The baseline is the same load sent straight
+//! fixed-latency stub as the upstream, for (a) no layers, (b) the non-ML layers, (c) the
+//! non-ML layers plus the encoder-based detectors and (d) the default policy that
+//! `emmental guard init` writes (PII with its NER head on both sides, injection, two harm layers
+//! on the answer). The baseline is the same load sent straight
 //! to the stub in the same run. A bare forwarder (f), which only passes bytes to the stub and
 //! back, shows what any proxy adds on this machine before it does any work.
 //!
@@ -14,9 +16,9 @@
 //! - one request at a time (the latency a request pays for the layers on an idle proxy);
 //! - an open loop: requests arriving at random at a fixed rate, `BENCH_RATE` per second for
 //!   (f), (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C`
-//!   for (c) (default 30: about half of what two cores can encode at some 35 ms of CPU a
-//!   request, so that the figure is a latency, not a queue), latency counted from each
-//!   request's scheduled arrival;
+//!   for (c) (default 30: below the some 40 requests a second two cores can encode, so that
+//!   the figure is a latency, not a queue) and `BENCH_RATE_D` for (d) (default 15), latency
+//!   counted from each request's scheduled arrival;
 //! - streamed: the closed loop of 50 clients asking for streamed answers (the stub sends the
 //!   reply in pieces of 4 characters, about 80 events), read to the end: what the stream guard's
 //!   sliding window costs per answer.
@@ -502,9 +504,10 @@ fn main() {
     // BENCH_WEIGHTS=DIR: the detectors' heads from DIR instead of the shipped ones (every head
     // the layers use must be there), to compare two heads' cost in one run of the machine.
     let weights_dir = std::env::var_os("BENCH_WEIGHTS").map(std::path::PathBuf::from);
-    let start_proxy = |name: &str, layers: &str| -> String {
-        let text = format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url);
-        let cfg = GuardConfig::parse(name, &text).unwrap();
+    // `policy`: a whole guard.toml; its upstream is replaced by the stub.
+    let start_proxy = |name: &str, policy: &str| -> String {
+        let mut cfg = GuardConfig::parse(name, policy).unwrap();
+        cfg.upstream.url = upstream.url.clone();
         let mut res = match &encoder {
             Some(e) => Resources::with_encoder(e.clone()),
             None => Resources::default(),
@@ -550,7 +553,7 @@ fn main() {
     report("direct to the stub (baseline), c=50", &direct, &direct);
     report("direct to the stub (baseline), c=1", &direct1, &direct1);
     // Open loop: the non-ML configurations at the issue's throughput target, the encoder one
-    // at a rate it holds with room to spare (its ceiling on two cores is about 170 req/s).
+    // at a rate it holds with room to spare.
     let rate = |var: &str, default: f64| {
         std::env::var(var)
             .ok()
@@ -558,11 +561,15 @@ fn main() {
             .filter(|r: &f64| *r > 0.0)
             .unwrap_or(default)
     };
-    let (rate_ab, rate_c) = (rate("BENCH_RATE", 2000.0), rate("BENCH_RATE_C", 30.0));
+    let (rate_ab, rate_c, rate_d) = (
+        rate("BENCH_RATE", 2000.0),
+        rate("BENCH_RATE_C", 30.0),
+        rate("BENCH_RATE_D", 15.0),
+    );
     // At most 20 seconds of arrivals per phase.
     let open_n = |rate: f64| n.min((rate * 20.0) as usize).max(100);
     let mut direct_open = Vec::new();
-    for r in [rate_ab, rate_c] {
+    for r in [rate_ab, rate_c, rate_d] {
         let cpu = cpu_by_thread();
         let s = open_loop(&client_rt, &upstream.url, open_n(r), r);
         report(&format!("direct to the stub, open {r:.0}/s"), &s, &s);
@@ -582,19 +589,26 @@ fn main() {
         s
     });
     // `None`: the bare forwarder, not the guard.
+    let layers = |layers: &str| Some(format!("[upstream]\nurl = \"{}\"\n{layers}", upstream.url));
     let mut configs = vec![
         ("f: bare forwarder (the floor)", None),
-        ("a: no layers", Some(String::new())),
-        ("b: non-ML layers", Some(NON_ML.to_string())),
+        ("a: no layers", layers("")),
+        ("b: non-ML layers", layers(NON_ML)),
     ];
     if encoder.is_some() {
         configs.push((
             "c: non-ML + encoder detectors",
-            Some(format!("{NON_ML}{ML}")),
+            layers(&format!("{NON_ML}{ML}")),
+        ));
+        // What `emmental guard init` writes: pii with its NER head on both sides, injection,
+        // and two harm layers (flag, escalate) on the answer.
+        configs.push((
+            "d: the default policy (guard init)",
+            Some(emmental_guard::config::DEFAULT_POLICY.to_string()),
         ));
     } else {
         println!(
-            "(c) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)"
+            "(c) and (d) skipped: the encoder is not available (emmental models fetch all-minilm-l6-v2)"
         );
     }
     // BENCH_CONFIGS=b (or "ab", …): only those configurations, e.g. to profile one.
@@ -606,7 +620,9 @@ fn main() {
             continue;
         }
         let url = match layers {
-            Some(layers) => start_proxy(&name.replace([':', ' ', '+', '-'], "_"), &layers),
+            Some(policy) => {
+                start_proxy(&name.replace([':', ' ', '+', '-', '(', ')'], "_"), &policy)
+            }
             None => start_forwarder(&proxy_rt, &upstream.url),
         };
         let _ = load(&client_rt, &url, 300, CONCURRENCY);
@@ -642,10 +658,10 @@ fn main() {
         if !runs("open") {
             continue;
         }
-        let r = if name.starts_with('c') {
-            rate_c
-        } else {
-            rate_ab
+        let r = match &name[..1] {
+            "c" => rate_c,
+            "d" => rate_d,
+            _ => rate_ab,
         };
         let (_, base) = direct_open
             .iter()

@@ -144,6 +144,12 @@ pub struct FeatureSpec {
     /// with the text (one short encoder pass per 40 words).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub every_window: bool,
+    /// With [`Self::opening`] and [`Self::windows`]: a text that has windows opens with its
+    /// first window (its first [`WINDOW_WORDS`] words, already embedded as a window) rather
+    /// than its first [`OPENING_CHARS`] characters, which would take another encoder pass over
+    /// nearly the same words. A text without windows opens as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opening_from_window: bool,
     /// Two numbers: the cosine of the text's embedding with the prompt's, and the highest
     /// cosine of any of its windows with the prompt (the text's own when it has no windows;
     /// both 0 without a prompt). Does the answer, or some part of a long one, speak to what was
@@ -248,6 +254,7 @@ impl FeatureSpec {
         windows: false,
         text_from_windows: false,
         every_window: false,
+        opening_from_window: false,
         prompt_similarity: false,
         prompt: false,
         product: false,
@@ -262,6 +269,18 @@ impl FeatureSpec {
             (false, _) => Vec::new(),
             (true, false) => windows(text),
             (true, true) => every_window(text),
+        }
+    }
+
+    /// The opening this spec reads of `text`, whose windows (as [`Self::text_windows`]
+    /// gives them) are `windows`; `None` when it reads none or the opening is the whole text.
+    pub fn opening_of<'t>(&self, text: &'t str, windows: &[&'t str]) -> Option<&'t str> {
+        if !self.opening {
+            return None;
+        }
+        match windows.first() {
+            Some(first) if self.opening_from_window => Some(first),
+            _ => opening(text),
         }
     }
 
@@ -595,6 +614,7 @@ mod tests {
             windows: false,
             text_from_windows: false,
             every_window: false,
+            opening_from_window: false,
             prompt_similarity: false,
             prompt: true,
             product: false,
@@ -658,6 +678,7 @@ mod tests {
             windows: false,
             text_from_windows: false,
             every_window: false,
+            opening_from_window: false,
             prompt_similarity: false,
             prompt: true,
             product: true,
@@ -765,12 +786,42 @@ mod tests {
             windows: true,
             text_from_windows: true,
             every_window: false,
+            opening_from_window: false,
             prompt_similarity: false,
             ..spec
         };
         let back: FeatureSpec =
             serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
         assert_eq!(back, new);
+    }
+
+    #[test]
+    fn an_opening_from_the_window_is_the_first_window_of_a_text_that_has_windows() {
+        let long: String = (0..100).map(|i| format!("word{i} ")).collect();
+        let spec = FeatureSpec {
+            opening: true,
+            windows: true,
+            opening_from_window: true,
+            ..FeatureSpec::TEXT_ONLY
+        };
+        let w = spec.text_windows(&long);
+        assert_eq!(spec.opening_of(&long, &w), Some(w[0]));
+        assert!(w[0].starts_with("word0 ") && w[0].ends_with("word39"));
+        // Without the flag, the first characters; without windows, as before either way.
+        let chars = FeatureSpec {
+            opening_from_window: false,
+            ..spec
+        };
+        assert_eq!(chars.opening_of(&long, &w), opening(&long));
+        let short: String = (0..30).map(|i| format!("longerword{i} ")).collect();
+        assert!(spec.text_windows(&short).is_empty() && opening(&short).is_some());
+        assert_eq!(spec.opening_of(&short, &[]), opening(&short));
+        // No opening read, none given.
+        let none = FeatureSpec {
+            opening: false,
+            ..spec
+        };
+        assert_eq!(none.opening_of(&long, &w), None);
     }
 
     #[test]

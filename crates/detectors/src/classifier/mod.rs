@@ -107,17 +107,19 @@ impl Detector for EncoderClassifier {
                 i + 1
             )));
         }
-        // One encoder call for everything: texts, then openings, then prompts.
+        // One encoder call for everything: texts, then openings, then prompts, then windows
+        // (an opening that is a window is encoded once).
+        let window_lists: Vec<Vec<&str>> =
+            inputs.iter().map(|i| spec.text_windows(i.text)).collect();
         let openings: Vec<Option<&str>> = inputs
             .iter()
-            .map(|i| if spec.opening { opening(i.text) } else { None })
+            .zip(&window_lists)
+            .map(|(i, w)| spec.opening_of(i.text, w))
             .collect();
         let prompts: Vec<Option<&str>> = inputs
             .iter()
             .map(|i| if spec.uses_prompt() { i.prompt } else { None })
             .collect();
-        let window_lists: Vec<Vec<&str>> =
-            inputs.iter().map(|i| spec.text_windows(i.text)).collect();
         // A text whose feature is taken from its windows is not encoded whole.
         let whole: Vec<bool> = window_lists
             .iter()

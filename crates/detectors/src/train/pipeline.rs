@@ -81,6 +81,12 @@ pub struct Plan {
     /// derived rows ([`Plan::derived_groups`]): as good on the data sets' own rows as the
     /// folds can tell, and the most robust.
     pub prefer_robust: bool,
+    /// The shipped head takes a long text's first window as its opening
+    /// ([`FeatureSpec::opening_from_window`]) when the chosen candidate reads both: the
+    /// candidates train on the first [`OPENING_CHARS`](crate::classifier::head::OPENING_CHARS)
+    /// characters, and the head serves with nearly the same words, already encoded as a
+    /// window, instead of a further encoder pass. The held-out figures are measured as served.
+    pub opening_from_window: bool,
 }
 
 /// A prepared row: normalised text and its features per candidate are built lazily.
@@ -437,9 +443,12 @@ pub fn run(
         };
         let v = Vectors {
             text,
-            opening: opening(&p.text)
-                .filter(|_| spec.opening)
-                .map(|o| opening_vectors[o].as_slice()),
+            opening: spec
+                .opening_of(&p.text, &spec.text_windows(&p.text))
+                .map(|o| match opening_vectors.get(o) {
+                    Some(v) => v.as_slice(),
+                    None => window_vectors[o].as_slice(),
+                }),
             windows: pools[i]
                 .as_ref()
                 .map(|w| w.max.as_slice())
@@ -578,6 +587,13 @@ pub fn run(
         "eligible": choice.2.iter().map(|&i| plan.candidates[i].name).collect::<Vec<_>>(),
     });
     let cand = plan.candidates[ci];
+    // The features the head ships with (and is measured with on the held-out rows).
+    let served = FeatureSpec {
+        opening_from_window: plan.opening_from_window
+            && cand.features.opening
+            && cand.features.windows,
+        ..cand.features
+    };
 
     // Threshold curve on out-of-fold predictions (measured rows only), for the record.
     let (oof, y_m, train_m) = (
@@ -608,7 +624,7 @@ pub fn run(
         .map(|&i| features(&cand.features, i))
         .collect();
     let nets = fit_members(&x, &y, &weights(&cand), &cand.hyper, opts.seed);
-    let training = json!({
+    let mut training = json!({
         "seed": opts.seed,
         "candidate": cand.name,
         "hyper": cand.hyper,
@@ -616,6 +632,11 @@ pub fn run(
         "threshold_rule": plan.threshold,
         "rows": {"train": train_idx.len(), "heldout": held_idx.len()},
     });
+    if served != cand.features {
+        training["served"] = json!(
+            "the opening of a text with windows is its first window (trained on its first characters)"
+        );
+    }
     let head = Head {
         format: FORMAT.to_string(),
         detector: plan.id.to_string(),
@@ -623,7 +644,7 @@ pub fn run(
         embedding_dim: encoder.dimension(),
         positive: plan.positive.to_string(),
         negative: plan.negative.to_string(),
-        features: cand.features,
+        features: served,
         rule_names: cand.features.rule_names(),
         nets,
         threshold: chosen.threshold,
@@ -634,7 +655,7 @@ pub fn run(
     let held_rows: Vec<&Row> = held_idx.iter().map(|&i| &rows[i]).collect();
     let held_pred: Vec<bool> = held_idx
         .iter()
-        .map(|&i| head.score(&features(&cand.features, i)) >= 0.5)
+        .map(|&i| head.score(&features(&served, i)) >= 0.5)
         .collect();
     let label = |b: bool| {
         if b {
@@ -695,7 +716,7 @@ pub fn run(
                     rows[i].heldout() && rows[i].train_only && in_group(&rows[i].source, prefix)
                 })
                 .map(|i| {
-                    let score = head.score(&features(&cand.features, i));
+                    let score = head.score(&features(&served, i));
                     (label(rows[i].positive), label(score >= 0.5))
                 })
                 .unzip();
