@@ -9,7 +9,7 @@ benign texts of the same length answering the same harmful prompts do: what the 
 accounts for.
 
 The encoder reads the first 256 tokens of a text (about 1,000 characters of English). harm
-reads every 40-word window of the answer (their mean and maximum), its opening, its prompt and
+reads every 40-word window of the answer (their mean and maximum), its opening (the first window), its prompt and
 how near the answer and its nearest window come to the prompt, and trained on answers after
 benign starts and on benign text under harmful prompts; this checks end to end, through
 `detectors run`, with benign text unlike the training's (any held-out benign answer that does

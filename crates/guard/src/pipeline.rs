@@ -45,6 +45,8 @@ pub struct Guard {
     pub config: GuardConfig,
     input: Vec<Arc<Layer>>,
     output: Vec<Arc<Layer>>,
+    /// The output layers that run the encoder: those [`Guard::prepare_output`] starts.
+    output_encoder: Vec<Arc<Layer>>,
 }
 
 impl Guard {
@@ -85,9 +87,15 @@ impl Guard {
                 })
                 .collect()
         };
+        let output: Vec<Arc<Layer>> = layers(output);
         Ok(Self {
             input: layers(input),
-            output: layers(output),
+            output_encoder: output
+                .iter()
+                .filter(|l| layer_needs_encoder(&l.cfg))
+                .cloned()
+                .collect(),
+            output,
             config,
         })
     }
@@ -106,17 +114,10 @@ impl Guard {
     /// reads the prompt then finds it embedded, or being embedded, when the answer arrives.
     /// `None` when there is nothing to start (no prompt, or no output layer uses the encoder).
     pub fn prepare_output(&self, cx: &ScanContext) -> Option<tokio::task::JoinHandle<()>> {
-        cx.prompt.as_ref()?;
-        let layers: Vec<Arc<Layer>> = self
-            .output
-            .iter()
-            .filter(|l| layer_needs_encoder(&l.cfg))
-            .cloned()
-            .collect();
-        if layers.is_empty() {
+        if cx.prompt.is_none() || self.output_encoder.is_empty() {
             return None;
         }
-        let cx = cx.clone();
+        let (layers, cx) = (self.output_encoder.clone(), cx.clone());
         Some(tokio::task::spawn_blocking(move || {
             for l in &layers {
                 l.scanner.prepare(&cx);
@@ -294,6 +295,26 @@ mod tests {
         assert!(!Guard::needs_encoder(&policy(
             "gate = \"secrets\"\nredact_with = []\n"
         )));
+    }
+
+    #[tokio::test]
+    async fn nothing_is_prepared_without_a_prompt_or_an_encoder_layer_on_the_answer() {
+        let guard = Guard::build(
+            GuardConfig::parse(
+                "p",
+                "[upstream]\nurl = \"http://127.0.0.1:1/v1\"\n[[output]]\nscanner = \"pii.rules\"\naction = \"redact\"\n[[output]]\nscanner = \"secrets\"\naction = \"block\"\n",
+            )
+            .unwrap(),
+            &Resources::default(),
+        )
+        .unwrap();
+        let cx = ScanContext {
+            prompt: Some("What is my order's status?".into()),
+            ..ScanContext::default()
+        };
+        assert!(guard.prepare_output(&cx).is_none());
+        assert!(guard.output_encoder.is_empty());
+        assert!(guard.prepare_output(&ScanContext::default()).is_none());
     }
 
     /// Why building the policy `text` failed (it must fail).

@@ -170,26 +170,32 @@ fn through_cache<E>(
     // A rayon worker never waits: the call it would wait for may need this very worker for
     // its forward pass. It encodes the text again instead.
     let may_wait = rayon::current_thread_index().is_none();
-    let (mine, waits) = {
+    // `mine`: the texts this call encodes; `claimed`: those of them no other call is encoding,
+    // which others may now wait for.
+    let (mine, claimed, waits) = {
         let mut cache = lock();
-        let mut mine = Vec::with_capacity(missing.len());
-        let mut waits = Vec::new();
+        let (mut mine, mut claimed, mut waits) = (Vec::new(), Vec::new(), Vec::new());
         for &i in &missing {
             if let Some(v) = cache.map.get(&keys[i]) {
                 out[i] = Some(v.clone());
-            } else if let Some(p) = cache.pending.get(&keys[i]).filter(|_| may_wait) {
-                waits.push(p.clone());
+            } else if let Some(p) = cache.pending.get(&keys[i]) {
+                if may_wait {
+                    waits.push(p.clone());
+                } else {
+                    mine.push(i);
+                }
             } else {
-                cache.pending.entry(keys[i]).or_default();
+                cache.pending.insert(keys[i], Arc::default());
+                claimed.push(keys[i]);
                 mine.push(i);
             }
         }
-        (mine, waits)
+        (mine, claimed, waits)
     };
     if !mine.is_empty() {
         let claim = Claim {
             cache,
-            keys: mine.iter().map(|&i| keys[i]).collect(),
+            keys: claimed,
         };
         // The encoder pads a batch to its longest text: texts of very different lengths go in
         // separate calls (a window of 40 words must not be padded to the 256-token text it
@@ -464,6 +470,8 @@ mod tests {
                 )
             });
             assert_eq!(&*got.unwrap()[0], &[4.0]);
+            // It did not take over the first call's claim.
+            assert!(cache.lock().unwrap().pending.contains_key(&k));
             release.send(()).unwrap();
             first.join().unwrap().unwrap();
         });
