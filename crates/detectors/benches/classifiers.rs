@@ -165,8 +165,9 @@ fn main() {
         );
         rows.push((id, one, b));
     }
-    // The shared cache: refusal then harm on the same answer. They share the opening's and
-    // the prompt's embeddings; harm reads the answer as windows, refusal whole.
+    // The shared cache: refusal then harm on the same answer. They share the prompt's
+    // embedding; harm reads the answer as windows (its opening is the first of them), refusal
+    // whole and its first 240 characters.
     let refusal = registry::build("refusal", &res).unwrap();
     let harm = registry::build("harm", &res).unwrap();
     let t = fresh();
@@ -174,7 +175,7 @@ fn main() {
     let s = Instant::now();
     harm.detect(&Input::answer(prompt, &t)).unwrap();
     println!(
-        "{:<22} {:>7.3} ms (harm after refusal on the same answer: opening and prompt from the shared cache, windows encoded)",
+        "{:<22} {:>7.3} ms (harm after refusal on the same answer: the prompt from the shared cache, the windows encoded)",
         "harm after refusal",
         ms(s.elapsed())
     );
