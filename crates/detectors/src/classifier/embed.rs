@@ -390,6 +390,15 @@ mod tests {
         (h, release)
     }
 
+    /// `through_cache` for `k` alone, with an encoder that answers `[x]`.
+    fn through_cache_as(
+        cache: &Mutex<Cache>,
+        k: [u8; 16],
+        x: f32,
+    ) -> Result<Vec<Arc<[f32]>>, &'static str> {
+        through_cache(cache, &[k], |_| 1, |b| Ok(vec![vec![x]; b.len()]))
+    }
+
     /// Returns once some call waits for `k` (holds a second reference to its entry).
     fn until_waited_for(cache: &Mutex<Cache>, k: [u8; 16]) {
         while cache.lock().unwrap().pending.get(&k).map(Arc::strong_count) != Some(2) {
@@ -433,14 +442,7 @@ mod tests {
         let k = [9u8; 16];
         std::thread::scope(|s| {
             let (first, release) = hold_claim(s, &cache, k, Err("encoder failed"));
-            let second = s.spawn(|| {
-                through_cache(
-                    &cache,
-                    &[k],
-                    |_| 1,
-                    |b| Ok::<_, &str>(vec![vec![3.0]; b.len()]),
-                )
-            });
+            let second = s.spawn(|| through_cache_as(&cache, k, 3.0));
             until_waited_for(&cache, k);
             release.send(()).unwrap();
             assert_eq!(first.join().unwrap().unwrap_err(), "encoder failed");
@@ -461,14 +463,7 @@ mod tests {
         std::thread::scope(|s| {
             let (first, release) = hold_claim(s, &cache, k, Ok(1.0));
             // Waiting here could deadlock a pass that needs this worker; it must not wait.
-            let got = pool.install(|| {
-                through_cache(
-                    &cache,
-                    &[k],
-                    |_| 1,
-                    |b| Ok::<_, &str>(vec![vec![4.0]; b.len()]),
-                )
-            });
+            let got = pool.install(|| through_cache_as(&cache, k, 4.0));
             assert_eq!(&*got.unwrap()[0], &[4.0]);
             // It did not take over the first call's claim.
             assert!(cache.lock().unwrap().pending.contains_key(&k));
