@@ -128,17 +128,20 @@ fn key(encoder: &str, pass: &str, text: &str) -> [u8; 16] {
 }
 
 /// Embeds `texts`, taking what it can from the process-wide cache. Texts missing from the
-/// cache are encoded together, shortest first, so each encoder batch pads little; a text
-/// another call is encoding at the moment is waited for, not encoded twice.
+/// cache are encoded together in one pass (an encoder that pads its batches gets them in
+/// runs of similar length, shortest first, so each batch pads little); a text another call is
+/// encoding at the moment is waited for, not encoded twice.
 pub fn embed(encoder: &LocalEncoder, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, ModelError> {
     let keys: Vec<[u8; 16]> = texts
         .iter()
         .map(|t| key(encoder.id(), encoder.backend().tag(), t))
         .collect();
+    let pads = encoder.backend().pads_batches();
     through_cache(
         &CACHE,
         &keys,
-        |i| texts[i].len(),
+        // Without padding every text counts as one length: one group, one pass.
+        |i| if pads { texts[i].len() } else { 1 },
         |batch: &[usize]| {
             let batch: Vec<String> = batch.iter().map(|&i| texts[i].to_string()).collect();
             ENCODED.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -197,9 +200,9 @@ fn through_cache<E>(
             cache,
             keys: claimed,
         };
-        // The encoder pads a batch to its longest text: texts of very different lengths go in
-        // separate calls (a window of 40 words must not be padded to the 256-token text it
-        // came from).
+        // An encoder that pads a batch to its longest text gets texts of very different
+        // lengths in separate calls (a window of 40 words must not be padded to the 256-token
+        // text it came from); `len` is constant for one that does not.
         let mut vectors = Vec::with_capacity(mine.len());
         for group in length_groups(&mine, &len) {
             vectors.extend(encode(group)?);

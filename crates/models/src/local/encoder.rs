@@ -66,6 +66,13 @@ impl EncoderBackend {
             EncoderBackend::Candle => "candle",
         }
     }
+
+    /// Whether a batch is padded to its longest sequence (candle's `BertModel`). The native
+    /// pass stacks the tokens of a batch without padding: a batch costs what its tokens cost,
+    /// and each sequence comes out bit for bit as it would alone.
+    pub fn pads_batches(&self) -> bool {
+        matches!(self, EncoderBackend::Candle)
+    }
 }
 
 impl Default for EncoderBackend {
