@@ -125,3 +125,58 @@ fn embed_prints_one_vector_per_text() {
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert_eq!(v["data"][1]["text"], "world");
 }
+
+#[test]
+fn prescreen_refuses_what_it_cannot_fit_with_a_clear_message() {
+    let empty = std::env::temp_dir().join(format!("emmental-prescreen-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let data = empty.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "detectors",
+                "prescreen",
+                "injection",
+                "--data-dir",
+                "/no/such/dir",
+            ],
+            "does not exist",
+        ),
+        (
+            &[
+                "detectors",
+                "prescreen",
+                "injection",
+                "--data-dir",
+                data,
+                "--max-flagged-exits",
+                "1.5",
+            ],
+            "--max-flagged-exits",
+        ),
+        (
+            &["detectors", "prescreen", "pii", "--data-dir", data],
+            "refusal, harm, injection",
+        ),
+        (
+            &[
+                "detectors",
+                "prescreen",
+                "injection",
+                "--data-dir",
+                data,
+                "--layer",
+                "9",
+            ],
+            "layer 9",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = emmental(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = stderr(&o);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&empty);
+}

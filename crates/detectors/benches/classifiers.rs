@@ -2,7 +2,11 @@
 //! batch 32 for a 128-token text, next to the raw encoder forward pass measured in the same run
 //! (the baseline: a head adds little to what the encoder costs).
 //!
-//! Run: `cargo bench -p emmental-detectors --bench classifiers` (release profile). Every
+//! Run: `cargo bench -p emmental-detectors --bench classifiers` (release profile). With
+//! `BENCH_WEIGHTS=DIR` holding an injection head with a prescreen (`emmental detectors prescreen
+//! injection --out DIR`), two last lines time injection with its prescreen and with the head
+//! alone: on short everyday questions (which the prescreen may settle without the full pass)
+//! and on the 128-token texts (which it does not: its own cost). Every
 //! measured text is distinct (a permutation of the same words, so the same token count), so
 //! the run-time embedding cache never answers; one line measures the cache on purpose.
 
@@ -179,6 +183,70 @@ fn main() {
         "harm after refusal",
         ms(s.elapsed())
     );
+    // Injection's prescreen: short everyday questions, which it settles without the full
+    // pass, and the 128-token texts, which it does not settle (its cost on top of the full
+    // pass), each against the head alone on texts of the same kind (all distinct, so no cache
+    // answers).
+    let with_weights = Resources {
+        encoder: Some(encoder.clone()),
+        weights_dir: std::env::var_os("BENCH_WEIGHTS").map(std::path::PathBuf::from),
+    };
+    let inj = || {
+        emmental_detectors::injection::build(
+            emmental_detectors::injection::describe(),
+            &with_weights,
+        )
+        .expect("injection builds")
+    };
+    let cascade = inj();
+    let Some(bound) = cascade.head().prescreen.as_ref().map(|p| p.bound) else {
+        println!(
+            "(injection's head has no prescreen: BENCH_WEIGHTS=DIR takes one written by `emmental detectors prescreen injection --out DIR`)"
+        );
+        return summary(&rows, cores, base1, base32);
+    };
+    let alone = inj().with_prescreen(None);
+    let time = |d: &emmental_detectors::classifier::EncoderClassifier,
+                texts: Vec<String>|
+     -> (Duration, usize) {
+        let mut settled = 0;
+        let times = texts
+            .iter()
+            .map(|t| {
+                let s = Instant::now();
+                let v = d.detect(&Input::text(t)).unwrap();
+                let e = s.elapsed();
+                settled += usize::from(v.score < bound);
+                e
+            })
+            .collect();
+        (median(times), settled)
+    };
+    let question = |n: usize| format!("How long should I boil an egg for a soft yolk? (case {n})");
+    let (early, settled) = time(&cascade, (1000..1000 + ROUNDS).map(question).collect());
+    let (full, _) = time(&alone, (2000..2000 + ROUNDS).map(question).collect());
+    println!(
+        "{:<22} {:>7.3} ms with its prescreen ({settled} of {ROUNDS} settled early), {:>7.3} ms the head alone: {:.1}× faster",
+        "injection, a question",
+        ms(early),
+        ms(full),
+        full.as_secs_f64() / early.as_secs_f64()
+    );
+    let (with, settled) = time(&cascade, (0..ROUNDS).map(|_| fresh()).collect());
+    let (without, _) = time(&alone, (0..ROUNDS).map(|_| fresh()).collect());
+    println!(
+        "{:<22} {:>7.3} ms with its prescreen ({settled} of {ROUNDS} settled early), {:>7.3} ms the head alone: {:+.3} ms",
+        "injection, 128 tokens",
+        ms(with),
+        ms(without),
+        ms(with) - ms(without)
+    );
+    summary(&rows, cores, base1, base32);
+}
+
+/// The run's figures as one JSON line.
+fn summary(rows: &[(&str, Duration, Duration)], cores: usize, base1: Duration, base32: Duration) {
+    const BATCH: usize = 32;
     let summary = serde_json::json!({
         "tokens": 128,
         "cores": cores,

@@ -530,6 +530,41 @@ pub struct Head {
     pub threshold: f32,
     /// How the head was made (seed, hyperparameters, data), for the record.
     pub training: serde_json::Value,
+    /// A cheap first look that settles clear negatives without the full encoder pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prescreen: Option<Prescreen>,
+}
+
+/// A first stage in front of the head (a cascade): a network over the same features as the
+/// head, built from the encoder's token states after an early layer (mean-pooled,
+/// L2-normalised; layer 0 is the token embeddings, before any transformer layer, and costs
+/// next to nothing). An input it scores below `bound` is answered negative at once; every other
+/// input goes through the full pass and the head, as without it. The bound is set in training
+/// so that few of the inputs the head flags would stop here (the record says how few).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prescreen {
+    /// The encoder layer whose token states it reads.
+    pub layer: usize,
+    pub nets: Vec<Net>,
+    /// Inputs whose prescreen probability is below this are settled as negative.
+    pub bound: f32,
+    /// How it was made and what it was measured to do, for the record.
+    pub training: serde_json::Value,
+}
+
+impl Prescreen {
+    /// The prescreen's probability that `x` is positive.
+    pub fn probability(&self, x: &[f32]) -> f32 {
+        let z = self.nets.iter().map(|n| n.logit(x)).sum::<f32>() / self.nets.len() as f32;
+        sigmoid(z)
+    }
+
+    /// Whether an input with features `x` is settled here, and its probability.
+    pub fn settles(&self, x: &[f32]) -> (bool, f32) {
+        let p = self.probability(x);
+        (p < self.bound, p)
+    }
 }
 
 impl Head {
@@ -583,6 +618,26 @@ impl Head {
                 "threshold {} is not inside (0, 1)",
                 head.threshold
             )));
+        }
+        if let Some(pre) = &head.prescreen {
+            if pre.nets.is_empty() {
+                return Err(fail("the prescreen holds no network".into()));
+            }
+            for net in &pre.nets {
+                if net.inputs() != want {
+                    return Err(fail(format!(
+                        "the prescreen's network reads {} features, the feature spec gives {want}",
+                        net.inputs()
+                    )));
+                }
+                net.check().map_err(fail)?;
+            }
+            if !(pre.bound > 0.0 && pre.bound < 1.0) {
+                return Err(fail(format!(
+                    "prescreen bound {} is not inside (0, 1)",
+                    pre.bound
+                )));
+            }
         }
         Ok(head)
     }
@@ -641,6 +696,7 @@ mod tests {
             }],
             threshold,
             training: serde_json::Value::Null,
+            prescreen: None,
         }
     }
 
@@ -847,6 +903,54 @@ mod tests {
         assert!((at(4f32.ln() / 2.0) - 0.5).abs() < 1e-4);
         assert_eq!(h.label(at(0.6)), "compliance");
         assert_eq!(h.label(at(0.8)), "refusal");
+    }
+
+    #[test]
+    fn a_prescreen_is_optional_and_checked_like_the_head() {
+        let head = tiny(0.5);
+        // Without one, the saved head does not mention it (older weights stay byte-identical).
+        let saved = serde_json::to_value(&head).unwrap();
+        assert!(saved.get("prescreen").is_none());
+        let dim = head.nets[0].inputs();
+        let pre = |bias: f32, bound: f32, inputs: usize| Prescreen {
+            layer: 0,
+            nets: vec![Net {
+                mean: vec![0.0; inputs],
+                scale: vec![1.0; inputs],
+                hidden: None,
+                output: Dense {
+                    inputs,
+                    outputs: 1,
+                    weights: vec![0.0; inputs],
+                    bias: vec![bias],
+                },
+            }],
+            bound,
+            training: serde_json::Value::Null,
+        };
+        let load = |p: Prescreen| {
+            let mut h = head.clone();
+            h.prescreen = Some(p);
+            Head::from_json("refusal", &serde_json::to_vec(&h).unwrap())
+        };
+        let ok = load(pre(-5.0, 0.01, dim)).unwrap();
+        let p = ok.prescreen.as_ref().unwrap();
+        let x = vec![0.3; dim];
+        // sigmoid(-5) ≈ 0.0067 < 0.01: settled; sigmoid(-4) ≈ 0.018: not.
+        assert!(p.settles(&x).0);
+        assert!((p.settles(&x).1 - sigmoid(-5.0)).abs() < 1e-6);
+        assert!(!pre(-4.0, 0.01, dim).settles(&x).0);
+        let err = load(pre(-5.0, 0.01, dim + 1)).unwrap_err().to_string();
+        assert!(err.contains("prescreen"), "{err}");
+        for bound in [0.0, 1.0] {
+            let err = load(pre(-5.0, bound, dim)).unwrap_err().to_string();
+            assert!(err.contains("bound"), "{err}");
+        }
+        // NaN cannot even be written as JSON (it becomes null, which does not parse).
+        assert!(load(pre(-5.0, f32::NAN, dim)).is_err());
+        let mut empty = pre(-5.0, 0.01, dim);
+        empty.nets.clear();
+        assert!(load(empty).unwrap_err().to_string().contains("no network"));
     }
 
     #[test]

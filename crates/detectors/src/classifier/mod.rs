@@ -39,6 +39,32 @@ pub struct EncoderClassifier {
     encoder: Arc<LocalEncoder>,
 }
 
+/// What a [`head::Prescreen`] reads of each text: the encoder's token states after `layer`
+/// (0: the token embeddings), mean-pooled over the word pieces and L2-normalised.
+pub fn prescreen_vectors(
+    encoder: &LocalEncoder,
+    texts: &[&str],
+    layer: usize,
+) -> Result<Vec<Arc<[f32]>>, emmental_core::ModelError> {
+    let states = encoder.token_states_blocking(texts, layer)?;
+    Ok(states
+        .iter()
+        .map(|s| {
+            let mut v = vec![0f32; s.dim];
+            for i in 0..s.tokens.len() {
+                for (a, b) in v.iter_mut().zip(s.state(i)) {
+                    *a += b;
+                }
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                v.iter_mut().for_each(|a| *a /= norm);
+            }
+            Arc::from(v)
+        })
+        .collect())
+}
+
 /// A short version tag of a weights file: behaviour changes exactly when the weights do.
 pub fn weights_version(bytes: &[u8]) -> String {
     format!("1+{}", &hex::encode(Sha256::digest(bytes))[..12])
@@ -66,6 +92,18 @@ impl EncoderClassifier {
                 ),
             });
         }
+        if let Some(pre) = &head.prescreen
+            && pre.layer > encoder.layers()
+        {
+            return Err(DetectorError::Load {
+                detector: info.id.to_string(),
+                message: format!(
+                    "the prescreen reads layer {}; the encoder has {}",
+                    pre.layer,
+                    encoder.layers()
+                ),
+            });
+        }
         info.version = weights_version(&bytes);
         Ok(Self {
             info,
@@ -74,8 +112,101 @@ impl EncoderClassifier {
         })
     }
 
+    /// The same detector with `prescreen` in front of its head (`None`: the head alone).
+    pub fn with_prescreen(mut self, prescreen: Option<head::Prescreen>) -> Self {
+        self.head.prescreen = prescreen;
+        self
+    }
+
     pub fn head(&self) -> &Head {
         &self.head
+    }
+
+    /// The head's verdicts on the full pass's embeddings.
+    fn full(&self, inputs: &[Input<'_>]) -> Result<Vec<Detection>, DetectorError> {
+        let xs = self.features(inputs, |texts| {
+            embed::embed(&self.encoder, texts).map_err(|e| self.fail(e))
+        })?;
+        xs.iter()
+            .map(|x| {
+                let score = self.head.score(x);
+                if !score.is_finite() {
+                    return Err(self.fail("the head produced a non-finite score"));
+                }
+                Ok(Detection::class(self.head.label(score), score))
+            })
+            .collect()
+    }
+
+    /// The head's feature vectors of `inputs`, with `vectors` embedding a list of texts (the
+    /// full pass for the head, an early layer's states for its prescreen).
+    pub fn features(
+        &self,
+        inputs: &[Input<'_>],
+        vectors: impl FnOnce(&[&str]) -> Result<Vec<Arc<[f32]>>, DetectorError>,
+    ) -> Result<Vec<Vec<f32>>, DetectorError> {
+        let spec = self.head.features;
+        // One encoder call for everything: texts, then openings, then prompts, then windows
+        // (an opening that is a window is encoded once).
+        let window_lists: Vec<Vec<&str>> =
+            inputs.iter().map(|i| spec.text_windows(i.text)).collect();
+        let openings: Vec<Option<&str>> = inputs
+            .iter()
+            .zip(&window_lists)
+            .map(|(i, w)| spec.opening_of(i.text, w))
+            .collect();
+        let prompts: Vec<Option<&str>> = inputs
+            .iter()
+            .map(|i| if spec.uses_prompt() { i.prompt } else { None })
+            .collect();
+        // A text whose feature is taken from its windows is not encoded whole.
+        let whole: Vec<bool> = window_lists
+            .iter()
+            .map(|w| !spec.text_from_windows || w.is_empty())
+            .collect();
+        let mut texts: Vec<&str> = inputs
+            .iter()
+            .zip(&whole)
+            .filter(|(_, w)| **w)
+            .map(|(i, _)| i.text)
+            .collect();
+        texts.extend(openings.iter().flatten());
+        texts.extend(prompts.iter().flatten());
+        texts.extend(window_lists.iter().flatten());
+        let vectors = vectors(&texts)?;
+        let mut rest = vectors.iter();
+        let mut next =
+            |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
+        let text_vecs: Vec<Option<&[f32]>> = whole.iter().map(|w| next(*w)).collect();
+        let opening_vecs: Vec<Option<&[f32]>> =
+            openings.iter().map(|o| next(o.is_some())).collect();
+        let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
+        let window_vecs: Vec<Vec<&[f32]>> = window_lists
+            .iter()
+            .map(|w| w.iter().filter_map(|_| next(true)).collect())
+            .collect();
+        let pools: Vec<Option<WindowPools>> =
+            window_vecs.iter().map(|vs| WindowPools::of(vs)).collect();
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let text = match (text_vecs[i], &pools[i]) {
+                (Some(t), _) => t,
+                (None, Some(p)) => p.mean.as_slice(),
+                (None, None) => unreachable!("a text not encoded whole has windows"),
+            };
+            let v = Vectors {
+                text,
+                opening: opening_vecs[i],
+                windows: pools[i].as_ref().map(|p| p.max.as_slice()),
+                prompt: prompt_vecs[i],
+                nearest_window: spec
+                    .prompt_similarity
+                    .then(|| nearest_window(&window_vecs[i], prompt_vecs[i]))
+                    .flatten(),
+            };
+            out.push(spec.assemble(v, input.text));
+        }
+        Ok(out)
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> DetectorError {
@@ -107,72 +238,34 @@ impl Detector for EncoderClassifier {
                 i + 1
             )));
         }
-        // One encoder call for everything: texts, then openings, then prompts, then windows
-        // (an opening that is a window is encoded once).
-        let window_lists: Vec<Vec<&str>> =
-            inputs.iter().map(|i| spec.text_windows(i.text)).collect();
-        let openings: Vec<Option<&str>> = inputs
+        let Some(pre) = &self.head.prescreen else {
+            return self.full(inputs);
+        };
+        // The cascade: the prescreen settles what it can, the full pass judges the rest.
+        let cheap = self.features(inputs, |texts| {
+            prescreen_vectors(&self.encoder, texts, pre.layer).map_err(|e| self.fail(e))
+        })?;
+        let mut out: Vec<Option<Detection>> = cheap
             .iter()
-            .zip(&window_lists)
-            .map(|(i, w)| spec.opening_of(i.text, w))
+            .map(|x| match pre.settles(x) {
+                (true, p) => Some(Detection::class(&self.head.negative, p)),
+                (false, _) => None,
+            })
             .collect();
-        let prompts: Vec<Option<&str>> = inputs
+        let rest: Vec<Input<'_>> = inputs
             .iter()
-            .map(|i| if spec.uses_prompt() { i.prompt } else { None })
+            .zip(&out)
+            .filter(|(_, d)| d.is_none())
+            .map(|(i, _)| *i)
             .collect();
-        // A text whose feature is taken from its windows is not encoded whole.
-        let whole: Vec<bool> = window_lists
-            .iter()
-            .map(|w| !spec.text_from_windows || w.is_empty())
-            .collect();
-        let mut texts: Vec<&str> = inputs
-            .iter()
-            .zip(&whole)
-            .filter(|(_, w)| **w)
-            .map(|(i, _)| i.text)
-            .collect();
-        texts.extend(openings.iter().flatten());
-        texts.extend(prompts.iter().flatten());
-        texts.extend(window_lists.iter().flatten());
-        let vectors = embed::embed(&self.encoder, &texts).map_err(|e| self.fail(e))?;
-        let mut rest = vectors.iter();
-        let mut next =
-            |present: bool| present.then(|| rest.next().expect("one vector per text").as_ref());
-        let text_vecs: Vec<Option<&[f32]>> = whole.iter().map(|w| next(*w)).collect();
-        let opening_vecs: Vec<Option<&[f32]>> =
-            openings.iter().map(|o| next(o.is_some())).collect();
-        let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
-        let window_vecs: Vec<Vec<&[f32]>> = window_lists
-            .iter()
-            .map(|w| w.iter().filter_map(|_| next(true)).collect())
-            .collect();
-        let pools: Vec<Option<WindowPools>> =
-            window_vecs.iter().map(|vs| WindowPools::of(vs)).collect();
-        let mut out = Vec::with_capacity(inputs.len());
-        for (i, input) in inputs.iter().enumerate() {
-            let text = match (text_vecs[i], &pools[i]) {
-                (Some(t), _) => t,
-                (None, Some(p)) => p.mean.as_slice(),
-                (None, None) => unreachable!("a text not encoded whole has windows"),
-            };
-            let v = Vectors {
-                text,
-                opening: opening_vecs[i],
-                windows: pools[i].as_ref().map(|p| p.max.as_slice()),
-                prompt: prompt_vecs[i],
-                nearest_window: spec
-                    .prompt_similarity
-                    .then(|| nearest_window(&window_vecs[i], prompt_vecs[i]))
-                    .flatten(),
-            };
-            let x = spec.assemble(v, input.text);
-            let score = self.head.score(&x);
-            if !score.is_finite() {
-                return Err(self.fail("the head produced a non-finite score"));
-            }
-            out.push(Detection::class(self.head.label(score), score));
+        let mut judged = self.full(&rest)?.into_iter();
+        for d in out.iter_mut().filter(|d| d.is_none()) {
+            *d = judged.next();
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|d| d.expect("every input judged"))
+            .collect())
     }
 
     /// Embeds the prompt (into the shared cache) for a head that reads it.

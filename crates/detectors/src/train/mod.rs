@@ -12,6 +12,7 @@ use crate::{DetectorError, Resources};
 pub mod assemble;
 mod baselines;
 pub mod pipeline;
+pub mod prescreen;
 pub mod sources;
 
 /// How to train.

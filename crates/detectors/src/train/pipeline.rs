@@ -649,6 +649,7 @@ pub fn run(
         nets,
         threshold: chosen.threshold,
         training,
+        prescreen: None,
     };
 
     // Held-out measurement.

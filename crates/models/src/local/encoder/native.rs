@@ -131,7 +131,8 @@ impl NativeBert {
     /// each sequence, stacked row-major: `Σ len × dim`. Token ids must be below the vocabulary
     /// size and sequences no longer than the position table.
     pub fn forward(&self, seqs: &[&[u32]], upto: usize) -> Result<Vec<f32>, String> {
-        if rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
+        // The embeddings alone (`upto` 0) are a table look-up with no parallel work: no hop.
+        if upto > 0 && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
             // Run the pass on a pool thread: each multiply below splits its work with a
             // `rayon::scope`, and from outside the pool every one of those would hand the work
             // over and put this thread to sleep until it is done (two thread switches per op,
