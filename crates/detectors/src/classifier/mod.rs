@@ -9,6 +9,10 @@
 //! network, trained in plain Rust by [`fit`] — turns that into a score. The head ships as JSON
 //! inside the binary and can be replaced with `--weights DIR`.
 //!
+//! A head may carry a [`head::Prescreen`] (written by `emmental detectors prescreen`): the same
+//! features built from an early encoder layer, which answer clear negatives before the full
+//! pass runs. No shipped head carries one.
+//!
 //! ```
 //! use emmental_detectors::classifier::rules::RuleSet;
 //! let f = RuleSet::Refusal.features("I'm sorry, but I can't help with that.");
@@ -258,6 +262,9 @@ impl Detector for EncoderClassifier {
             .filter(|(_, d)| d.is_none())
             .map(|(i, _)| *i)
             .collect();
+        if rest.is_empty() {
+            return Ok(out.into_iter().flatten().collect());
+        }
         let mut judged = self.full(&rest)?.into_iter();
         for d in out.iter_mut().filter(|d| d.is_none()) {
             *d = judged.next();
