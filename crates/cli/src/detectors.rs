@@ -199,12 +199,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             seed,
             common,
         } => {
-            if !data_dir.is_dir() {
-                bail!(
-                    "data directory {} does not exist; point --data-dir at the public data sets",
-                    data_dir.display()
-                );
-            }
+            require_data_dir(&data_dir)?;
             let needs = registry::entry(&name)?.needs_encoder;
             let res = common.resources(needs).await?;
             let opts = TrainOptions {
@@ -226,12 +221,7 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             seed,
             common,
         } => {
-            if !data_dir.is_dir() {
-                bail!(
-                    "data directory {} does not exist; point --data-dir at the public data sets",
-                    data_dir.display()
-                );
-            }
+            require_data_dir(&data_dir)?;
             if !(0.0..1.0).contains(&max_flagged_exits) {
                 bail!("--max-flagged-exits is a share in [0, 1), got {max_flagged_exits}");
             }
@@ -249,6 +239,17 @@ pub async fn detectors(cmd: DetectorsCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--data-dir` of the commands that read the public data sets.
+fn require_data_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "data directory {} does not exist; point --data-dir at the public data sets",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn pct(e: &Estimate) -> String {

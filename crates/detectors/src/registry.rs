@@ -130,11 +130,27 @@ pub fn build(id: &str, res: &Resources) -> Result<Arc<dyn Detector>, DetectorErr
             info,
             crate::ner::NerRecognizer::from_resources(res)?,
         )),
-        "refusal" => normalizing(crate::refusal::build(info, res)?),
-        "harm" => normalizing(crate::harm::build(info, res)?),
-        "injection" => normalizing(crate::injection::build(info, res)?),
+        "refusal" | "harm" | "injection" => normalizing(classifier(id, res)?),
         _ => unreachable!("every registry entry has a builder"),
     })
+}
+
+/// Builds an encoder classifier (`refusal`, `harm`, `injection`) as itself, without the
+/// Unicode normalisation [`build`] puts in front of it.
+pub fn classifier(
+    id: &str,
+    res: &Resources,
+) -> Result<crate::classifier::EncoderClassifier, DetectorError> {
+    let info = info(id)?;
+    match id {
+        "refusal" => crate::refusal::build(info, res),
+        "harm" => crate::harm::build(info, res),
+        "injection" => crate::injection::build(info, res),
+        _ => Err(DetectorError::Unknown {
+            name: id.to_string(),
+            known: "refusal, harm, injection".into(),
+        }),
+    }
 }
 
 /// Builds a detector that needs no model (errors for encoder-based ones).

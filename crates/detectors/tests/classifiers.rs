@@ -497,20 +497,10 @@ fn harm_prepared_on_its_prompt_encodes_only_the_answer_and_judges_the_same() {
 
 /// A prescreen that says the same of every input: a constant logit `bias`.
 fn constant_prescreen(inputs: usize, bias: f32) -> emmental_detectors::classifier::head::Prescreen {
-    use emmental_detectors::classifier::head::{Dense, Net, Prescreen};
+    use emmental_detectors::classifier::head::{Net, Prescreen};
     Prescreen {
         layer: 0,
-        nets: vec![Net {
-            mean: vec![0.0; inputs],
-            scale: vec![1.0; inputs],
-            hidden: None,
-            output: Dense {
-                inputs,
-                outputs: 1,
-                weights: vec![0.0; inputs],
-                bias: vec![bias],
-            },
-        }],
+        nets: vec![Net::constant(inputs, bias)],
         bound: 0.01,
         training: serde_json::Value::Null,
     }

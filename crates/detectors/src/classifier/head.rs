@@ -433,6 +433,22 @@ pub struct Net {
 }
 
 impl Net {
+    /// A logistic network that gives every input the logit `logit` (zero weights): a fixed
+    /// answer, for tests and placeholders.
+    pub fn constant(inputs: usize, logit: f32) -> Self {
+        Net {
+            mean: vec![0.0; inputs],
+            scale: vec![1.0; inputs],
+            hidden: None,
+            output: Dense {
+                inputs,
+                outputs: 1,
+                weights: vec![0.0; inputs],
+                bias: vec![logit],
+            },
+        }
+    }
+
     pub fn inputs(&self) -> usize {
         self.mean.len()
     }
@@ -506,6 +522,24 @@ pub fn sigmoid(z: f32) -> f32 {
 fn logit_of(p: f32) -> f32 {
     let p = p.clamp(1e-6, 1.0 - 1e-6);
     (p / (1.0 - p)).ln()
+}
+
+/// Checks that `nets` is not empty and that every network reads `want` features and is sound;
+/// `holder` and `net` name them in the message ("weights hold", "network").
+fn check_nets(nets: &[Net], want: usize, holder: &str, net: &str) -> Result<(), String> {
+    if nets.is_empty() {
+        return Err(format!("{holder} no network"));
+    }
+    for n in nets {
+        if n.inputs() != want {
+            return Err(format!(
+                "{net} reads {} features, the feature spec gives {want}",
+                n.inputs()
+            ));
+        }
+        n.check()?;
+    }
+    Ok(())
 }
 
 /// A trained head as saved: the network, the features it reads and its decision threshold.
@@ -601,18 +635,7 @@ impl Head {
             )));
         }
         let want = head.features.dim(head.embedding_dim);
-        if head.nets.is_empty() {
-            return Err(fail("weights hold no network".into()));
-        }
-        for net in &head.nets {
-            if net.inputs() != want {
-                return Err(fail(format!(
-                    "network reads {} features, the feature spec gives {want}",
-                    net.inputs()
-                )));
-            }
-            net.check().map_err(fail)?;
-        }
+        check_nets(&head.nets, want, "weights hold", "network").map_err(fail)?;
         if !(head.threshold > 0.0 && head.threshold < 1.0) {
             return Err(fail(format!(
                 "threshold {} is not inside (0, 1)",
@@ -620,18 +643,13 @@ impl Head {
             )));
         }
         if let Some(pre) = &head.prescreen {
-            if pre.nets.is_empty() {
-                return Err(fail("the prescreen holds no network".into()));
-            }
-            for net in &pre.nets {
-                if net.inputs() != want {
-                    return Err(fail(format!(
-                        "the prescreen's network reads {} features, the feature spec gives {want}",
-                        net.inputs()
-                    )));
-                }
-                net.check().map_err(fail)?;
-            }
+            check_nets(
+                &pre.nets,
+                want,
+                "the prescreen holds",
+                "the prescreen's network",
+            )
+            .map_err(fail)?;
             if !(pre.bound > 0.0 && pre.bound < 1.0) {
                 return Err(fail(format!(
                     "prescreen bound {} is not inside (0, 1)",
@@ -914,17 +932,7 @@ mod tests {
         let dim = head.nets[0].inputs();
         let pre = |bias: f32, bound: f32, inputs: usize| Prescreen {
             layer: 0,
-            nets: vec![Net {
-                mean: vec![0.0; inputs],
-                scale: vec![1.0; inputs],
-                hidden: None,
-                output: Dense {
-                    inputs,
-                    outputs: 1,
-                    weights: vec![0.0; inputs],
-                    bias: vec![bias],
-                },
-            }],
+            nets: vec![Net::constant(inputs, bias)],
             bound,
             training: serde_json::Value::Null,
         };

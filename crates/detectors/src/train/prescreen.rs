@@ -17,7 +17,7 @@ use serde_json::json;
 use super::assemble::{self, Row};
 use crate::classifier::fit::{self, Hyper};
 use crate::classifier::head::{Prescreen, sigmoid};
-use crate::classifier::{EncoderClassifier, prescreen_vectors, weights_version};
+use crate::classifier::{prescreen_vectors, weights_version};
 use crate::{Detector, DetectorError, Input, Resources};
 
 /// How to fit a prescreen.
@@ -50,22 +50,6 @@ const HYPER: Hyper = Hyper {
 /// Inputs per feature batch.
 const BATCH: usize = 64;
 
-/// The classifier `id` as built for serving, without any prescreen its weights carry.
-fn classifier(id: &str, res: &Resources) -> Result<EncoderClassifier, DetectorError> {
-    let c = match id {
-        "refusal" => crate::refusal::build(crate::refusal::describe(), res)?,
-        "harm" => crate::harm::build(crate::harm::describe(), res)?,
-        "injection" => crate::injection::build(crate::injection::describe(), res)?,
-        _ => {
-            return Err(DetectorError::Unknown {
-                name: id.to_string(),
-                known: "refusal, harm, injection".into(),
-            });
-        }
-    };
-    Ok(c.with_prescreen(None))
-}
-
 fn input(r: &Row) -> Input<'_> {
     match &r.prompt {
         Some(p) => Input::answer(p, &r.text),
@@ -79,7 +63,8 @@ pub fn prescreen(
     opts: &PrescreenOptions,
     res: &Resources,
 ) -> Result<serde_json::Value, DetectorError> {
-    let det = classifier(id, res)?;
+    // As built for serving, without any prescreen its weights carry.
+    let det = crate::registry::classifier(id, res)?.with_prescreen(None);
     let encoder = res.encoder(id)?;
     if opts.layer > encoder.layers() {
         return Err(DetectorError::Load {
