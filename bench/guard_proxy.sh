@@ -13,7 +13,8 @@
 #
 # (c) and (d) need the embedded encoder (`emmental models fetch all-minilm-l6-v2`, or EMMENTAL_MODEL_PATH).
 # Pin it to two cores like the development machine with `taskset -c 0,1 bash bench/guard_proxy.sh`.
-# BENCH_CONFIGS=b runs only configuration (b) (any of "fabcd"), e.g. under a profiler.
+# BENCH_CONFIGS=b runs only configuration (b) (any of "fabcde"; (e) is (c) with injection
+# beside the upstream call, `beside_upstream = true`), e.g. under a profiler.
 # Each configuration also takes requests arriving at random at a fixed rate (an open loop):
 # BENCH_RATE per second for (f), (a) and (b) (default 2000), BENCH_RATE_C for (c) (default 30),
 # BENCH_RATE_D for (d) (default 15).

@@ -146,6 +146,11 @@ pub async fn guard(args: GuardArgs) -> Result<()> {
                     if let Some(more) = l.scanner.describe() {
                         println!("       {more}");
                     }
+                    if l.cfg.beside_upstream {
+                        println!(
+                            "       beside the upstream: judges the request while the upstream already has it; its verdict comes before any of the answer, and a block discards the answer"
+                        );
+                    }
                 }
             }
             println!(

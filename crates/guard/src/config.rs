@@ -50,11 +50,23 @@ pub struct LayerConfig {
     /// Score at or above which the action applies (default 0.5).
     pub threshold: f32,
     pub on_error: OnError,
+    /// An input layer that judges the request while the upstream already works on it
+    /// (`beside_upstream = true`; allow, flag or block only). Its verdict is awaited before
+    /// any of the answer leaves, and a block then discards the answer; but the upstream has
+    /// seen the request. See [`crate::Guard::check`].
+    pub beside_upstream: bool,
     /// Scanner-specific parameters (checked by the scanner's own config type).
     pub params: toml::Table,
 }
 
-const LAYER_KEYS: &[&str] = &["id", "scanner", "action", "threshold", "on_error"];
+const LAYER_KEYS: &[&str] = &[
+    "id",
+    "scanner",
+    "action",
+    "threshold",
+    "on_error",
+    "beside_upstream",
+];
 
 impl<'de> Deserialize<'de> for LayerConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -100,6 +112,15 @@ impl<'de> Deserialize<'de> for LayerConfig {
                 .map_err(|e| D::Error::custom(format!("layer `{id}`: on_error: {e}")))?,
             None => OnError::default(),
         };
+        let beside_upstream = match t.remove("beside_upstream") {
+            Some(toml::Value::Boolean(b)) => b,
+            Some(_) => {
+                return Err(D::Error::custom(format!(
+                    "layer `{id}`: beside_upstream must be true or false"
+                )));
+            }
+            None => false,
+        };
         debug_assert!(LAYER_KEYS.iter().all(|k| !t.contains_key(*k)));
         Ok(LayerConfig {
             id,
@@ -107,6 +128,7 @@ impl<'de> Deserialize<'de> for LayerConfig {
             action,
             threshold,
             on_error,
+            beside_upstream,
             params: t,
         })
     }
@@ -126,6 +148,9 @@ impl Serialize for LayerConfig {
             "on_error".into(),
             toml::Value::try_from(self.on_error).map_err(serde::ser::Error::custom)?,
         );
+        if self.beside_upstream {
+            t.insert("beside_upstream".into(), true.into());
+        }
         t.serialize(s)
     }
 }
@@ -438,6 +463,26 @@ impl GuardConfig {
                 }
             }
         }
+        if let Some(l) = self.output.iter().find(|l| l.beside_upstream) {
+            return Err(GuardError::config(
+                origin,
+                format!(
+                    "output layer `{}`: beside_upstream is for input layers (an answer has no upstream call to overlap)",
+                    l.id
+                ),
+            ));
+        }
+        for l in self.input.iter().filter(|l| l.beside_upstream) {
+            if !matches!(l.action, Action::Allow | Action::Flag | Action::Block) {
+                return Err(GuardError::config(
+                    origin,
+                    format!(
+                        "input layer `{}`: a layer beside the upstream may only allow, flag or block (its verdict comes after the request has gone out, too late to redact, normalise or hold it for review)",
+                        l.id
+                    ),
+                ));
+            }
+        }
         for r in &self.scan_roles {
             if !matches!(
                 r.as_str(),
@@ -553,5 +598,49 @@ mod tests {
         let bad = "[upstream]\nurl = \"http://x/v1\"\n[[input]]\nscanner = \"pii\"\naction = \"block\"\n[[input]]\nscanner = \"pii\"\naction = \"redact\"\n";
         let err = GuardConfig::parse("g.toml", bad).unwrap_err().to_string();
         assert!(err.contains("id"), "{err}");
+    }
+
+    #[test]
+    fn only_input_layers_that_allow_flag_or_block_may_run_beside_the_upstream() {
+        let policy = |side: &str, action: &str| {
+            format!(
+                "[upstream]\nurl = \"http://x/v1\"\n[[{side}]]\nscanner = \"pii\"\naction = \"{action}\"\nbeside_upstream = true\n"
+            )
+        };
+        for action in ["allow", "flag", "block"] {
+            let cfg = GuardConfig::parse("g.toml", &policy("input", action)).unwrap();
+            assert!(cfg.input[0].beside_upstream);
+            // Written back as read (`guard init`-style round trip).
+            let again = toml::to_string(&cfg).unwrap();
+            assert_eq!(GuardConfig::parse("again", &again).unwrap(), cfg);
+        }
+        for action in ["redact", "escalate", "normalize"] {
+            let err = GuardConfig::parse("g.toml", &policy("input", action))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("may only allow, flag or block"),
+                "{action}: {err}"
+            );
+        }
+        let err = GuardConfig::parse("g.toml", &policy("output", "block"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("for input layers"), "{err}");
+        let err = GuardConfig::parse(
+            "g.toml",
+            &policy("input", "block").replace("= true", "= \"yes\""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("true or false"), "{err}");
+        // Absent, it is off, and not written out.
+        let cfg = GuardConfig::parse(
+            "g.toml",
+            &policy("input", "block").replace("beside_upstream = true\n", ""),
+        )
+        .unwrap();
+        assert!(!cfg.input[0].beside_upstream);
+        assert!(!toml::to_string(&cfg).unwrap().contains("beside_upstream"));
     }
 }

@@ -160,6 +160,34 @@ impl Placeholders {
 }
 
 impl Layer {
+    /// The layer's decision before it has found anything: allow, score 0.
+    fn decision(&self, direction: Direction) -> Decision {
+        Decision {
+            layer: self.cfg.id.clone(),
+            scanner: self.scanner.name().to_string(),
+            direction,
+            verdict: Verdict::Allow,
+            score: 0.0,
+            label: String::new(),
+            threshold: self.cfg.threshold,
+            spans: Vec::new(),
+            error: None,
+            micros: 0,
+        }
+    }
+
+    /// The decision of the layer when its scanner failed with `error`: as `on_error` says.
+    pub fn failed(&self, direction: Direction, error: &str) -> Decision {
+        let mut decision = self.decision(direction);
+        decision.verdict = match self.cfg.on_error {
+            OnError::FailOpen => Verdict::Allow,
+            OnError::FailClosed => Verdict::Block,
+        };
+        decision.label = "error".into();
+        decision.error = Some(error.to_string());
+        decision
+    }
+
     /// Scans every text and decides.
     pub async fn judge(
         &self,
@@ -180,27 +208,13 @@ impl Layer {
             }
         }
         let micros = started.elapsed().as_micros() as u64;
-        let mut decision = Decision {
-            layer: self.cfg.id.clone(),
-            scanner: self.scanner.name().to_string(),
-            direction,
-            verdict: Verdict::Allow,
-            score: 0.0,
-            label: String::new(),
-            threshold: self.cfg.threshold,
-            spans: Vec::new(),
-            error: None,
-            micros,
-        };
         if let Some(e) = error {
-            decision.verdict = match self.cfg.on_error {
-                OnError::FailOpen => Verdict::Allow,
-                OnError::FailClosed => Verdict::Block,
-            };
-            decision.label = "error".into();
-            decision.error = Some(e);
+            let mut decision = self.failed(direction, &e);
+            decision.micros = micros;
             return (decision, Vec::new());
         }
+        let mut decision = self.decision(direction);
+        decision.micros = micros;
         let mut hits: Vec<Vec<Span>> = Vec::with_capacity(found.len());
         let mut tripped = false;
         for (i, d) in found.iter().enumerate() {

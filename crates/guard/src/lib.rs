@@ -24,6 +24,6 @@ pub mod stream;
 pub use config::{Action, GuardConfig, LayerConfig, OnError};
 pub use error::GuardError;
 pub use layer::{Decision, Verdict};
-pub use pipeline::{Checked, Guard, Outcome};
+pub use pipeline::{Beside, Checked, Guard, Outcome};
 pub use scanner::{Direction, ScanContext, Scanner};
 pub use stream::{Step, StreamGuard};

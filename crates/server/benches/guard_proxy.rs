@@ -2,7 +2,8 @@
 //! fixed-latency stub as the upstream, for (a) no layers, (b) the non-ML layers, (c) the
 //! non-ML layers plus the encoder-based detectors and (d) the default policy that
 //! `emmental guard init` writes (PII with its NER head on both sides, injection, two harm layers
-//! on the answer). The baseline is the same load sent straight
+//! on the answer), and (e), (c) with injection judging beside the upstream call
+//! (`beside_upstream = true`). The baseline is the same load sent straight
 //! to the stub in the same run. A bare forwarder (f), which only passes bytes to the stub and
 //! back, shows what any proxy adds on this machine before it does any work.
 //!
@@ -600,6 +601,18 @@ fn main() {
             "c: non-ML + encoder detectors",
             layers(&format!("{NON_ML}{ML}")),
         ));
+        // (c) with injection judging beside the upstream call (`beside_upstream = true`).
+        configs.push((
+            "e: (c) with injection beside the upstream",
+            layers(&format!(
+                "{NON_ML}{}",
+                ML.replacen(
+                    "action = \"flag\"\n",
+                    "action = \"flag\"\nbeside_upstream = true\n",
+                    1
+                )
+            )),
+        ));
         // What `emmental guard init` writes: pii with its NER head on both sides, injection,
         // and two harm layers (flag, escalate) on the answer.
         configs.push((
@@ -659,7 +672,7 @@ fn main() {
             continue;
         }
         let r = match &name[..1] {
-            "c" => rate_c,
+            "c" | "e" => rate_c,
             "d" => rate_d,
             _ => rate_ab,
         };

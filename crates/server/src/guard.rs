@@ -948,7 +948,7 @@ async fn handle(
     };
     // Input layers.
     let (slots, mut texts) = scanned_texts(&req, &guard.config);
-    let checked = guard.check(Direction::Input, &mut texts, &cx).await;
+    let (checked, beside) = guard.check_before_upstream(&mut texts, &cx).await;
     s.record(&checked.decisions);
     let mut events = decision_events(request_id, key, &checked.decisions);
     let mut decisions = checked.decisions.clone();
@@ -1023,11 +1023,49 @@ async fn handle(
     // leave before they are recorded (an error here is answered instead), and the commit, on
     // the store's writer thread, costs the answer nothing. The request goes out first. The rest
     // of the records follow the answer's layers.
-    let (sent, audited) = tokio::join!(
-        tokio::time::timeout(inner.timeout, call.send()),
+    // The layers written `beside_upstream` are still judging the request: their verdict is
+    // waited for whatever the upstream does, and a block stops waiting for the upstream.
+    let (cancel, cancelled) = futures::future::AbortHandle::new_pair();
+    let (sent, audited, later) = tokio::join!(
+        futures::future::Abortable::new(
+            tokio::time::timeout(inner.timeout, call.send()),
+            cancelled
+        ),
         s.audit_beside(std::mem::take(&mut events)),
+        async {
+            let later = beside?.verdict().await;
+            if matches!(later.outcome, Outcome::Block { .. }) {
+                cancel.abort();
+            }
+            Some(later)
+        },
     );
     audited?;
+    if let Some(later) = later {
+        s.record(&later.decisions);
+        events.extend(decision_events(request_id, key, &later.decisions));
+        decisions.extend(later.decisions.iter().cloned());
+        if let Outcome::Block { layer, reason } = &later.outcome {
+            // The upstream has the request; its answer, or what arrived of it, is dropped.
+            events.push(exchange_event(
+                request_id,
+                key,
+                "block",
+                json!({"layer": layer, "direction": "input", "beside_upstream": true}),
+            ));
+            s.audit(events).await?;
+            s.watch(key, &decisions);
+            return Err(blocked(layer, reason));
+        }
+    }
+    let Ok(sent) = sent else {
+        // Only a block beside the upstream cancels the call, and it has answered above.
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the upstream call was cancelled without a verdict; please report this",
+        ));
+    };
     let upstream = match sent {
         Err(_) => Err(upstream_error(
             true,

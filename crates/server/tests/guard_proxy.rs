@@ -282,6 +282,64 @@ async fn an_injection_is_blocked_and_the_upstream_is_never_called() {
 }
 
 #[tokio::test]
+async fn a_layer_beside_the_upstream_blocks_before_any_answer_leaves() {
+    let up = stub::start(Duration::ZERO, true).await.unwrap();
+    // `banned` judges beside the upstream, on the normalised text (the zero-width space in
+    // "pro\u{200b}ject" is gone before it looks); `noted` flags beside it too.
+    let p = proxy(
+        &up.url,
+        "[[input]]\nscanner = \"unicode\"\naction = \"normalize\"\n\
+         [[input]]\nid = \"banned\"\nscanner = \"ban_substrings\"\nsubstrings = [\"project titan\"]\naction = \"block\"\nbeside_upstream = true\n\
+         [[input]]\nid = \"noted\"\nscanner = \"ban_substrings\"\nsubstrings = [\"quarterly\"]\naction = \"flag\"\nbeside_upstream = true\n",
+    )
+    .await;
+    let secret = "Summarise the quarterly plan for pro\u{200b}ject titan.";
+    let (status, body, id) = p.chat("echo", secret).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["type"], "guard_blocked");
+    assert_eq!(body["error"]["code"], "banned");
+    // The request went out beside the check; the block cancelled the call, here perhaps
+    // before the upstream read it.
+    assert!(up.calls() <= 1);
+    let records = p.audit(&id).await;
+    assert_eq!(exchange_verdict(&records).as_deref(), Some("block"));
+    let ex = records.iter().find(|r| r["kind"] == "exchange").unwrap();
+    assert_eq!(ex["detail"]["beside_upstream"], true, "{ex}");
+    assert_eq!(layer_record(&records, "banned")["verdict"], "block");
+
+    // Streamed, the client gets the error and not one event of the answer.
+    let req =
+        json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": secret}]});
+    let (status, sent, _) = p.raw(req).await;
+    assert_eq!(status, 403, "{sent}");
+    assert!(!sent.contains("data:") && !sent.contains("titan"), "{sent}");
+
+    // A block does not wait for the upstream: `slow` answers after 30 s, the proxy gives up
+    // on it after 1 s (a 504), and the block comes before either.
+    let asked = std::time::Instant::now();
+    let (status, body, _) = p.chat("slow", secret).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "the block waited for the upstream: {:?}",
+        asked.elapsed()
+    );
+
+    // What it lets through is answered, with its flag recorded before the answer left.
+    let (status, body, id) = p.chat("echo", "Summarise the quarterly plan.").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Summarise the quarterly plan."
+    );
+    let records = p.audit(&id).await;
+    assert!(up.calls() >= 1);
+    assert_eq!(layer_record(&records, "noted")["verdict"], "flag");
+    assert_eq!(layer_record(&records, "banned")["verdict"], "allow");
+    assert_eq!(exchange_verdict(&records).as_deref(), Some("pass"));
+}
+
+#[tokio::test]
 async fn the_prompt_is_embedded_for_the_output_layers_while_the_upstream_works() {
     let up = stub::start(Duration::ZERO, true).await.unwrap();
     let p = proxy(
