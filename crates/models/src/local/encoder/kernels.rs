@@ -5,8 +5,9 @@
 //! Why not candle's ops: for one sentence of 128 tokens MiniLM is 2.7 GFLOP in ~120 small
 //! ops; candle allocates and dispatches each, and its matmul (the `gemm` crate as candle
 //! builds it) uses 256-bit AVX2 only. Here the weights are packed once at load time into
-//! column panels, the multiply runs an AVX-512 register-blocked micro-kernel when the CPU has
-//! one, and bias, residual and GELU are applied while the output tile is still in cache.
+//! column panels, the multiply runs a register-blocked micro-kernel (AVX-512 when the CPU has
+//! it, else AVX2 with FMA), and bias, residual and GELU are applied while the output tile is
+//! still in cache.
 //!
 //! Every output element is computed by the same sequence of floating-point operations whatever
 //! the number of threads (threads split output columns, never a sum), so results are
