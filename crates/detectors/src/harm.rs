@@ -77,6 +77,7 @@ pub fn plan() -> Plan {
         text_from_windows: false,
         every_window: false,
         opening_from_window: false,
+        prompt_from_windows: false,
         prompt_similarity: false,
         prompt: false,
         product: false,
@@ -257,5 +258,6 @@ pub fn plan() -> Plan {
         ],
         prefer_robust: true,
         opening_from_window: true,
+        prompt_from_windows: true,
     }
 }

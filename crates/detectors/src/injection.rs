@@ -91,6 +91,7 @@ pub fn plan() -> Plan {
         text_from_windows: false,
         every_window: false,
         opening_from_window: false,
+        prompt_from_windows: false,
         prompt_similarity: false,
         prompt: false,
         product: false,
@@ -184,5 +185,6 @@ pub fn plan() -> Plan {
         derived_groups: &[],
         prefer_robust: false,
         opening_from_window: false,
+        prompt_from_windows: false,
     }
 }

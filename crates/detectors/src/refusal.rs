@@ -52,6 +52,7 @@ const RULES: FeatureSpec = FeatureSpec {
     text_from_windows: false,
     every_window: false,
     opening_from_window: false,
+    prompt_from_windows: false,
     prompt_similarity: false,
     prompt: false,
     product: false,
@@ -159,5 +160,6 @@ pub fn plan() -> Plan {
         derived_groups: &[],
         prefer_robust: false,
         opening_from_window: false,
+        prompt_from_windows: false,
     }
 }

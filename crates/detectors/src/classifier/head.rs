@@ -150,6 +150,12 @@ pub struct FeatureSpec {
     /// nearly the same words. A text without windows opens as before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub opening_from_window: bool,
+    /// With a prompt feature: the prompt of more than [`WINDOW_WORDS`] words is embedded as
+    /// the L2-normalised mean of its [`windows`], as a [`Self::text_from_windows`] head
+    /// embeds its text, instead of whole (a shorter prompt is its own window). An input layer
+    /// reading the same prompt that way (`injection`) has then already embedded it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_from_windows: bool,
     /// Two numbers: the cosine of the text's embedding with the prompt's, and the highest
     /// cosine of any of its windows with the prompt (the text's own when it has no windows;
     /// both 0 without a prompt). Does the answer, or some part of a long one, speak to what was
@@ -255,6 +261,7 @@ impl FeatureSpec {
         text_from_windows: false,
         every_window: false,
         opening_from_window: false,
+        prompt_from_windows: false,
         prompt_similarity: false,
         prompt: false,
         product: false,
@@ -281,6 +288,16 @@ impl FeatureSpec {
         match windows.first() {
             Some(first) if self.opening_from_window => Some(first),
             _ => opening(text),
+        }
+    }
+
+    /// The windows whose mean is the embedding of `prompt` (see
+    /// [`Self::prompt_from_windows`]); empty when the prompt is embedded whole.
+    pub fn prompt_windows<'t>(&self, prompt: &'t str) -> Vec<&'t str> {
+        if self.prompt_from_windows {
+            windows(prompt)
+        } else {
+            Vec::new()
         }
     }
 
@@ -688,6 +705,7 @@ mod tests {
             text_from_windows: false,
             every_window: false,
             opening_from_window: false,
+            prompt_from_windows: false,
             prompt_similarity: false,
             prompt: true,
             product: false,
@@ -753,6 +771,7 @@ mod tests {
             text_from_windows: false,
             every_window: false,
             opening_from_window: false,
+            prompt_from_windows: false,
             prompt_similarity: false,
             prompt: true,
             product: true,
@@ -861,6 +880,7 @@ mod tests {
             text_from_windows: true,
             every_window: false,
             opening_from_window: false,
+            prompt_from_windows: false,
             prompt_similarity: false,
             ..spec
         };
@@ -884,6 +904,7 @@ mod tests {
         // Without the flag, the first characters; without windows, as before either way.
         let chars = FeatureSpec {
             opening_from_window: false,
+            prompt_from_windows: false,
             ..spec
         };
         assert_eq!(chars.opening_of(&long, &w), opening(&long));

@@ -163,6 +163,16 @@ impl EncoderClassifier {
             .iter()
             .map(|i| if spec.uses_prompt() { i.prompt } else { None })
             .collect();
+        // A prompt embedded from its windows is not encoded whole.
+        let prompt_windows: Vec<Vec<&str>> = prompts
+            .iter()
+            .map(|p| p.map_or_else(Vec::new, |p| spec.prompt_windows(p)))
+            .collect();
+        let prompts_whole: Vec<Option<&str>> = prompts
+            .iter()
+            .zip(&prompt_windows)
+            .map(|(p, w)| p.filter(|_| w.is_empty()))
+            .collect();
         // A text whose feature is taken from its windows is not encoded whole.
         let whole: Vec<bool> = window_lists
             .iter()
@@ -175,8 +185,9 @@ impl EncoderClassifier {
             .map(|(i, _)| i.text)
             .collect();
         texts.extend(openings.iter().flatten());
-        texts.extend(prompts.iter().flatten());
+        texts.extend(prompts_whole.iter().flatten());
         texts.extend(window_lists.iter().flatten());
+        texts.extend(prompt_windows.iter().flatten());
         let vectors = vectors(&texts)?;
         let mut rest = vectors.iter();
         let mut next =
@@ -184,10 +195,23 @@ impl EncoderClassifier {
         let text_vecs: Vec<Option<&[f32]>> = whole.iter().map(|w| next(*w)).collect();
         let opening_vecs: Vec<Option<&[f32]>> =
             openings.iter().map(|o| next(o.is_some())).collect();
-        let prompt_vecs: Vec<Option<&[f32]>> = prompts.iter().map(|p| next(p.is_some())).collect();
+        let whole_prompt_vecs: Vec<Option<&[f32]>> =
+            prompts_whole.iter().map(|p| next(p.is_some())).collect();
         let window_vecs: Vec<Vec<&[f32]>> = window_lists
             .iter()
             .map(|w| w.iter().filter_map(|_| next(true)).collect())
+            .collect();
+        let prompt_means: Vec<Option<Vec<f32>>> = prompt_windows
+            .iter()
+            .map(|w| {
+                let vs: Vec<&[f32]> = w.iter().filter_map(|_| next(true)).collect();
+                (!vs.is_empty()).then(|| mean_pool(vs.into_iter()))
+            })
+            .collect();
+        let prompt_vecs: Vec<Option<&[f32]>> = whole_prompt_vecs
+            .iter()
+            .zip(&prompt_means)
+            .map(|(whole, mean)| whole.or(mean.as_deref()))
             .collect();
         let pools: Vec<Option<WindowPools>> =
             window_vecs.iter().map(|vs| WindowPools::of(vs)).collect();
@@ -277,8 +301,14 @@ impl Detector for EncoderClassifier {
 
     /// Embeds the prompt (into the shared cache) for a head that reads it.
     fn prepare_prompt(&self, prompt: &str) {
-        if self.head.features.uses_prompt() {
-            let _ = embed::embed(&self.encoder, &[prompt]);
+        let spec = self.head.features;
+        if spec.uses_prompt() {
+            let windows = spec.prompt_windows(prompt);
+            if windows.is_empty() {
+                let _ = embed::embed(&self.encoder, &[prompt]);
+            } else {
+                let _ = embed::embed(&self.encoder, &windows);
+            }
         }
     }
 }

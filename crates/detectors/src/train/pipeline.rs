@@ -19,7 +19,8 @@ use super::{TrainOptions, TrainReport};
 use crate::classifier::embed::embed_all;
 use crate::classifier::fit::{Hyper, balanced_weights, cross_validate, fit_members};
 use crate::classifier::head::{
-    FORMAT, FeatureSpec, Head, Vectors, WindowPools, every_window, nearest_window, opening, windows,
+    FORMAT, FeatureSpec, Head, Vectors, WindowPools, every_window, mean_pool, nearest_window,
+    opening, windows,
 };
 use crate::data::split_bucket;
 use crate::metrics::{ClassificationReport, by_source};
@@ -87,6 +88,12 @@ pub struct Plan {
     /// characters, and the head serves with nearly the same words, already encoded as a
     /// window, instead of a further encoder pass. The held-out figures are measured as served.
     pub opening_from_window: bool,
+    /// Candidates that read the prompt train and ship with it embedded from its windows
+    /// ([`FeatureSpec::prompt_from_windows`]): a prompt of more than
+    /// [`WINDOW_WORDS`](crate::classifier::head::WINDOW_WORDS) words becomes the normalised
+    /// mean of its windows, the vectors an input layer reading it in windows (`injection`)
+    /// has already put in the shared cache.
+    pub prompt_from_windows: bool,
 }
 
 /// A prepared row: normalised text and its features per candidate are built lazily.
@@ -371,13 +378,34 @@ pub fn run(
         }
         parts
     };
+    // A prompt's windows (none when it is embedded whole: short, or not asked for).
+    let prompt_windows = |q: &str| -> Vec<String> {
+        if plan.prompt_from_windows {
+            windows(q).into_iter().map(str::to_string).collect()
+        } else {
+            Vec::new()
+        }
+    };
     let vectors = embed_parts(split_parts(&|p: &Prepared| {
         let mut v = vec![p.text.clone()];
-        if uses_prompt {
-            v.extend(p.prompt.clone());
+        if let Some(q) = p.prompt.as_ref().filter(|_| uses_prompt) {
+            let ws = prompt_windows(q);
+            if ws.is_empty() {
+                v.push(q.clone());
+            } else {
+                v.extend(ws);
+            }
         }
         v
     }))?;
+    // Each row's prompt vector: whole, or the mean of its windows.
+    let prompt_means: Vec<Option<Vec<f32>>> = prepared
+        .iter()
+        .map(|p| {
+            let ws = prompt_windows(p.prompt.as_deref().filter(|_| uses_prompt)?);
+            (!ws.is_empty()).then(|| mean_pool(ws.iter().map(|w| vectors[w].as_slice())))
+        })
+        .collect();
     // Openings are embedded apart from the rest, so the (long, slow) texts keep their cache
     // file when only the candidates change.
     let openings: Vec<String> = if plan.candidates.iter().any(|c| c.features.opening) {
@@ -453,11 +481,12 @@ pub fn run(
                 .as_ref()
                 .map(|w| w.max.as_slice())
                 .filter(|_| spec.windows),
-            prompt: p
-                .prompt
-                .as_ref()
-                .filter(|_| spec.uses_prompt())
-                .map(|q| vectors[q].as_slice()),
+            prompt: p.prompt.as_ref().filter(|_| spec.uses_prompt()).map(|q| {
+                match &prompt_means[i] {
+                    Some(mean) => mean.as_slice(),
+                    None => vectors[q].as_slice(),
+                }
+            }),
             nearest_window: None,
         };
         let v = Vectors {
@@ -592,6 +621,7 @@ pub fn run(
         opening_from_window: plan.opening_from_window
             && cand.features.opening
             && cand.features.windows,
+        prompt_from_windows: plan.prompt_from_windows && cand.features.uses_prompt(),
         ..cand.features
     };
 
