@@ -14,7 +14,9 @@
 //!   its answer is in, so the loop runs as fast as the two cores allow: with 50 clients and a
 //!   10 ms upstream, a proxy that lowers the throughput from X to Y adds 50/Y − 50/X seconds
 //!   to the mean, and the added latency there is mostly the wait for a core);
-//! - one request at a time (the latency a request pays for the layers on an idle proxy);
+//! - one request at a time (the latency a request pays for the layers on an idle proxy),
+//!   alternating with requests straight to the stub, which are its baseline (see
+//!   [`one_paired`]);
 //! - an open loop: requests arriving at random at a fixed rate, `BENCH_RATE` per second for
 //!   (f), (a) and (b) (default 2,000, the throughput the issue asks for) and `BENCH_RATE_C`
 //!   for (c) (default 30: below the some 40 requests a second two cores can encode, so that
@@ -25,7 +27,8 @@
 //!   sliding window costs per answer.
 //!
 //! Every p99 comes with its 95% interval (order statistics); "added" is the difference from
-//! the same load sent straight to the stub. The closed loops count only requests sent after
+//! the same load sent straight to the stub (one at a time: from the direct requests sent
+//! between the proxied ones). The closed loops count only requests sent after
 //! five rounds of their clients on the same connections (see [`load_of`]); BENCH_DUMP=PREFIX
 //! writes each closed loop's latencies over time (see [`dump_latencies`]).
 //!
@@ -218,6 +221,54 @@ fn load_of(
         dump_latencies(&lat, started, run + 1);
         let lat = lat.into_iter().map(|(_, ms)| ms).collect();
         stats(lat, errors, started.elapsed().as_secs_f64(), &url)
+    })
+}
+
+/// One request at a time, `n` straight to the stub at `direct` and `n` through the proxy at
+/// `proxied`, alternating (in turn each goes first), each on a connection of its own: both
+/// series meet the same moments of the host, so the latency the proxy adds is not a
+/// difference between two stretches of time. Returns (direct, through the proxy).
+fn one_paired(
+    client_rt: &tokio::runtime::Runtime,
+    direct: &str,
+    proxied: &str,
+    n: usize,
+) -> (Stats, Stats) {
+    let urls = [
+        format!("{direct}/chat/completions"),
+        format!("{proxied}/chat/completions"),
+    ];
+    client_rt.block_on(async move {
+        let clients = [reqwest::Client::new(), reqwest::Client::new()];
+        let run = LOOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let first = n * 7919 + run * 100_003;
+        let warm = 5;
+        let mut lat = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut errors = [0, 0];
+        for i in 0..warm + n {
+            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+            for k in order {
+                let t = Instant::now();
+                let ok = post(&clients[k], &urls[k], body(first + 2 * i + k)).await;
+                if i < warm {
+                    continue;
+                }
+                if ok {
+                    lat[k].push(t.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    errors[k] += 1;
+                }
+            }
+        }
+        // Each series' requests per second of its own time (one at a time: the sum of its
+        // latencies).
+        let wall = |l: &[f64]| l.iter().sum::<f64>() / 1000.0;
+        let [d, p] = lat;
+        let (wd, wp) = (wall(&d), wall(&p));
+        (
+            stats(d, errors[0], wd, &urls[0]),
+            stats(p, errors[1], wp, &urls[1]),
+        )
     })
 }
 
@@ -650,8 +701,12 @@ fn main() {
         }
         if runs("one") {
             let before = scrape(&client_rt, &url);
-            let s1 = load(&client_rt, &url, n1, 1);
-            report(&format!("{name}, c=1"), &s1, &direct1);
+            let (base1, s1) = one_paired(&client_rt, &upstream.url, &url, n1);
+            report(&format!("{name}, c=1"), &s1, &base1);
+            println!(
+                "    the same moments straight to the stub: p50 {:.2} ms, p99 {:.2} ms",
+                base1.p50, base1.p99
+            );
             if !before.is_empty() {
                 println!(
                     "    proxy's own means at c=1, ms: {}",
