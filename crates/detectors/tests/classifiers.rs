@@ -895,6 +895,45 @@ fn check_heldout(dir: &std::path::Path, id: &str) {
     );
 }
 
+/// A plan of one small candidate for training tests on a few rows written in the test:
+/// `(epochs, members)` of its networks.
+fn small_plan(
+    id: &'static str,
+    positive: &'static str,
+    negative: &'static str,
+    name: &'static str,
+    features: emmental_detectors::classifier::FeatureSpec,
+    (epochs, members): (usize, usize),
+) -> Plan {
+    Plan {
+        id,
+        positive,
+        negative,
+        candidates: vec![Candidate {
+            name,
+            features,
+            hyper: emmental_detectors::classifier::fit::Hyper {
+                hidden: 4,
+                l2: 0.1,
+                epochs,
+                lr: 0.01,
+                batch: 4,
+                members,
+            },
+            hard_negative_weight: 1.0,
+        }],
+        threshold: ThresholdRule::Accuracy,
+        hard_negative: |_| false,
+        derived_groups: &[],
+        prefer_robust: false,
+        opening_from_window: false,
+        prompt_from_windows: false,
+        heldout_data: "test",
+        validate_command: "test",
+        groups: &[],
+    }
+}
+
 #[test]
 fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
     let _g = serial();
@@ -934,44 +973,19 @@ fn training_is_repeatable_for_a_seed_and_the_cache_changes_nothing() {
             train_only: false,
         })
         .collect();
-    let plan = || Plan {
-        id: "refusal",
-        positive: "refusal",
-        negative: "compliance",
-        candidates: vec![Candidate {
-            name: "text+rules",
-            features: emmental_detectors::classifier::FeatureSpec {
+    let plan = || {
+        small_plan(
+            "refusal",
+            "refusal",
+            "compliance",
+            "text+rules",
+            emmental_detectors::classifier::FeatureSpec {
                 opening: true,
-                windows: false,
-                text_from_windows: false,
-                every_window: false,
-                opening_from_window: false,
-                prompt_from_windows: false,
-                prompt_similarity: false,
-                prompt: false,
-                product: false,
                 rules: Some(emmental_detectors::classifier::rules::RuleSet::Refusal),
-                ngrams: 0,
+                ..emmental_detectors::classifier::FeatureSpec::TEXT_ONLY
             },
-            hyper: emmental_detectors::classifier::fit::Hyper {
-                hidden: 4,
-                l2: 0.1,
-                epochs: 10,
-                lr: 0.01,
-                batch: 4,
-                members: 2,
-            },
-            hard_negative_weight: 1.0,
-        }],
-        threshold: ThresholdRule::Accuracy,
-        hard_negative: |_| false,
-        derived_groups: &[],
-        prefer_robust: false,
-        opening_from_window: false,
-        prompt_from_windows: false,
-        heldout_data: "test",
-        validate_command: "test",
-        groups: &[],
+            (10, 2),
+        )
     };
     let cache = tempfile::tempdir().unwrap();
     let res = Resources::with_encoder(encoder());
@@ -1075,45 +1089,19 @@ fn a_plan_reading_prompts_from_windows_ships_heads_that_say_so() {
         train_only: false,
     })
     .collect();
-    let spec = |prompt: bool| FeatureSpec {
-        opening: false,
-        windows: false,
-        text_from_windows: false,
-        every_window: false,
-        opening_from_window: false,
-        prompt_from_windows: false,
-        prompt_similarity: false,
-        prompt,
-        product: false,
-        rules: None,
-        ngrams: 0,
-    };
     let plan = |prompt: bool| Plan {
-        id: "harm",
-        positive: "harmful",
-        negative: "benign",
-        candidates: vec![Candidate {
-            name: "text+prompt",
-            features: spec(prompt),
-            hyper: emmental_detectors::classifier::fit::Hyper {
-                hidden: 4,
-                l2: 0.1,
-                epochs: 5,
-                lr: 0.01,
-                batch: 4,
-                members: 1,
-            },
-            hard_negative_weight: 1.0,
-        }],
-        threshold: ThresholdRule::Accuracy,
-        hard_negative: |_| false,
-        derived_groups: &[],
-        prefer_robust: false,
-        opening_from_window: false,
         prompt_from_windows: true,
-        heldout_data: "test",
-        validate_command: "test",
-        groups: &[],
+        ..small_plan(
+            "harm",
+            "harmful",
+            "benign",
+            "text+prompt",
+            FeatureSpec {
+                prompt,
+                ..FeatureSpec::TEXT_ONLY
+            },
+            (5, 1),
+        )
     };
     let res = Resources::with_encoder(encoder());
     for reads_prompt in [true, false] {

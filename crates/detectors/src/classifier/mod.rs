@@ -303,12 +303,12 @@ impl Detector for EncoderClassifier {
     fn prepare_prompt(&self, prompt: &str) {
         let spec = self.head.features;
         if spec.uses_prompt() {
-            let windows = spec.prompt_windows(prompt);
-            if windows.is_empty() {
-                let _ = embed::embed(&self.encoder, &[prompt]);
-            } else {
-                let _ = embed::embed(&self.encoder, &windows);
+            // Its windows, or the prompt whole.
+            let mut texts = spec.prompt_windows(prompt);
+            if texts.is_empty() {
+                texts.push(prompt);
             }
+            let _ = embed::embed(&self.encoder, &texts);
         }
     }
 }
