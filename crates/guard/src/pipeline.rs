@@ -112,7 +112,13 @@ pub struct Guard {
     output: Vec<Arc<Layer>>,
     /// The output layers that run the encoder: those [`Guard::prepare_output`] starts.
     output_encoder: Vec<Arc<Layer>>,
+    /// Whether an input layer runs the encoder.
+    input_encoder: bool,
 }
+
+/// How soon after [`Guard::expect_encoder`] a pass is expected: the layers before it (parsing,
+/// the rule-based layers, tokenizing) take a fraction of a millisecond.
+const EXPECT_PASS_WITHIN: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl Guard {
     /// Builds every layer of `config`. Encoder-based scanners share `res`'s encoder.
@@ -154,6 +160,7 @@ impl Guard {
         };
         let output: Vec<Arc<Layer>> = layers(output);
         Ok(Self {
+            input_encoder: config.input.iter().any(layer_needs_encoder),
             input: layers(input),
             output_encoder: output
                 .iter()
@@ -188,6 +195,20 @@ impl Guard {
                 l.scanner.prepare(&cx);
             }
         }))
+    }
+
+    /// Tells the encoder that this side's layers will run it shortly (when one of them does),
+    /// so that the threads sharing its passes are awake when the first pass starts (see
+    /// [`emmental_models::local::expect_pass`]). The check of a side calls it; the proxy calls
+    /// it for the output side as soon as the upstream's answer starts to arrive.
+    pub fn expect_encoder(&self, direction: Direction) {
+        let uses = match direction {
+            Direction::Input => self.input_encoder,
+            Direction::Output => !self.output_encoder.is_empty(),
+        };
+        if uses {
+            emmental_models::local::expect_pass(EXPECT_PASS_WITHIN);
+        }
     }
 
     pub fn layers(&self, direction: Direction) -> &[Arc<Layer>] {
@@ -233,6 +254,7 @@ impl Guard {
         cx: &ScanContext,
         split_beside: bool,
     ) -> (Checked, Option<Beside>) {
+        self.expect_encoder(direction);
         let layers = self.layers(direction);
         let mut decisions = Vec::with_capacity(layers.len());
         let mut changed = false;

@@ -60,7 +60,8 @@ pub trait Scanner: Send + Sync {
     fn kinds(&self) -> Vec<String> {
         Vec::new()
     }
-    /// Whether scanning costs model inference (such scanners run on a blocking thread).
+    /// Whether scanning costs model inference (such scanners block: the proxy's worker that
+    /// runs them hands its other tasks on, or they run on a blocking thread).
     fn heavy(&self) -> bool {
         false
     }

@@ -448,6 +448,9 @@ fn cpu_per_request(before: &[ThreadCpu], after: &[ThreadCpu], requests: usize) -
         "proxy {:.0} (of which audit {:.0}), stub {:.0}, load generator {:.0}",
         used(&[
             "bench-proxy",
+            // The threads that share the encoder's passes (rayon's, before them, were
+            // started by a proxy thread and carried its name).
+            "encoder-",
             "emmental-audit",
             "emmental-ckpt",
             "sqlx-sqlite"

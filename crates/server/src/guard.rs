@@ -1078,7 +1078,11 @@ async fn handle(
         Ok(Ok(r)) => Ok(r),
     };
     let upstream = match upstream {
-        Ok(r) if r.status().is_success() => r,
+        Ok(r) if r.status().is_success() => {
+            // The answer's layers come next: the encoder's threads wake while it arrives.
+            guard.expect_encoder(Direction::Output);
+            r
+        }
         Ok(r) => {
             let status = r.status();
             let text = r.text().await.unwrap_or_default();

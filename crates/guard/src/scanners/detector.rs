@@ -109,7 +109,25 @@ impl Scanner for DetectorScanner {
         if !self.heavy {
             return self.judge(text, cx);
         }
-        // Encoder inference: keep it off the async workers.
+        // Encoder inference. On a multi-threaded runtime this worker runs it and hands its
+        // other tasks to a new worker: the pass starts on a thread that is awake, where a
+        // blocking thread would first have to be woken (on a virtual machine that can take
+        // longer than the pass's first loops). Elsewhere (a single-threaded runtime, as in
+        // tests) it goes to a blocking thread.
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        {
+            // A panic is the scanner's failure, as from a blocking thread.
+            let run = std::panic::AssertUnwindSafe(|| self.judge(text, cx));
+            return tokio::task::block_in_place(|| std::panic::catch_unwind(run)).unwrap_or_else(
+                |_| {
+                    Err(GuardError::Scan {
+                        layer: self.id.clone(),
+                        message: "scanner task failed: it panicked".into(),
+                    })
+                },
+            );
+        }
         let (text, cx) = (text.to_string(), cx.clone());
         let this = Self {
             id: self.id.clone(),

@@ -19,6 +19,7 @@
 
 mod kernels;
 mod native;
+mod team;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -517,6 +518,15 @@ impl Embedder for LocalEncoder {
                 message: format!("encoder task failed: {e}"),
             })?
     }
+}
+
+/// Announces an encoder pass to come within `within`, from a caller that knows of it before
+/// it can start it (a request has arrived; its text is still to be read and tokenized): the
+/// threads that share a pass are woken now rather than when it starts. On a virtual machine
+/// waking a thread on an idle core can take longer than a short pass. Cheap: a system call
+/// when they sleep, nothing when they are awake.
+pub fn expect_pass(within: std::time::Duration) {
+    team::expect(within);
 }
 
 /// Cosine similarity of two vectors (for normalised vectors, their dot product).

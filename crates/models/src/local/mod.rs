@@ -9,5 +9,5 @@ pub mod template;
 pub mod tokenizer;
 
 pub use chat::{GenerationTiming, LocalChatModel, LogitsProcessor};
-pub use encoder::{EncoderBackend, LocalEncoder, Token, TokenStates, cosine};
+pub use encoder::{EncoderBackend, LocalEncoder, Token, TokenStates, cosine, expect_pass};
 pub use tokenizer::GgufTokenizer;

@@ -21,6 +21,8 @@
 
 use std::sync::OnceLock;
 
+use super::team;
+
 /// Output columns per packed panel (two 16-lane AVX-512 registers).
 pub(crate) const NR: usize = 32;
 /// Rows per micro-kernel call (12 × 2 accumulators = 24 of the 32 vector registers).
@@ -187,8 +189,8 @@ impl PackedLinear {
         self.n.div_ceil(NR)
     }
 
-    /// `out[m × n] = epilogue(a[m × k] · Wᵀ + b)`, split over the rayon pool's threads by
-    /// output panel.
+    /// `out[m × n] = epilogue(a[m × k] · Wᵀ + b)`, split over the pass's threads (see
+    /// [`team`]) by chunks of output panels.
     ///
     /// Loop order: rows in blocks of [`MC`], the depth in blocks of [`KC`], then panels, then
     /// row tiles. A block of `a` (`MC × KC`) stays in the core's L2 while the weights stream
@@ -216,30 +218,22 @@ impl PackedLinear {
         };
         let out_ptr = SendPtr(out.as_mut_ptr());
         let panels = self.n_panels();
-        let threads = rayon::current_num_threads().min(panels).max(1);
-        let task = |t: usize| {
-            let (p0, p1) = (panels * t / threads, panels * (t + 1) / threads);
+        // Chunks of panels for the pass's threads to claim (see `team`): a few per thread, so
+        // that a thread that starts late or runs slow leaves little for the others to wait on.
+        let per = panels.div_ceil(CHUNKS_PER_LOOP).max(1);
+        team::for_each(panels.div_ceil(per), |c| {
+            let (p0, p1) = (c * per, ((c + 1) * per).min(panels));
             for r0 in (0..m).step_by(MC) {
                 let rows = MC.min(m - r0);
                 for k0 in (0..self.k).step_by(KC) {
                     for p in p0..p1 {
-                        // SAFETY: threads write disjoint column ranges of `out`, which
+                        // SAFETY: chunks write disjoint column ranges of `out`, which
                         // outlives this call; the tile lies inside `out` (asserted shapes).
                         unsafe { self.tile(lhs, r0, rows, k0, p, out_ptr, epilogue) };
                     }
                 }
             }
-        };
-        if threads == 1 {
-            task(0);
-        } else {
-            rayon::scope(|s| {
-                for t in 1..threads {
-                    s.spawn(move |_| task(t));
-                }
-                task(0);
-            });
-        }
+        });
     }
 
     /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0+KC`.
@@ -344,9 +338,18 @@ fn pack_bf16_pairs(w: &[f32], n: usize, k: usize) -> Vec<u32> {
 fn to_bf16_pairs(a: &[f32], m: usize, k: usize) -> Vec<u32> {
     let kp = k.div_ceil(2);
     let mut out = vec![0u32; m * kp];
-    for (row, dst) in a.chunks_exact(k).zip(out.chunks_exact_mut(kp)) {
-        convert_row_bf16(row, dst);
-    }
+    // Rows in chunks over the pass's threads: a serial stretch between two parallel loops
+    // would leave the helpers waiting.
+    let per = m.div_ceil(CHUNKS_PER_LOOP).max(16);
+    let dst = SendPtr(out.as_mut_ptr());
+    team::for_each(m.div_ceil(per), |c| {
+        let (r0, r1) = (c * per, ((c + 1) * per).min(m));
+        for r in r0..r1 {
+            // SAFETY: chunks write disjoint rows of `out`, which outlives this call.
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(r * kp), kp) };
+            convert_row_bf16(&a[r * k..(r + 1) * k], row);
+        }
+    });
     out
 }
 
@@ -399,17 +402,20 @@ pub(crate) fn pack_rows_as_columns(w: &[f32], n: usize, k: usize) -> Vec<f32> {
 }
 
 #[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub *mut f32);
-// SAFETY: used only to write disjoint regions from scoped threads.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+pub(crate) struct SendPtr<T = f32>(pub *mut T);
+// SAFETY: used only to write disjoint regions from the threads of a pass.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
 
-impl SendPtr {
+impl<T> SendPtr<T> {
     /// The pointer (a method, so closures capture the `Send` wrapper and not its field).
-    pub(crate) fn ptr(&self) -> *mut f32 {
+    pub(crate) fn ptr(&self) -> *mut T {
         self.0
     }
 }
+
+/// How many chunks a parallel loop of a pass is cut into, at most (see [`team`]).
+pub(crate) const CHUNKS_PER_LOOP: usize = 8;
 
 /// `tile[i][j] = Σ_kk a[i·lda + kk] · b[kk·NR + j]` for `i < tile.len() ≤ MR`, summed in
 /// order of `kk` (one panel of `b`, `k` deep).

@@ -8,9 +8,9 @@
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
-use rayon::prelude::*;
 
 use super::kernels::{self, Epilogue, MR, NR, PackedLinear, Precision, SendPtr};
+use super::team;
 
 struct Norm {
     gamma: Vec<f32>,
@@ -131,18 +131,15 @@ impl NativeBert {
     /// each sequence, stacked row-major: `Σ len × dim`. Token ids must be below the vocabulary
     /// size and sequences no longer than the position table.
     pub fn forward(&self, seqs: &[&[u32]], upto: usize) -> Result<Vec<f32>, String> {
-        // The embeddings alone (`upto` 0) are a table look-up with no parallel work: no hop.
-        if upto > 0 && rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
-            // Run the pass on a pool thread: each multiply below splits its work with a
-            // `rayon::scope`, and from outside the pool every one of those would hand the work
-            // over and put this thread to sleep until it is done (two thread switches per op,
-            // some 30 per layer stack). From inside, the caller works on its share.
-            return rayon::scope(|_| self.forward_in_pool(seqs, upto));
+        // The embeddings alone (`upto` 0) are a table look-up with no parallel work.
+        if upto == 0 {
+            return self.forward_pass(seqs, upto);
         }
-        self.forward_in_pool(seqs, upto)
+        // The caller's thread and the team's helpers share each loop of the pass.
+        team::pass(|| self.forward_pass(seqs, upto))
     }
 
-    fn forward_in_pool(&self, seqs: &[&[u32]], upto: usize) -> Result<Vec<f32>, String> {
+    fn forward_pass(&self, seqs: &[&[u32]], upto: usize) -> Result<Vec<f32>, String> {
         let d = self.dim;
         let vocab = self.word.len() / d;
         let m: usize = seqs.iter().map(|s| s.len()).sum();
@@ -215,16 +212,16 @@ impl NativeBert {
 
     fn norm_rows(&self, x: &mut [f32], n: &Norm) {
         let d = self.dim;
-        // Cheap next to the multiplies: split only when there is enough of it.
-        if x.len() >= 64 * d {
-            x.par_chunks_mut(d * 32).for_each(|c| {
-                c.chunks_mut(d)
-                    .for_each(|r| kernels::layer_norm(r, &n.gamma, &n.beta, self.eps))
-            });
-        } else {
-            x.chunks_mut(d)
-                .for_each(|r| kernels::layer_norm(r, &n.gamma, &n.beta, self.eps));
-        }
+        // Rows in chunks of 16 over the pass's threads.
+        let rows = x.len() / d;
+        let ptr = SendPtr(x.as_mut_ptr());
+        team::for_each(rows.div_ceil(16), |c| {
+            for r in c * 16..((c + 1) * 16).min(rows) {
+                // SAFETY: chunks write disjoint rows of `x`, which outlives this call.
+                let row = unsafe { std::slice::from_raw_parts_mut(ptr.ptr().add(r * d), d) };
+                kernels::layer_norm(row, &n.gamma, &n.beta, self.eps);
+            }
+        });
     }
 
     /// Multi-head self-attention of each sequence (no mask: sequences are not padded).
@@ -292,11 +289,7 @@ impl NativeBert {
             .iter()
             .flat_map(|&b| (0..heads).map(move |h| (b, h)))
             .collect();
-        if rayon::current_num_threads() == 1 {
-            tasks.into_iter().for_each(|(b, h)| task(b, h));
-        } else {
-            tasks.into_par_iter().for_each(|(b, h)| task(b, h));
-        }
+        team::for_each(tasks.len(), |i| task(tasks[i].0, tasks[i].1));
     }
 }
 
@@ -343,7 +336,8 @@ mod timing {
                 let mut u = vec![0f32; mm * ff];
                 let mut xo = vec![0f32; mm * d];
                 let mut t = [0f64; 6];
-                for _ in 0..20 {
+                // One pass, so that the loops below share the team as a forward pass does.
+                team::pass(|| for _ in 0..20 {
                     for layer in &m.layers {
                         let c = std::time::Instant::now();
                         layer.qkv.forward(&x, mm, &mut qkv, Epilogue::Bias);
@@ -368,7 +362,7 @@ mod timing {
                             .forward(&u, mm, &mut xo, Epilogue::BiasResidual(&h));
                         t[5] += c.elapsed().as_secs_f64();
                     }
-                }
+                });
                 println!(
                     "per forward ms: qkv {:.2} attn {:.2} out {:.2} ln {:.2} up {:.2} down {:.2}",
                     t[0] * 50.0,

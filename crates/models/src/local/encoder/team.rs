@@ -1,0 +1,374 @@
+//! The threads of one encoder pass: the caller and the helpers of one process-wide team, which
+//! share each parallel loop of the pass chunk by chunk.
+//!
+//! Why not rayon: an encoder pass is some 40 parallel loops of 0.05–1 ms each, with short
+//! serial stretches between them. Rayon's idle workers sleep after a few dozen microseconds,
+//! and in a virtual machine waking a thread on a halted virtual core takes 30–150 µs at the
+//! median and up to milliseconds at the tail (measured on the 2-core hosts this project runs
+//! on), so a pass paid that many times over, and split its loops in halves that waited for the
+//! slower core. Here:
+//!
+//! - a pass holds the team from its first loop to its last; its helpers spin between loops
+//!   (yielding to the scheduler after [`SPIN`]) and sleep only when the pass is over and no
+//!   other pass has started within [`LINGER`];
+//! - a loop is cut into chunks that every thread claims one at a time, the caller too, so the
+//!   loop never waits for a helper that is late: the caller starts at once, a helper that wakes
+//!   late takes what is left, and one that never comes leaves the caller to do it all;
+//! - one pass holds the team at a time (another waits for it): the team is as many threads as
+//!   the cores, so a second pass beside it would only take cores from it.
+//!
+//! Each chunk is computed the same way whichever thread claims it, so results do not depend on
+//! the threads (the encoder's bit-for-bit tests cover this).
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// How long a waiting thread spins before it yields its core at each check.
+const SPIN: Duration = Duration::from_micros(200);
+/// How long helpers wait for the next pass after one ends before they sleep.
+const LINGER: Duration = Duration::from_micros(50);
+
+/// One parallel loop: `chunks` calls of `f`, claimed one at a time.
+struct Job<'a> {
+    f: &'a (dyn Fn(usize) + Sync),
+    chunks: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+impl Job<'_> {
+    /// Claims and runs chunks until none is left. A panicking chunk counts as done (and
+    /// marks the job), so that the caller never waits for it.
+    fn work(&self) {
+        loop {
+            let c = self.next.fetch_add(1, Ordering::Relaxed);
+            if c >= self.chunks {
+                return;
+            }
+            if catch_unwind(AssertUnwindSafe(|| (self.f)(c))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// What the caller and its helpers share.
+struct Shared {
+    /// The loop on offer: a `*const Job` with its lifetime erased, null between loops.
+    job: AtomicPtr<()>,
+    /// Bumped for each loop offered.
+    epoch: AtomicU64,
+    /// Helpers between reading `job` and being done with what they read.
+    entered: AtomicUsize,
+    /// A pass holds the team: helpers spin instead of sleeping.
+    active: AtomicBool,
+    /// Until when (nanoseconds after `EPOCH`) helpers stay awake for a pass announced by
+    /// [`expect`].
+    awake_until: AtomicU64,
+    /// Per helper: asleep, or about to sleep (the pass's start wakes it).
+    parked: Vec<AtomicBool>,
+    threads: OnceLock<Vec<Thread>>,
+}
+
+/// The clock of [`Shared::awake_until`].
+fn now_nanos() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+impl Shared {
+    /// Whether a pass announced by [`expect`] may still come.
+    fn expected(&self) -> bool {
+        now_nanos() < self.awake_until.load(Ordering::SeqCst)
+    }
+
+    /// Wakes the helpers that sleep.
+    fn wake(&self) {
+        if let Some(threads) = self.threads.get() {
+            for (flag, t) in self.parked.iter().zip(threads) {
+                if flag.swap(false, Ordering::SeqCst) {
+                    t.unpark();
+                }
+            }
+        }
+    }
+}
+
+/// The process's team: `helpers` threads beside whichever thread runs a pass.
+pub(crate) struct Team {
+    shared: &'static Shared,
+    /// Held by the pass using the team.
+    gate: Mutex<()>,
+}
+
+thread_local! {
+    /// The team this thread holds for its pass, if any.
+    static HELD: Cell<Option<&'static Team>> = const { Cell::new(None) };
+}
+
+impl Team {
+    /// The team, started on first use with one helper less than the machine has cores.
+    fn global() -> &'static Team {
+        static TEAM: OnceLock<Team> = OnceLock::new();
+        TEAM.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Team::start(cores.saturating_sub(1))
+        })
+    }
+
+    fn start(helpers: usize) -> Team {
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            epoch: AtomicU64::new(0),
+            entered: AtomicUsize::new(0),
+            active: AtomicBool::new(false),
+            awake_until: AtomicU64::new(0),
+            parked: (0..helpers).map(|_| AtomicBool::new(false)).collect(),
+            threads: OnceLock::new(),
+        }));
+        let threads = (0..helpers)
+            .filter_map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("encoder-{}", i + 1))
+                    .spawn(move || helper(shared, i))
+                    .ok()
+                    .map(|h| h.thread().clone())
+            })
+            .collect();
+        let _ = shared.threads.set(threads);
+        Team {
+            shared,
+            gate: Mutex::new(()),
+        }
+    }
+
+    /// Offers `f(0) … f(chunks − 1)` to the team and works on it until every chunk is done.
+    fn run(&self, chunks: usize, f: &(dyn Fn(usize) + Sync)) {
+        let s = self.shared;
+        let job = Job {
+            f,
+            chunks,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+        };
+        s.job
+            .store(&job as *const Job<'_> as *mut (), Ordering::SeqCst);
+        s.epoch.fetch_add(1, Ordering::SeqCst);
+        job.work();
+        wait_until(|| job.done.load(Ordering::Acquire) == chunks);
+        // Withdraw the offer, then wait for every helper that may have read it to let go:
+        // `job` lives on this stack.
+        s.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        wait_until(|| s.entered.load(Ordering::SeqCst) == 0);
+        if job.panicked.load(Ordering::Relaxed) {
+            resume_unwind(Box::new("a chunk of an encoder loop panicked"));
+        }
+    }
+}
+
+/// Spins until `done()`, then yields the core between checks.
+fn wait_until(done: impl Fn() -> bool) {
+    let start = Instant::now();
+    let mut n = 0u32;
+    while !done() {
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(64) && start.elapsed() > SPIN {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// A helper's life: wait for a loop, take chunks of it, again.
+fn helper(s: &'static Shared, me: usize) {
+    let mut seen = s.epoch.load(Ordering::Acquire);
+    loop {
+        // Wait for the next loop.
+        let mut since = Instant::now();
+        let mut n = 0u32;
+        loop {
+            let e = s.epoch.load(Ordering::Acquire);
+            if e != seen {
+                seen = e;
+                break;
+            }
+            n = n.wrapping_add(1);
+            if !n.is_multiple_of(64) {
+                std::hint::spin_loop();
+                continue;
+            }
+            if s.active.load(Ordering::SeqCst) || s.expected() {
+                if since.elapsed() > SPIN {
+                    std::thread::yield_now();
+                }
+            } else if since.elapsed() > LINGER {
+                // Sleep until a pass starts or is expected. The flag is raised before
+                // `active` is read again, and a pass raises `active` (or [`expect`] its
+                // deadline) before it reads the flag: one of the two sees the other, so no
+                // pass starts with this helper asleep unwoken.
+                s.parked[me].store(true, Ordering::SeqCst);
+                while !s.active.load(Ordering::SeqCst)
+                    && !s.expected()
+                    && s.parked[me].load(Ordering::SeqCst)
+                {
+                    std::thread::park();
+                }
+                s.parked[me].store(false, Ordering::SeqCst);
+                since = Instant::now();
+            }
+        }
+        s.entered.fetch_add(1, Ordering::SeqCst);
+        let p = s.job.load(Ordering::SeqCst);
+        // The epoch is read again: a pointer read after a newer loop was offered belongs to
+        // that loop, which the next turn takes.
+        if !p.is_null() && s.epoch.load(Ordering::SeqCst) == seen {
+            // SAFETY: the offering thread keeps the job alive until `entered` is back to zero
+            // after it withdrew the offer, and this thread counted itself in before reading.
+            let job = unsafe { &*(p as *const Job<'_>) };
+            job.work();
+        }
+        s.entered.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `f` as one encoder pass: on this thread and the team's helpers when the rayon
+/// context asks for more than one thread (`RAYON_NUM_THREADS`, or a pool of one thread
+/// installed by a caller), on this thread alone otherwise. Waits while another thread's pass
+/// holds the team. A pass inside a pass is part of it.
+pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
+    if HELD.with(Cell::get).is_some() || rayon::current_num_threads() <= 1 {
+        return f();
+    }
+    let team = Team::global();
+    if team.shared.parked.is_empty() {
+        return f();
+    }
+    let _gate = team.gate.lock().unwrap_or_else(PoisonError::into_inner);
+    let s = team.shared;
+    s.active.store(true, Ordering::SeqCst);
+    s.wake();
+    struct Release(&'static Team);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.shared.active.store(false, Ordering::SeqCst);
+            HELD.with(|h| h.set(None));
+        }
+    }
+    HELD.with(|h| h.set(Some(team)));
+    let _release = Release(team);
+    f()
+}
+
+/// Announces a pass within `within`: the team's sleeping helpers are woken now and stay
+/// awake until then, so that the pass finds them at work rather than paying for their wake-up
+/// (which on a virtual machine can take longer than a short pass). For a caller that knows a
+/// pass is coming before it can start it: a request has arrived, but its text must be read
+/// and tokenized first. Costs a system call when helpers sleep, nothing otherwise.
+pub fn expect(within: Duration) {
+    if rayon::current_num_threads() <= 1 {
+        return;
+    }
+    let team = Team::global();
+    let s = team.shared;
+    if s.parked.is_empty() {
+        return;
+    }
+    let until = now_nanos().saturating_add(within.as_nanos() as u64);
+    s.awake_until.fetch_max(until, Ordering::SeqCst);
+    s.wake();
+}
+
+/// `f(0) … f(chunks − 1)`, shared with the team when this thread holds it for its pass, in
+/// order on this thread otherwise. Every call is made once; which thread makes it varies.
+pub(crate) fn for_each(chunks: usize, f: impl Fn(usize) + Sync) {
+    match HELD.with(Cell::get) {
+        Some(team) if chunks > 1 => team.run(chunks, &f),
+        _ => (0..chunks).for_each(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn every_chunk_runs_once_whoever_runs_it() {
+        let team = Team::start(1);
+        for chunks in [1usize, 2, 7, 100] {
+            let hits: Vec<AtomicU32> = (0..chunks).map(|_| AtomicU32::new(0)).collect();
+            team.shared.active.store(true, Ordering::SeqCst);
+            for _ in 0..50 {
+                team.run(chunks, &|c| {
+                    hits[c].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            team.shared.active.store(false, Ordering::SeqCst);
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 50));
+        }
+    }
+
+    #[test]
+    fn a_team_without_helpers_or_asleep_still_finishes() {
+        // No helper at all: the caller does every chunk.
+        let alone = Team::start(0);
+        let sum = AtomicUsize::new(0);
+        alone.run(10, &|c| {
+            sum.fetch_add(c, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 45);
+        // A helper asleep (no pass active): the caller does not wait for it.
+        let team = Team::start(1);
+        std::thread::sleep(Duration::from_millis(5));
+        let sum = AtomicUsize::new(0);
+        team.run(10, &|c| {
+            sum.fetch_add(c, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 45);
+    }
+
+    #[test]
+    fn a_panicking_chunk_reaches_the_caller_after_the_helpers_let_go() {
+        let team = Team::start(1);
+        team.shared.active.store(true, Ordering::SeqCst);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            team.run(8, &|c| assert!(c != 5, "chunk 5"));
+        }));
+        assert!(r.is_err());
+        assert_eq!(team.shared.entered.load(Ordering::SeqCst), 0);
+        // The team still works.
+        let n = AtomicUsize::new(0);
+        team.run(8, &|_| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 8);
+        team.shared.active.store(false, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn passes_on_many_threads_take_turns() {
+        let total = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                sc.spawn(|| {
+                    for _ in 0..20 {
+                        pass(|| {
+                            for_each(16, |c| {
+                                total.fetch_add(c + 1, Ordering::Relaxed);
+                            })
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 4 * 20 * (16 * 17 / 2));
+    }
+}
