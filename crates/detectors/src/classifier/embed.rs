@@ -170,8 +170,10 @@ fn through_cache<E>(
     // One encoder call per distinct text.
     missing.sort_by_key(|&i| (len(i), keys[i]));
     missing.dedup_by_key(|i| keys[*i]);
-    // A rayon worker never waits: the call it would wait for may need this very worker for
-    // its forward pass. It encodes the text again instead.
+    // A rayon worker never waits: it encodes the text again instead. (When the encoder's
+    // passes ran on rayon's pool, the call it waited for could need this very worker; they
+    // now run on their caller's thread and the encoder's own helpers, but a worker of a
+    // caller's parallel batch is still better kept busy than asleep.)
     let may_wait = rayon::current_thread_index().is_none();
     // `mine`: the texts this call encodes; `claimed`: those of them no other call is encoding,
     // which others may now wait for.
