@@ -110,6 +110,9 @@ pub(crate) struct Team {
 thread_local! {
     /// The team this thread holds for its pass, if any.
     static HELD: Cell<Option<&'static Team>> = const { Cell::new(None) };
+    /// This thread is in a loop it offered to the team: a loop inside one of its chunks runs
+    /// on this thread alone (the team has one loop on offer at a time).
+    static IN_LOOP: Cell<bool> = const { Cell::new(false) };
 }
 
 impl Team {
@@ -290,7 +293,17 @@ pub fn expect(within: Duration) {
 /// order on this thread otherwise. Every call is made once; which thread makes it varies.
 pub(crate) fn for_each(chunks: usize, f: impl Fn(usize) + Sync) {
     match HELD.with(Cell::get) {
-        Some(team) if chunks > 1 => team.run(chunks, &f),
+        Some(team) if chunks > 1 && !IN_LOOP.with(Cell::get) => {
+            struct Out;
+            impl Drop for Out {
+                fn drop(&mut self) {
+                    IN_LOOP.with(|l| l.set(false));
+                }
+            }
+            IN_LOOP.with(|l| l.set(true));
+            let _out = Out;
+            team.run(chunks, &f)
+        }
         _ => (0..chunks).for_each(f),
     }
 }
@@ -351,6 +364,19 @@ mod tests {
         });
         assert_eq!(n.load(Ordering::Relaxed), 8);
         team.shared.active.store(false, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_loop_inside_a_chunk_runs_whole() {
+        let total = AtomicUsize::new(0);
+        pass(|| {
+            for_each(4, |_| {
+                for_each(5, |c| {
+                    total.fetch_add(c + 1, Ordering::Relaxed);
+                })
+            })
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 4 * 15);
     }
 
     #[test]
