@@ -114,19 +114,17 @@ impl Scanner for DetectorScanner {
         // blocking thread would first have to be woken (on a virtual machine that can take
         // longer than the pass's first loops). Elsewhere (a single-threaded runtime, as in
         // tests) it goes to a blocking thread.
+        // A panic is the scanner's failure, on either path.
+        let failed = |why: String| GuardError::Scan {
+            layer: self.id.clone(),
+            message: format!("scanner task failed: {why}"),
+        };
         if tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
         {
-            // A panic is the scanner's failure, as from a blocking thread.
             let run = std::panic::AssertUnwindSafe(|| self.judge(text, cx));
-            return tokio::task::block_in_place(|| std::panic::catch_unwind(run)).unwrap_or_else(
-                |_| {
-                    Err(GuardError::Scan {
-                        layer: self.id.clone(),
-                        message: "scanner task failed: it panicked".into(),
-                    })
-                },
-            );
+            return tokio::task::block_in_place(|| std::panic::catch_unwind(run))
+                .unwrap_or_else(|_| Err(failed("it panicked".into())));
         }
         let (text, cx) = (text.to_string(), cx.clone());
         let this = Self {
@@ -138,9 +136,6 @@ impl Scanner for DetectorScanner {
         };
         tokio::task::spawn_blocking(move || this.judge(&text, &cx))
             .await
-            .map_err(|e| GuardError::Scan {
-                layer: self.id.clone(),
-                message: format!("scanner task failed: {e}"),
-            })?
+            .map_err(|e| failed(e.to_string()))?
     }
 }

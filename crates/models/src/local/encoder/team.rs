@@ -125,6 +125,16 @@ impl Team {
         })
     }
 
+    /// The team, when this thread's passes are to use it: the rayon context asks for more
+    /// than one thread (`RAYON_NUM_THREADS`, or a pool of one installed by a caller) and the
+    /// machine has more than one core.
+    fn wanted() -> Option<&'static Team> {
+        if rayon::current_num_threads() <= 1 {
+            return None;
+        }
+        Some(Team::global()).filter(|t| !t.shared.parked.is_empty())
+    }
+
     fn start(helpers: usize) -> Team {
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             job: AtomicPtr::new(std::ptr::null_mut()),
@@ -247,13 +257,12 @@ fn helper(s: &'static Shared, me: usize) {
 /// installed by a caller), on this thread alone otherwise. Waits while another thread's pass
 /// holds the team. A pass inside a pass is part of it.
 pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
-    if HELD.with(Cell::get).is_some() || rayon::current_num_threads() <= 1 {
+    if HELD.with(Cell::get).is_some() {
         return f();
     }
-    let team = Team::global();
-    if team.shared.parked.is_empty() {
+    let Some(team) = Team::wanted() else {
         return f();
-    }
+    };
     let _gate = team.gate.lock().unwrap_or_else(PoisonError::into_inner);
     let s = team.shared;
     s.active.store(true, Ordering::SeqCst);
@@ -276,14 +285,10 @@ pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
 /// pass is coming before it can start it: a request has arrived, but its text must be read
 /// and tokenized first. Costs a system call when helpers sleep, nothing otherwise.
 pub fn expect(within: Duration) {
-    if rayon::current_num_threads() <= 1 {
+    let Some(team) = Team::wanted() else {
         return;
-    }
-    let team = Team::global();
+    };
     let s = team.shared;
-    if s.parked.is_empty() {
-        return;
-    }
     let until = now_nanos().saturating_add(within.as_nanos() as u64);
     s.awake_until.fetch_max(until, Ordering::SeqCst);
     s.wake();
