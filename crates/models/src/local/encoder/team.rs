@@ -15,20 +15,24 @@
 //!   loop never waits for a helper that is late: the caller starts at once, a helper that wakes
 //!   late takes what is left, and one that never comes leaves the caller to do it all;
 //! - a pass takes the team only when it is the only pass in flight. One that starts while
-//!   another is in flight runs on its own thread at once, and a pass holding the team stops
-//!   offering its loops while others are in flight; helpers sleep then. Under load every core
-//!   already has a pass to run: sharing loops would add hand-offs and spinning helpers that take
-//!   cores from the passes, and making passes wait for the team would serialize them
-//!   (measured: a quarter fewer streamed answers a second at 50 clients). Passes that overlap
-//!   share the cores through the operating system's scheduler, which is fair to them.
+//!   another is in flight runs on its own thread, and a pass holding the team stops offering
+//!   its loops while others are in flight; helpers sleep then. Under load every core already
+//!   has a pass to run: sharing loops would add hand-offs and spinning helpers that take cores
+//!   from the passes, and making every pass wait for the team would serialize them (measured:
+//!   a quarter fewer streamed answers a second at 50 clients);
+//! - at most as many passes compute at once as there are cores (the team's pass counts for
+//!   one); the others wait in line, first come first served ([`Line`]). Left to the
+//!   scheduler, dozens of passes would share the cores evenly and all finish late together,
+//!   which doubled the slowest requests' latency under load.
 //!
 //! Each chunk is computed the same way whichever thread claims it, so results do not depend on
 //! the threads (the encoder's bit-for-bit tests cover this).
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, TryLockError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -118,16 +122,92 @@ impl Shared {
     }
 }
 
+/// Places for passes computing at once, given in the order they were asked for.
+struct Line {
+    state: Mutex<LineState>,
+}
+
+struct LineState {
+    free: usize,
+    waiting: VecDeque<Arc<Waiter>>,
+}
+
+/// A thread waiting in [`Line`]: given a place by the one that leaves it.
+struct Waiter {
+    given: AtomicBool,
+    thread: Thread,
+}
+
+impl Line {
+    fn new(places: usize) -> Line {
+        Line {
+            state: Mutex::new(LineState {
+                free: places.max(1),
+                waiting: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// Takes a place, waiting behind those that asked before. The place is held until the
+    /// returned value is dropped (a panic too gives it back).
+    fn enter(&self) -> Place<'_> {
+        let me = {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if st.free > 0 && st.waiting.is_empty() {
+                st.free -= 1;
+                return Place(self);
+            }
+            let me = Arc::new(Waiter {
+                given: AtomicBool::new(false),
+                thread: std::thread::current(),
+            });
+            st.waiting.push_back(me.clone());
+            me
+        };
+        // `park` may return without an unpark: the flag decides.
+        while !me.given.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        Place(self)
+    }
+
+    /// Hands the place to the first in line, or frees it.
+    fn leave(&self) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match st.waiting.pop_front() {
+            Some(next) => {
+                drop(st);
+                next.given.store(true, Ordering::Release);
+                next.thread.unpark();
+            }
+            None => st.free += 1,
+        }
+    }
+}
+
+/// A place in [`Line`], given back on drop.
+struct Place<'a>(&'a Line);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 /// The process's team: `helpers` threads beside whichever thread runs a pass.
 pub(crate) struct Team {
     shared: &'static Shared,
     /// Held by the pass using the team.
     gate: Mutex<()>,
+    /// One place per core for the passes in flight.
+    line: Line,
 }
 
 thread_local! {
     /// The team this thread holds for its pass, if any.
     static HELD: Cell<Option<&'static Team>> = const { Cell::new(None) };
+    /// This thread runs a pass without the team: a pass inside it is part of it.
+    static SOLO: Cell<bool> = const { Cell::new(false) };
     /// This thread is in a loop it offered to the team: a loop inside one of its chunks runs
     /// on this thread alone (the team has one loop on offer at a time).
     static IN_LOOP: Cell<bool> = const { Cell::new(false) };
@@ -177,6 +257,7 @@ impl Team {
         Team {
             shared,
             gate: Mutex::new(()),
+            line: Line::new(helpers + 1),
         }
     }
 
@@ -273,10 +354,11 @@ fn helper(s: &'static Shared, me: usize) {
 
 /// Runs `f` as one encoder pass: on this thread and the team's helpers when the rayon
 /// context asks for more than one thread (`RAYON_NUM_THREADS`, or a pool of one thread
-/// installed by a caller) and no other pass is in flight, on this thread alone otherwise. It
-/// never waits for another pass. A pass inside a pass is part of it.
+/// installed by a caller) and no other pass is in flight, on this thread alone otherwise.
+/// When as many passes as cores are computing, it waits for one of them to end, behind those
+/// that came before it. A pass inside a pass is part of it.
 pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
-    if HELD.with(Cell::get).is_some() {
+    if HELD.with(Cell::get).is_some() || SOLO.with(Cell::get) {
         return f();
     }
     let Some(team) = Team::wanted() else {
@@ -293,7 +375,7 @@ pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
     let before = s.in_flight.fetch_add(1, Ordering::SeqCst);
     let _in_flight = InFlight(s);
     // When no other pass was in flight the gate is free; it is tried, not waited for, so
-    // that no pass ever waits for another. A pass that panicked left it poisoned, which
+    // that a pass never waits for the team. A pass that panicked left it poisoned, which
     // changes nothing here.
     let gate = match before {
         0 => match team.gate.try_lock() {
@@ -303,7 +385,16 @@ pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
         },
         _ => None,
     };
+    let _place = team.line.enter();
     let Some(_gate) = gate else {
+        struct Solo;
+        impl Drop for Solo {
+            fn drop(&mut self) {
+                SOLO.with(|l| l.set(false));
+            }
+        }
+        SOLO.with(|l| l.set(true));
+        let _solo = Solo;
         return f();
     };
     s.active.store(true, Ordering::SeqCst);
@@ -431,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pass_never_waits_for_another_and_shares_no_loop_while_another_is_in_flight() {
+    fn a_pass_does_not_wait_for_the_team_and_shares_no_loop_while_another_is_in_flight() {
         use std::sync::mpsc::channel;
         let timeout = Duration::from_secs(30);
         let (inside_tx, inside_rx) = channel();
@@ -455,7 +546,7 @@ mod tests {
                         }
                     });
                     b_go_tx.send(()).unwrap();
-                    assert!(b_done, "a pass waited for another one in flight");
+                    assert!(b_done, "a pass waited for the one holding the team");
                     assert!(b_inside, "the second pass did not start");
                     assert_eq!(others.load(Ordering::Relaxed), 0);
                 })
@@ -477,6 +568,46 @@ mod tests {
                 });
             });
         });
+    }
+
+    #[test]
+    fn the_line_gives_places_first_come_first_served() {
+        let line = Line::new(1);
+        let order = Mutex::new(Vec::new());
+        let first = line.enter();
+        std::thread::scope(|sc| {
+            for i in 0..5 {
+                let (line, order) = (&line, &order);
+                sc.spawn(move || {
+                    let _place = line.enter();
+                    order.lock().unwrap().push(i);
+                });
+                // The next thread asks only once this one waits in line.
+                let queued = |n| line.state.lock().unwrap().waiting.len() == n;
+                let start = Instant::now();
+                while !queued(i + 1) {
+                    assert!(start.elapsed() < Duration::from_secs(30), "never queued");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            drop(first);
+        });
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+        // Everyone left: the place is free again.
+        let st = line.state.lock().unwrap();
+        assert_eq!((st.free, st.waiting.len()), (1, 0));
+    }
+
+    #[test]
+    fn a_panicking_pass_gives_its_place_back() {
+        let line = Line::new(1);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let _place = line.enter();
+            panic!("in the pass");
+        }));
+        assert!(r.is_err());
+        drop(line.enter());
+        assert_eq!(line.state.lock().unwrap().free, 1);
     }
 
     #[test]
