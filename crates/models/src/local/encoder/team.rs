@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, TryLockError};
-use std::thread::Thread;
+use std::thread::{LocalKey, Thread};
 use std::time::{Duration, Instant};
 
 /// How long a waiting thread spins before it yields its core at each check.
@@ -387,15 +387,7 @@ pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
     };
     let _place = team.line.enter();
     let Some(_gate) = gate else {
-        struct Solo;
-        impl Drop for Solo {
-            fn drop(&mut self) {
-                SOLO.with(|l| l.set(false));
-            }
-        }
-        SOLO.with(|l| l.set(true));
-        let _solo = Solo;
-        return f();
+        return raised(&SOLO, f);
     };
     s.active.store(true, Ordering::SeqCst);
     s.wake();
@@ -408,6 +400,19 @@ pub(crate) fn pass<R>(f: impl FnOnce() -> R) -> R {
     }
     HELD.with(|h| h.set(Some(team)));
     let _release = Release(team);
+    f()
+}
+
+/// Runs `f` with this thread's `flag` raised, and lowers it after, on a panic too.
+fn raised<R>(flag: &'static LocalKey<Cell<bool>>, f: impl FnOnce() -> R) -> R {
+    struct Lower(&'static LocalKey<Cell<bool>>);
+    impl Drop for Lower {
+        fn drop(&mut self) {
+            self.0.with(|l| l.set(false));
+        }
+    }
+    flag.with(|l| l.set(true));
+    let _lower = Lower(flag);
     f()
 }
 
@@ -436,15 +441,7 @@ pub fn expect(within: Duration) {
 pub(crate) fn for_each(chunks: usize, f: impl Fn(usize) + Sync) {
     match HELD.with(Cell::get) {
         Some(team) if chunks > 1 && !IN_LOOP.with(Cell::get) && team.shared.alone() => {
-            struct Out;
-            impl Drop for Out {
-                fn drop(&mut self) {
-                    IN_LOOP.with(|l| l.set(false));
-                }
-            }
-            IN_LOOP.with(|l| l.set(true));
-            let _out = Out;
-            team.run(chunks, &f)
+            raised(&IN_LOOP, || team.run(chunks, &f))
         }
         _ => (0..chunks).for_each(f),
     }
