@@ -72,6 +72,9 @@ fn main() {
         LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::Candle).unwrap();
     let native_f32 =
         LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::NativeF32).unwrap();
+    let native_i8 =
+        LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::NativeInt8)
+            .unwrap();
     let layers = native.layers();
 
     // 126 pieces + [CLS] + [SEP] = 128 tokens; 68 + 2 = 70 (about 300 characters of prose).
@@ -102,15 +105,19 @@ fn main() {
                 let n32 = median_ms(reps, || {
                     black_box(native_f32.embed_blocking(texts).unwrap());
                 });
+                let n8 = median_ms(reps, || {
+                    black_box(native_i8.embed_blocking(texts).unwrap());
+                });
                 let f = flops(t, layers);
                 println!(
-                    "{threads} thread(s)  {name} embed: candle {c:7.2} ms ({:5.1} GFLOP/s)   native f32 {n32:6.2} ms ({:5.1} GFLOP/s)   native bf16 (default) {n:6.2} ms ({:5.1} GFLOP/s, {:4.2} x baseline)   speed-up over candle {:.1}x, over f32 {:.2}x",
+                    "{threads} thread(s)  {name} embed: candle {c:7.2} ms ({:5.1} GFLOP/s)   native f32 {n32:6.2} ms ({:5.1} GFLOP/s)   native bf16 (default) {n:6.2} ms ({:5.1} GFLOP/s, {:4.2} x baseline)   speed-up over candle {:.1}x, over f32 {:.2}x   native int8 {n8:6.2} ms ({:.2}x bf16's speed)",
                     f / c / 1e6,
                     f / n32 / 1e6,
                     f / n / 1e6,
                     f / n / 1e6 / base,
                     c / n,
-                    n32 / n
+                    n32 / n,
+                    n / n8
                 );
             }
             for layer in [layers, 4, 3] {

@@ -18,6 +18,15 @@
 //! the exact products in f32: on a CPU with AVX-512 BF16 this is `vdpbf16ps`, twice the
 //! multiply rate of f32 FMA; elsewhere the same rounded values go through the f32 kernel, so
 //! both give the same products and differ only in the order of additions.
+//!
+//! A third, `Int8`, quantizes each weight row (one output) to signed 8-bit integers with its
+//! own scale (its largest magnitude maps to 127), once at load time, and each input row
+//! likewise before each multiply; the products are summed exactly in 32-bit integers and
+//! scaled back to f32 before the bias. On a CPU with AVX-512 VNNI one `vpdpbusd` does 64
+//! multiply-adds, twice as many as `vdpbf16ps`; the portable kernel gives the same integers
+//! (integer sums do not depend on their order), so results agree bit for bit on every CPU.
+//! The price is precision: 8 bits per value instead of bfloat16's 8-bit mantissa plus
+//! exponent, so the embeddings move more than bf16 moves them (see the encoder's tests).
 
 use std::sync::OnceLock;
 
@@ -80,6 +89,23 @@ pub(crate) fn has_bf16() -> bool {
 pub enum Precision {
     F32,
     Bf16,
+    Int8,
+}
+
+/// Whether `vpdpbusd` is available (AVX-512 VNNI on top of the AVX-512 kernels), detected
+/// once; `EMMENTAL_ENCODER_NO_VNNI` set turns it off (the portable integer kernel then runs).
+pub(crate) fn has_vnni() -> bool {
+    static VNNI: OnceLock<bool> = OnceLock::new();
+    *VNNI.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            isa() == Isa::Avx512
+                && std::env::var_os("EMMENTAL_ENCODER_NO_VNNI").is_none()
+                && is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
 }
 
 /// `x` rounded to bfloat16 (nearest, ties to even; subnormals become zero as `vcvtne2ps2bf16`
@@ -119,6 +145,14 @@ enum Panels {
     /// bfloat16 pairs for `vdpbf16ps`: panel `p` holds at `kp·NR + j` the 32 bits
     /// `W[p·NR + j][2kp] | W[p·NR + j][2kp + 1] << 16` (a zero past an odd `k`).
     Bf16(Vec<u32>),
+    /// Signed 8-bit quads for `vpdpbusd`: panel `p` holds at `kq·NR + j` the four bytes
+    /// `Q[p·NR + j][4kq..4kq + 4]` (low byte first, zeros past `k`), where row `r` of `W` is
+    /// `scale[r] · Q[r]`; `sums[r]` is the sum of `Q[r]` (see [`quantize_rows`]).
+    Int8 {
+        quads: Vec<u32>,
+        scale: Vec<f32>,
+        sums: Vec<i32>,
+    },
 }
 
 /// A linear layer `y = x·Wᵀ + b` with `W` (`n × k`, PyTorch's layout) packed into panels of
@@ -137,6 +171,9 @@ enum Lhs<'a> {
     F32(&'a [f32]),
     /// bfloat16 pairs, `k.div_ceil(2)` per row.
     Bf16(&'a [u32]),
+    /// Quantized rows: `4 · k.div_ceil(4)` unsigned bytes per row, each the signed value plus
+    /// 128 (128 past `k`), and each row's scale.
+    Int8(&'a [u8], &'a [f32]),
 }
 
 /// What happens to an output tile before it is stored.
@@ -175,6 +212,7 @@ impl PackedLinear {
                 let rounded: Vec<f32> = weight.iter().map(|&w| bf16_round(w)).collect();
                 Panels::F32(pack_rows_as_columns(&rounded, n, k))
             }
+            Precision::Int8 => pack_int8(weight, n, k),
         };
         Self {
             n,
@@ -187,6 +225,16 @@ impl PackedLinear {
 
     fn n_panels(&self) -> usize {
         self.n.div_ceil(NR)
+    }
+
+    /// How deep a block of the depth is: integer sums are not carried between blocks in
+    /// `out` (a float), so the int8 kernel takes the whole depth at once (its panel, at most
+    /// `k × NR` bytes, still fits L1 for MiniLM's 1,536).
+    fn depth_block(&self) -> usize {
+        match self.panels {
+            Panels::Int8 { .. } => self.k.max(1),
+            _ => KC,
+        }
     }
 
     /// `out[m × n] = epilogue(a[m × k] · Wᵀ + b)`, split over the pass's threads (see
@@ -203,29 +251,34 @@ impl PackedLinear {
             assert_eq!(r.len(), out.len());
         }
         // The input in the form the kernel reads, converted once for all threads.
-        let (mut rounded, pairs);
+        let (mut rounded, pairs, quads);
         let lhs = match (&self.panels, self.precision) {
             (Panels::Bf16(_), _) => {
                 pairs = to_bf16_pairs(a, m, self.k);
                 Lhs::Bf16(&pairs)
+            }
+            (Panels::Int8 { .. }, _) => {
+                quads = quantize_input(a, m, self.k);
+                Lhs::Int8(&quads.0, &quads.1)
             }
             (Panels::F32(_), Precision::Bf16) => {
                 rounded = a.to_vec();
                 round_bf16_in_place(&mut rounded);
                 Lhs::F32(&rounded)
             }
-            (Panels::F32(_), Precision::F32) => Lhs::F32(a),
+            (Panels::F32(_), _) => Lhs::F32(a),
         };
         let out_ptr = SendPtr(out.as_mut_ptr());
         let panels = self.n_panels();
         // Chunks of panels for the pass's threads to claim (see `team`): a few per thread, so
         // that a thread that starts late or runs slow leaves little for the others to wait on.
         let per = panels.div_ceil(CHUNKS_PER_LOOP).max(1);
+        let depth = self.depth_block();
         team::for_each(panels.div_ceil(per), |c| {
             let (p0, p1) = (c * per, ((c + 1) * per).min(panels));
             for r0 in (0..m).step_by(MC) {
                 let rows = MC.min(m - r0);
-                for k0 in (0..self.k).step_by(KC) {
+                for k0 in (0..self.k).step_by(depth) {
                     for p in p0..p1 {
                         // SAFETY: chunks write disjoint column ranges of `out`, which
                         // outlives this call; the tile lies inside `out` (asserted shapes).
@@ -236,7 +289,7 @@ impl PackedLinear {
         });
     }
 
-    /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0+KC`.
+    /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0 + depth_block()`.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
         &self,
@@ -249,7 +302,7 @@ impl PackedLinear {
         epi: Epilogue<'_>,
     ) {
         let (k, n) = (self.k, self.n);
-        let kc = KC.min(k - k0);
+        let kc = self.depth_block().min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
         let cols = NR.min(n - p * NR);
         let bias = &self.bias[p * NR..p * NR + cols];
@@ -275,6 +328,23 @@ impl PackedLinear {
                     let (kp, kp0, kpc) = (k.div_ceil(2), k0 / 2, kc.div_ceil(2));
                     let b = &panels[(p * kp + kp0) * NR..(p * kp + kp0 + kpc) * NR];
                     micro_bf16(&mut tile[..mr], &a[r * kp + kp0..], kp, kpc, b, !first);
+                }
+                (Lhs::Int8(a, a_scale), Panels::Int8 { quads, scale, sums }) => {
+                    // The whole depth in one block (see `depth_block`).
+                    let kq = k.div_ceil(4);
+                    let mut acc = [[0i32; NR]; MR];
+                    let b = &quads[p * kq * NR..(p + 1) * kq * NR];
+                    micro_i8(&mut acc[..mr], &a[r * 4 * kq..], 4 * kq, kq, b);
+                    let cs = p * NR..p * NR + cols;
+                    let (scale, sums) = (&scale[cs.clone()], &sums[cs]);
+                    for (i, (row, acc)) in tile[..mr].iter_mut().zip(&acc).enumerate() {
+                        let sa = a_scale[r + i];
+                        let outs = row[..cols].iter_mut().zip(&acc[..cols]);
+                        for ((o, &x), (&sw, &sum)) in outs.zip(scale.iter().zip(sums)) {
+                            // Each input byte carries 128 on top of its value.
+                            *o = (x - 128 * sum) as f32 * (sa * sw);
+                        }
+                    }
                 }
                 _ => unreachable!("the input is converted to the panels' form in `forward`"),
             }
@@ -315,6 +385,129 @@ unsafe fn copy_cols(src: *const f32, dst: *mut f32, cols: usize) {
             std::ptr::copy_nonoverlapping(src, dst, NR);
         } else {
             std::ptr::copy_nonoverlapping(src, dst, cols);
+        }
+    }
+}
+
+/// A row of `x` as signed 8-bit values plus `bias` (wrapping) and a scale: the row's largest
+/// magnitude maps to 127 and each value rounds to the nearest step (an all-zero row gets
+/// scale 0), so `x[i] ≈ scale · q[i]` with `|q| ≤ 127`. (An infinite or NaN value is a bug
+/// upstream of the multiply; the row then gets zeros.)
+fn quantize_row(x: &[f32], q: &mut [u8], bias: u8) -> f32 {
+    let mut scale = 0.0;
+    quantize_row_into(x, q, bias, &mut scale);
+    scale
+}
+
+/// [`quantize_row`] in branch-free loops, so that they vectorise.
+#[inline(always)]
+fn quantize_row_impl(x: &[f32], q: &mut [u8], bias: u8, scale: &mut f32) {
+    // Eight running maxima and a running sum (which is not finite when a value is not).
+    let (mut tops, mut sum) = ([0f32; 8], 0f32);
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (t, v) in tops.iter_mut().zip(c) {
+            let a = v.abs();
+            *t = if a > *t { a } else { *t };
+            sum += a;
+        }
+    }
+    for v in tail {
+        tops[0] = if v.abs() > tops[0] { v.abs() } else { tops[0] };
+        sum += v.abs();
+    }
+    let top = tops.iter().fold(0f32, |m, &t| if t > m { t } else { m });
+    if top == 0.0 || !sum.is_finite() {
+        q.fill(bias);
+        *scale = 0.0;
+        return;
+    }
+    *scale = top / 127.0;
+    let inv = 127.0 / top;
+    // Adding 1.5 · 2^23 rounds to the nearest integer (ties to even) and leaves it in the
+    // low bits of the sum's mantissa: plain float and integer arithmetic, which vectorises
+    // where `round` and a checked conversion do not.
+    const SHIFT: f32 = 12_582_912.0;
+    for (q, &v) in q.iter_mut().zip(x) {
+        let r = ((v * inv).clamp(-127.0, 127.0) + SHIFT).to_bits() as i32 - SHIFT.to_bits() as i32;
+        *q = (r as u8).wrapping_add(bias);
+    }
+}
+
+/// Four bytes as one word, the first lowest (zeros past the end).
+fn quad(q: &[u8], at: usize) -> u32 {
+    let byte = |i: usize| q.get(at + i).map_or(0, |&v| u32::from(v));
+    byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24
+}
+
+/// Quantizes the rows of `w` (`n × k`) and packs them as [`Panels::Int8`].
+fn pack_int8(w: &[f32], n: usize, k: usize) -> Panels {
+    let (panels, kq) = (n.div_ceil(NR), k.div_ceil(4));
+    let mut quads = vec![0u32; panels * kq * NR];
+    let (mut scale, mut sums) = (vec![0f32; n], vec![0i32; n]);
+    let mut q = vec![0u8; k];
+    for row in 0..n {
+        scale[row] = quantize_row(&w[row * k..(row + 1) * k], &mut q, 0);
+        sums[row] = q.iter().map(|&v| i32::from(v as i8)).sum();
+        let (p, j) = (row / NR, row % NR);
+        for g in 0..kq {
+            quads[(p * kq + g) * NR + j] = quad(&q, 4 * g);
+        }
+    }
+    Panels::Int8 { quads, scale, sums }
+}
+
+/// The rows of `a` (`m × k`) quantized (see [`quantize_row`]) as unsigned bytes, each the
+/// signed value plus 128 (`vpdpbusd` multiplies unsigned by signed bytes; the kernel's caller
+/// takes `128 · Σ q` of the weights back off), `4 · k.div_ceil(4)` per row, and the rows'
+/// scales. The padding past `k` is 128 (a zero), against zero weights: it adds nothing.
+fn quantize_input(a: &[f32], m: usize, k: usize) -> (Vec<u8>, Vec<f32>) {
+    let lda = 4 * k.div_ceil(4);
+    let mut out = vec![128u8; m * lda];
+    let mut scale = vec![0f32; m];
+    let per = m.div_ceil(CHUNKS_PER_LOOP).max(16);
+    let (dst, sc) = (SendPtr(out.as_mut_ptr()), SendPtr(scale.as_mut_ptr()));
+    team::for_each(m.div_ceil(per), |c| {
+        let (r0, r1) = (c * per, ((c + 1) * per).min(m));
+        for r in r0..r1 {
+            // SAFETY: chunks write disjoint rows of `out` and `scale`, which outlive this call.
+            unsafe {
+                let row = std::slice::from_raw_parts_mut(dst.ptr().add(r * lda), k);
+                *sc.ptr().add(r) = quantize_row(&a[r * k..(r + 1) * k], row, 128);
+            }
+        }
+    });
+    (out, scale)
+}
+
+/// `tile[i][j] = Σ_{kk < 4·kq} a[i·lda + kk] · (byte kk % 4 of b[(kk / 4)·NR + j] as i8)`:
+/// unsigned input bytes times signed weight bytes, summed exactly in 32-bit integers
+/// (`vpdpbusd` when [`has_vnni`], else plain integer loops: the same sums).
+fn micro_i8(tile: &mut [[i32; NR]], a: &[u8], lda: usize, kq: usize, b: &[u32]) {
+    let mr = tile.len();
+    assert!(mr <= MR && mr > 0);
+    assert!(b.len() >= kq * NR);
+    assert!(a.len() >= (mr - 1) * lda + 4 * kq);
+    #[cfg(target_arch = "x86_64")]
+    if has_vnni() {
+        // SAFETY: the CPU has AVX-512 VNNI (detected); bounds asserted above.
+        return unsafe { avx512::micro_i8_dispatch(tile, a.as_ptr(), lda, kq, b.as_ptr()) };
+    }
+    micro_i8_portable(tile, a, lda, kq, b);
+}
+
+fn micro_i8_portable(tile: &mut [[i32; NR]], a: &[u8], lda: usize, kq: usize, b: &[u32]) {
+    for (i, row) in tile.iter_mut().enumerate() {
+        row.fill(0);
+        for q in 0..kq {
+            let x = &a[i * lda + 4 * q..][..4];
+            for (j, out) in row.iter_mut().enumerate() {
+                let w = b[q * NR + j].to_le_bytes();
+                for t in 0..4 {
+                    *out += i32::from(x[t]) * i32::from(w[t] as i8);
+                }
+            }
         }
     }
 }
@@ -704,6 +897,49 @@ mod avx512 {
         }
     }
 
+    pub(super) unsafe fn micro_i8_dispatch(
+        tile: &mut [[i32; NR]],
+        a: *const u8,
+        lda: usize,
+        kq: usize,
+        b: *const u32,
+    ) {
+        // SAFETY: the caller checked the CPU and the bounds.
+        unsafe { by_rows!(tile.len(), micro_i8(tile, a, lda, kq, b)) }
+    }
+
+    /// The integer kernel: `R` rows × 32 columns of 32-bit sums in `2R` zmm accumulators; one
+    /// `vpdpbusd` multiplies four unsigned input bytes by four signed weight bytes per lane
+    /// and adds the four products.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn micro_i8<const R: usize>(
+        tile: &mut [[i32; NR]],
+        a: *const u8,
+        lda: usize,
+        kq: usize,
+        b: *const u32,
+    ) {
+        // SAFETY: the caller guarantees `a` has R rows of 4·kq bytes and `b` kq rows of NR.
+        unsafe {
+            let mut lo = [_mm512_setzero_si512(); R];
+            let mut hi = [_mm512_setzero_si512(); R];
+            for q in 0..kq {
+                let b0 = _mm512_loadu_si512(b.add(q * NR).cast());
+                let b1 = _mm512_loadu_si512(b.add(q * NR + 16).cast());
+                for i in 0..R {
+                    let x =
+                        _mm512_set1_epi32(a.add(i * lda + 4 * q).cast::<i32>().read_unaligned());
+                    lo[i] = _mm512_dpbusd_epi32(lo[i], x, b0);
+                    hi[i] = _mm512_dpbusd_epi32(hi[i], x, b1);
+                }
+            }
+            for i in 0..R {
+                _mm512_storeu_si512(tile[i].as_mut_ptr().cast(), lo[i]);
+                _mm512_storeu_si512(tile[i].as_mut_ptr().add(16).cast(), hi[i]);
+            }
+        }
+    }
+
     /// One row to bfloat16 pairs with `vcvtneps2bf16`, 16 values at a time.
     #[target_feature(enable = "avx512f,avx512bf16,avx512vl")]
     pub(super) unsafe fn convert_row_bf16(row: &[f32], dst: &mut [u32]) {
@@ -861,6 +1097,13 @@ macro_rules! dispatch {
         }
     };
 }
+
+dispatch!(
+    /// [`quantize_row_impl`] compiled for the detected instruction set.
+    quantize_row_into,
+    quantize_row_impl,
+    (x: &[f32], q: &mut [u8], bias: u8, scale: &mut f32)
+);
 
 /// [`bf16_round`] of every value, without branches, so that it vectorises.
 #[inline(always)]
@@ -1094,6 +1337,114 @@ mod tests {
         }
     }
 
+    /// A row quantized the plain way: scale from the largest magnitude, `round_ties_even`.
+    fn quantize_reference(x: &[f32]) -> (Vec<i32>, f32) {
+        let top = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if top == 0.0 {
+            return (vec![0; x.len()], 0.0);
+        }
+        let inv = 127.0 / top;
+        let q = x
+            .iter()
+            .map(|v| (v * inv).clamp(-127.0, 127.0).round_ties_even() as i32)
+            .collect();
+        (q, top / 127.0)
+    }
+
+    #[test]
+    fn quantizing_a_row_rounds_each_value_to_the_nearest_step() {
+        let mut values: Vec<f32> = pseudo(1000, 9).iter().map(|v| v * 37.0).collect();
+        values.extend([0.0, -0.0, 1e-30, -1e-30, 18.5, -18.5]);
+        for bias in [0u8, 128] {
+            let mut q = vec![0u8; values.len()];
+            let scale = quantize_row(&values, &mut q, bias);
+            let (want, want_scale) = quantize_reference(&values);
+            assert_eq!(scale.to_bits(), want_scale.to_bits());
+            for ((&g, &w), v) in q.iter().zip(&want).zip(&values) {
+                assert_eq!(
+                    i32::from(g.wrapping_sub(bias) as i8),
+                    w,
+                    "{v} (bias {bias})"
+                );
+            }
+        }
+        // The largest magnitude is ±127; a zero row has scale 0; a row with an infinity or
+        // a NaN gets zeros rather than a scale that wipes out the rest.
+        let mut q = vec![0u8; 3];
+        assert_eq!(quantize_row(&[2.0, -4.0, 1.0], &mut q, 0), 4.0 / 127.0);
+        assert_eq!(
+            q.iter().map(|&b| b as i8).collect::<Vec<_>>(),
+            [64, -127, 32]
+        );
+        assert_eq!(quantize_row(&[0.0; 3], &mut q, 128), 0.0);
+        assert_eq!(q, [128; 3]);
+        for bad in [f32::INFINITY, f32::NAN] {
+            assert_eq!(quantize_row(&[1.0, bad, 2.0], &mut q, 128), 0.0);
+            assert_eq!(q, [128; 3]);
+        }
+    }
+
+    #[test]
+    fn the_vnni_kernel_gives_the_portable_kernels_integers() {
+        let (kq, lda) = (23, 4 * 23 + 8);
+        let a: Vec<u8> = pseudo(MR * lda, 10)
+            .iter()
+            .map(|v| ((v + 0.5) * 255.0) as u8)
+            .collect();
+        let b: Vec<u32> = pseudo(kq * NR, 11)
+            .iter()
+            .map(|v| ((v + 0.5) * 4.29e9) as u32)
+            .collect();
+        for rows in 1..=MR {
+            let (mut got, mut want) = (vec![[7i32; NR]; rows], vec![[-7i32; NR]; rows]);
+            micro_i8(&mut got, &a, lda, kq, &b);
+            micro_i8_portable(&mut want, &a, lda, kq, &b);
+            assert_eq!(got, want, "{rows} rows (VNNI: {})", has_vnni());
+        }
+    }
+
+    #[test]
+    fn int8_linear_is_the_product_of_the_quantized_rows() {
+        for &(m, n, k) in &[
+            (1, 32, 7),
+            (13, 40, 33),
+            (130, 96, 64),
+            (5, 1, 3),
+            (20, 64, 1536),
+        ] {
+            // Weights and inputs of different sizes per row, as a layer's are.
+            let a: Vec<f32> = pseudo(m * k, 1)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * (1 + i / k) as f32)
+                .collect();
+            let w = pseudo(n * k, 2);
+            let b = pseudo(n, 3);
+            let lin = PackedLinear::new(&w, &b, n, k, Precision::Int8);
+            let mut out = vec![0f32; m * n];
+            lin.forward(&a, m, &mut out, Epilogue::Bias);
+            let exact = naive(&a, &w, &b, m, n, k);
+            let (mut worst, mut top) = (0f32, 0f32);
+            for i in 0..m {
+                let (qa, sa) = quantize_reference(&a[i * k..(i + 1) * k]);
+                for j in 0..n {
+                    let (qw, sw) = quantize_reference(&w[j * k..(j + 1) * k]);
+                    let dot: i32 = qa.iter().zip(&qw).map(|(x, y)| x * y).sum();
+                    let want = dot as f32 * (sa * sw) + b[j];
+                    let got = out[i * n + j];
+                    assert_eq!(got.to_bits(), want.to_bits(), "{m}x{n}x{k} at {i},{j}");
+                    worst = worst.max((got - exact[i * n + j]).abs());
+                    top = top.max(exact[i * n + j].abs());
+                }
+            }
+            // Close to the exact product, and not it: 8 bits show.
+            assert!(worst < 0.03 * top, "{m}x{n}x{k}: off by {worst} of {top}");
+            if k >= 33 {
+                assert!(worst > 1e-5, "{m}x{n}x{k}: int8 looks exact");
+            }
+        }
+    }
+
     #[test]
     fn softmax_and_layer_norm() {
         let mut x: Vec<f32> = (0..37).map(|i| i as f32 * 0.3).collect();
@@ -1141,8 +1492,12 @@ mod timing {
             .build()
             .unwrap();
         pool.install(|| {
-            for precision in [Precision::F32, Precision::Bf16] {
-                println!("{precision:?} (hardware bf16: {})", has_bf16());
+            for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
+                println!(
+                    "{precision:?} (hardware bf16: {}, vnni: {})",
+                    has_bf16(),
+                    has_vnni()
+                );
                 let (m, k) = (128, 384);
                 for n in [384usize, 1152, 1536] {
                     let w = vec![0.01f32; n * k];
