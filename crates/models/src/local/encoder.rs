@@ -155,13 +155,27 @@ impl LocalEncoder {
         Self::load_with(id, dir, EncoderBackend::default())
     }
 
-    /// Loads with a chosen forward pass.
+    /// Loads with a chosen forward pass. [`EncoderBackend::NativeInt8`] on a CPU without
+    /// AVX-512 VNNI loads [`EncoderBackend::Native`] instead, with a warning: the portable
+    /// integer kernel is some 20 times slower than the bf16 pass there. [`Self::backend`] says
+    /// which pass runs.
     pub fn load_with(
         id: impl Into<String>,
         dir: &Path,
         backend: EncoderBackend,
     ) -> Result<Self, ModelError> {
         let id = id.into();
+        let backend = match backend {
+            EncoderBackend::NativeInt8 if !kernels::has_vnni() => {
+                tracing::warn!(
+                    model = %id,
+                    "int8 encoder multiplies need AVX-512 VNNI, which this CPU lacks; \
+                     running the bf16 pass instead"
+                );
+                EncoderBackend::Native
+            }
+            b => b,
+        };
         let fail = |m: String| ModelError::Load {
             model: id.clone(),
             message: m,

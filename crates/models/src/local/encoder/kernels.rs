@@ -24,7 +24,8 @@
 //! likewise before each multiply; the products are summed exactly in 32-bit integers and
 //! scaled back to f32 before the bias. On a CPU with AVX-512 VNNI one `vpdpbusd` does 64
 //! multiply-adds, twice as many as `vdpbf16ps`; the portable kernel gives the same integers
-//! (integer sums do not depend on their order), so results agree bit for bit on every CPU.
+//! (integer sums do not depend on their order), but some 20 times slower than the bf16 pass,
+//! so the encoder loads int8 only where the CPU has VNNI (see `LocalEncoder::load_with`).
 //! The price is precision: 8 bits per value instead of bfloat16's 8-bit mantissa plus
 //! exponent, so the embeddings move more than bf16 moves them (see the encoder's tests).
 
@@ -93,7 +94,8 @@ pub enum Precision {
 }
 
 /// Whether `vpdpbusd` is available (AVX-512 VNNI on top of the AVX-512 kernels), detected
-/// once; `EMMENTAL_ENCODER_NO_VNNI` set turns it off (the portable integer kernel then runs).
+/// once; `EMMENTAL_ENCODER_NO_VNNI` set turns it off (an int8 encoder then loads the bf16
+/// pass instead, and an int8 [`PackedLinear`] runs the portable integer kernel).
 pub(crate) fn has_vnni() -> bool {
     static VNNI: OnceLock<bool> = OnceLock::new();
     *VNNI.get_or_init(|| {
