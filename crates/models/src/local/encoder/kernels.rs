@@ -149,7 +149,7 @@ enum Panels {
     Bf16(Vec<u32>),
     /// Signed 8-bit quads for `vpdpbusd`: panel `p` holds at `kq·NR + j` the four bytes
     /// `Q[p·NR + j][4kq..4kq + 4]` (low byte first, zeros past `k`), where row `r` of `W` is
-    /// `scale[r] · Q[r]`; `sums[r]` is the sum of `Q[r]` (see [`quantize_rows`]).
+    /// `scale[r] · Q[r]`; `sums[r]` is the sum of `Q[r]` (see [`pack_int8`]).
     Int8 {
         quads: Vec<u32>,
         scale: Vec<f32>,
@@ -404,23 +404,24 @@ fn quantize_row(x: &[f32], q: &mut [u8], bias: u8) -> f32 {
 /// [`quantize_row`] in branch-free loops, so that they vectorise.
 #[inline(always)]
 fn quantize_row_impl(x: &[f32], q: &mut [u8], bias: u8, scale: &mut f32) {
-    // Eight running maxima and a running sum (which is not finite when a value is not).
-    let (mut tops, mut sum) = ([0f32; 8], 0f32);
+    // Eight running maxima, and whether any value is infinite or NaN.
+    let (mut tops, mut bad) = ([0f32; 8], 0u32);
     let chunks = x.chunks_exact(8);
     let tail = chunks.remainder();
     for c in chunks {
         for (t, v) in tops.iter_mut().zip(c) {
             let a = v.abs();
             *t = if a > *t { a } else { *t };
-            sum += a;
+            bad |= u32::from(!a.is_finite());
         }
     }
     for v in tail {
-        tops[0] = if v.abs() > tops[0] { v.abs() } else { tops[0] };
-        sum += v.abs();
+        let a = v.abs();
+        tops[0] = if a > tops[0] { a } else { tops[0] };
+        bad |= u32::from(!a.is_finite());
     }
     let top = tops.iter().fold(0f32, |m, &t| if t > m { t } else { m });
-    if top == 0.0 || !sum.is_finite() {
+    if top == 0.0 || bad != 0 {
         q.fill(bias);
         *scale = 0.0;
         return;
@@ -1384,6 +1385,13 @@ mod tests {
             assert_eq!(quantize_row(&[1.0, bad, 2.0], &mut q, 128), 0.0);
             assert_eq!(q, [128; 3]);
         }
+        // Large finite values are values: their sum would overflow, their scale does not.
+        let big = [f32::MAX, -f32::MAX / 2.0, 0.0];
+        assert_eq!(quantize_row(&big, &mut q, 0), f32::MAX / 127.0);
+        assert_eq!(
+            q.iter().map(|&b| b as i8).collect::<Vec<_>>(),
+            [127, -64, 0]
+        );
     }
 
     #[test]
