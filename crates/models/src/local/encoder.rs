@@ -85,12 +85,20 @@ impl EncoderBackend {
 
 impl Default for EncoderBackend {
     /// [`EncoderBackend::Native`], or [`EncoderBackend::NativeF32`] when the environment sets
-    /// `EMMENTAL_ENCODER_PRECISION=f32`, [`EncoderBackend::NativeInt8`] when it sets `int8`.
+    /// `EMMENTAL_ENCODER_PRECISION=f32`, [`EncoderBackend::NativeInt8`] when it sets `int8`
+    /// (any other value is reported as a warning and gives the default).
     fn default() -> Self {
         match std::env::var("EMMENTAL_ENCODER_PRECISION").as_deref() {
             Ok("f32") => EncoderBackend::NativeF32,
             Ok("int8") => EncoderBackend::NativeInt8,
-            _ => EncoderBackend::Native,
+            Ok("" | "bf16") | Err(_) => EncoderBackend::Native,
+            Ok(other) => {
+                tracing::warn!(
+                    value = other,
+                    "EMMENTAL_ENCODER_PRECISION is bf16 (the default), f32 or int8; using bf16"
+                );
+                EncoderBackend::Native
+            }
         }
     }
 }
