@@ -170,7 +170,7 @@ fn int8_forward_stays_close_to_f32() {
         let one = int8.embed_blocking(std::slice::from_ref(t)).unwrap();
         assert_eq!(&one[0], x, "batched and alone differ");
     }
-    // Distinct texts stay apart as they do in f32: the ranking of similarities holds.
+    // Similarities between texts stay within 0.02 of the f32 ones.
     let sim = |v: &[Vec<f32>], i: usize, j: usize| emmental_models::local::cosine(&v[i], &v[j]);
     for i in 1..texts.len() {
         for j in i + 1..texts.len() {
