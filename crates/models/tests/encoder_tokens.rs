@@ -10,19 +10,23 @@ use emmental_models::local::{EncoderBackend, LocalEncoder};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
+/// The embedded encoder's directory, fetched on first use.
+fn model_dir() -> std::path::PathBuf {
+    let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(Fetcher::from_env().resolve(entry))
+        .expect("the embedded encoder must be fetchable")
+        .dir
+}
+
 /// The default (bf16 multiplies) and candle's reference, and the f32 native pass.
 fn encoders() -> &'static (LocalEncoder, LocalEncoder, LocalEncoder) {
     static ENC: OnceLock<(LocalEncoder, LocalEncoder, LocalEncoder)> = OnceLock::new();
     ENC.get_or_init(|| {
-        let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = rt
-            .block_on(Fetcher::from_env().resolve(entry))
-            .expect("the embedded encoder must be fetchable")
-            .dir;
+        let dir = model_dir();
         (
             LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::Native)
                 .unwrap(),
@@ -116,14 +120,12 @@ fn native_forward_matches_candle_within_float_rounding() {
 fn int8_forward_stays_close_to_f32() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (_, _, f32_pass) = encoders();
-    let entry = catalog::lookup(catalog::DEFAULT_ENCODER).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = rt.block_on(Fetcher::from_env().resolve(entry)).unwrap().dir;
-    let int8 = LocalEncoder::load_with("local/all-minilm-l6-v2", &dir, EncoderBackend::NativeInt8)
-        .unwrap();
+    let int8 = LocalEncoder::load_with(
+        "local/all-minilm-l6-v2",
+        &model_dir(),
+        EncoderBackend::NativeInt8,
+    )
+    .unwrap();
     if int8.backend() != EncoderBackend::NativeInt8 {
         // No AVX-512 VNNI: the bf16 pass runs instead (the kernels' unit tests check the int8
         // arithmetic on every CPU).
