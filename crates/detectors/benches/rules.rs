@@ -42,6 +42,13 @@ const TICKET_FIRST: &str = "(ticket 1047291234) Hi, I'm writing about my order f
 arrived and the tracking page has not changed since Tuesday. Could you check what happened and tell me whether I \
 should wait or ask for a refund? I would also like to know how long refunds usually take to reach a bank account. Thanks a lot.";
 
+/// The guard proxy benchmark's text as it sends it: a case number first and the ticket number
+/// last (8 digits each at the load that the one-at-a-time figures come from).
+const CASE_AND_TICKET: &str = "Case 23757013: Hi, I'm writing about my order from last week. The parcel never arrived \
+and the tracking page has not changed since Tuesday. Could you check what happened and tell me whether I should \
+wait or ask for a refund? I would also like to know how long refunds usually take to reach a bank account. \
+Thanks a lot. (ticket 23757013)";
+
 /// Median per-call time of `f` over 15 batches.
 fn time(mut f: impl FnMut()) -> Duration {
     // Warm up and size a batch to about 20 ms.
@@ -102,6 +109,7 @@ fn main() {
         ("300 chars, no entities", WITHOUT_ENTITIES),
         ("the guard bench's prompt", TICKET),
         ("the same, its number first", TICKET_FIRST),
+        ("a number at each end", CASE_AND_TICKET),
     ] {
         let input = Input::text(text);
         let contains = time(|| {
@@ -186,6 +194,8 @@ fn main() {
         ("300 chars, no entities", vec![WITHOUT_ENTITIES.to_string()]),
         ("the guard bench's prompt", vec![TICKET.to_string()]),
         ("the same, its number first", vec![TICKET_FIRST.to_string()]),
+        ("a number at each end", vec![CASE_AND_TICKET.to_string()]),
+        ("9 KB, a number at each end", vec![long_case()]),
         (cases_name.as_str(), cases),
         ("digit soup, 200 texts", digit_soup(200)),
     ] {
@@ -227,6 +237,15 @@ fn main() {
         });
         println!("  {name:<30} {hot:8.2}   {cold:8.2}   {asleep:8.2}");
     }
+}
+
+/// A long prompt (a pasted document of some 9 KB) with a case number first and a ticket number
+/// last, its prose free of digits.
+fn long_case() -> String {
+    format!(
+        "Case 23757013: {} (ticket 23757013)",
+        WITHOUT_ENTITIES.repeat(30)
+    )
 }
 
 /// Texts of digits, separators and bits of words in every arrangement (the shapes the

@@ -14,10 +14,12 @@
 //! one ASCII character.
 //!
 //! A text that has them may still hold them in only a small part: a question whose one number
-//! is at its end. [`Needs::search_range`] then narrows the regex pass to the bytes a match
+//! is at its end. [`Needs::search_ranges`] then narrows the regex pass to the bytes a match
 //! could cover, from how long a match can be and how far its bytes can reach from its digits
 //! (`digit_reach`: the most bytes before a match's first digit and after its last, worked out
 //! the same way from the syntax tree).
+
+use std::ops::Range;
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -294,47 +296,70 @@ impl Needs {
         }
     }
 
-    /// The bytes of `text` that can hold a match. A pattern that needs a digit has every match
-    /// within `digit_reach` (and `max_len`) bytes of the text's first and last digits; one that
-    /// needs no digit but a byte, within `max_len` bytes of that byte's first and last
-    /// occurrences. The range ends past the end of every match (so a search of a slice ending
-    /// there sees, after any match, the text's own next character), on a character boundary at
-    /// both ends. The whole text when nothing bounds it.
-    pub fn search_range(&self, text: &str, counts: &TextCounts) -> std::ops::Range<usize> {
-        let whole = 0..text.len();
+    /// The parts of `text` that can hold a match, in order and apart, each on character
+    /// boundaries; none when the text cannot hold one. A match of a pattern that needs a digit
+    /// lies within `digit_reach` (and `max_len`) bytes of its own first and last digits, so a
+    /// pattern of bounded length is searched only around each run of digits; one that needs no
+    /// digit but a byte, only around each occurrence of the rarest byte it needs. Windows that
+    /// overlap are joined, and a joined window that holds fewer of the needed digits (or of that
+    /// byte) than every match does is dropped. Each window ends past the end of every match
+    /// that starts in it (so a search of a slice ending there sees, after any match, the
+    /// text's own next character). The whole text when nothing bounds it.
+    ///
+    /// One window per run rather than one from the first digit to the last: a prompt with a
+    /// number at each end then costs each rule two short searches instead of a pass over the
+    /// whole text, and on a guard whose caches went cold while it waited for the upstream,
+    /// every byte a pattern's automaton reads is a memory access.
+    pub fn search_ranges(&self, text: &str, counts: &TextCounts) -> Vec<Range<usize>> {
+        #[allow(clippy::single_range_in_vec_init)] // One range: the whole text.
+        let whole = || vec![0..text.len()];
         let tighter = |a: Option<usize>, b: Option<usize>| either(a, b, usize::min);
-        let (first, last, lead, trail) = if self.digits > 0 {
-            let Some((first, last)) = counts.digit_range else {
-                return whole;
+        let bytes = text.as_bytes();
+        if self.digits > 0 {
+            let (Some(first), Some(last)) = (counts.digit_runs.first(), counts.digit_runs.last())
+            else {
+                return Vec::new();
             };
-            let (lead, trail) = self.digit_reach;
             // A digit is one byte of the match, so the rest of it is at most max_len - 1.
             let rest = self.max_len.map(|m| m.saturating_sub(1));
-            (first, last, tighter(lead, rest), tighter(trail, rest))
-        } else if let Some(&(b, _)) = self.bytes.first() {
-            let bytes = text.as_bytes();
-            match (
-                bytes.iter().position(|&x| x == b),
-                bytes.iter().rposition(|&x| x == b),
-            ) {
-                (Some(f), Some(l)) => (f, l, self.max_len, self.max_len),
-                _ => return whole,
-            }
+            let lead = tighter(self.digit_reach.0, rest);
+            let trail = tighter(self.digit_reach.1, rest);
+            // Past every match's end: its last digit (at most the text's last), its trail, and
+            // one byte more for the character after it.
+            let cap = trail.map_or(text.len(), |t| {
+                (last.1 - 1).saturating_add(t).saturating_add(2)
+            });
+            let Some(m) = self.max_len else {
+                // Unbounded: one window from the first digit's reach to the last's.
+                let start = lead.map_or(0, |l| first.0.saturating_sub(l));
+                return windows(text, [(start, cap)], self.digits, |b| b.is_ascii_digit());
+            };
+            let lead = lead.unwrap_or(m);
+            // A match whose first digit is in a run starts at most `lead` bytes before the
+            // run and ends at most `m` bytes after the run's last digit begins, which is one
+            // byte before the run's end; one byte more for the character after it.
+            let around = counts
+                .digit_runs
+                .iter()
+                .map(|&(a, b)| (a.saturating_sub(lead), (b + m).min(cap)));
+            windows(text, around, self.digits, |b| b.is_ascii_digit())
+        } else if let Some(&(b, n)) = self
+            .bytes
+            .iter()
+            .min_by_key(|&&(b, _)| counts.bytes[usize::from(b)])
+        {
+            let Some(m) = self.max_len else {
+                return windows(text, [(0, text.len())], n, |x| x == b);
+            };
+            let around = bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &x)| x == b)
+                .map(|(p, _)| (p.saturating_sub(m.saturating_sub(1)), p + 1 + m));
+            windows(text, around, n, |x| x == b)
         } else {
-            return whole;
-        };
-        let mut start = lead.map_or(0, |lead| first.saturating_sub(lead));
-        while !text.is_char_boundary(start) {
-            start -= 1;
+            whole()
         }
-        // A match ends at most `trail` bytes after the last needed byte's own end (last + 1).
-        let mut end = trail.map_or(text.len(), |t| {
-            last.saturating_add(t).saturating_add(2).min(text.len())
-        });
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        start..end
     }
 
     pub fn is_empty(&self) -> bool {
@@ -351,12 +376,57 @@ impl Needs {
     }
 }
 
-/// How often each byte occurs in a text: one pass, shared by every rule of a detector.
+/// Byte windows `(start, end)` of `text`, in order of their starts (and of their ends), as
+/// search ranges: cut to the text, widened to character boundaries, overlapping ones joined, and
+/// a joined one dropped when it holds fewer than `need` bytes that are `needed`.
+fn windows(
+    text: &str,
+    raw: impl IntoIterator<Item = (usize, usize)>,
+    need: u32,
+    needed: impl Fn(u8) -> bool,
+) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let keep = |out: &mut Vec<Range<usize>>, w: Range<usize>| {
+        let held = text.as_bytes()[w.clone()]
+            .iter()
+            .filter(|&&b| needed(b))
+            .count();
+        if held >= need as usize {
+            out.push(w);
+        }
+    };
+    let mut open: Option<Range<usize>> = None;
+    for (start, end) in raw {
+        let mut start = start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = end.min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        open = match open {
+            Some(w) if start <= w.end => Some(w.start..w.end.max(end)),
+            Some(w) => {
+                keep(&mut out, w);
+                Some(start..end)
+            }
+            None => Some(start..end),
+        };
+    }
+    if let Some(w) = open {
+        keep(&mut out, w);
+    }
+    out
+}
+
+/// How often each byte occurs in a text, and where its digits are: one pass, shared by every
+/// rule of a detector.
 pub struct TextCounts {
     digits: u32,
     bytes: [u32; 256],
-    /// The byte offsets of the first and the last ASCII digit.
-    digit_range: Option<(usize, usize)>,
+    /// The runs of ASCII digits, as byte ranges `(start, end)`, in order.
+    digit_runs: Vec<(usize, usize)>,
 }
 
 impl TextCounts {
@@ -366,18 +436,27 @@ impl TextCounts {
             bytes[usize::from(b)] += 1;
         }
         let digits = bytes[usize::from(b'0')..=usize::from(b'9')].iter().sum();
-        let at = text.as_bytes();
-        let digit_range = if digits > 0 {
-            at.iter()
-                .position(u8::is_ascii_digit)
-                .zip(at.iter().rposition(u8::is_ascii_digit))
-        } else {
-            None
-        };
+        let mut digit_runs = Vec::new();
+        if digits > 0 {
+            let mut run: Option<usize> = None;
+            for (i, b) in text.bytes().enumerate() {
+                match (b.is_ascii_digit(), run) {
+                    (true, None) => run = Some(i),
+                    (false, Some(s)) => {
+                        digit_runs.push((s, i));
+                        run = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(s) = run {
+                digit_runs.push((s, text.len()));
+            }
+        }
         TextCounts {
             digits,
             bytes,
-            digit_range,
+            digit_runs,
         }
     }
 }
@@ -472,5 +551,58 @@ mod tests {
         assert!(n.met_by(&of("v1.2.3 and 4.")), "three dots, four digits");
         assert!(!n.met_by(&of("1.2.3")), "two dots");
         assert!(!n.met_by(&of("a.b.c.d 12")), "two digits");
+    }
+
+    #[test]
+    fn each_run_of_digits_gets_its_own_window() {
+        let text = format!("Case 12: {} (ticket 345)", "word ".repeat(40));
+        let counts = TextCounts::of(&text);
+        // At most 8 bytes, at least one digit: a few bytes around each number.
+        let ranges = Needs::of(r"\b[0-9]{1,3}-?[0-9]{0,4}\b").search_ranges(&text, &counts);
+        assert_eq!(ranges.len(), 2, "{ranges:?}");
+        assert!(ranges[0].start <= 5 && ranges[0].end < 30, "{ranges:?}");
+        let ticket = text.find("345").unwrap();
+        assert!(
+            ranges[1].start <= ticket && ranges[1].end >= ticket + 4,
+            "{ranges:?}"
+        );
+        assert!(ranges[1].start > ticket - 10, "{ranges:?}");
+        // Three digits at least: the window around "12" cannot hold a match.
+        let three = Needs::of(r"[0-9]{3}").search_ranges(&text, &counts);
+        assert_eq!(three.len(), 1, "{three:?}");
+        assert!(three[0].contains(&ticket), "{three:?}");
+        // Windows that overlap are one.
+        let card = "pay 4526 0181 5908 3012 now";
+        let one = Needs::of(r"(?:[0-9]{4} ?){4}").search_ranges(card, &TextCounts::of(card));
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert!(one[0].start <= 4 && one[0].end >= 23, "{one:?}");
+        // No digit, no window; unbounded length, one window over the digits' reach.
+        assert!(
+            Needs::of("[0-9]+")
+                .search_ranges("none", &TextCounts::of("none"))
+                .is_empty()
+        );
+        let spread = "a 1 b 2 c";
+        assert_eq!(
+            Needs::of("[0-9][0-9 a-z]*").search_ranges(spread, &TextCounts::of(spread)),
+            vec![2..spread.len()]
+        );
+    }
+
+    #[test]
+    fn a_pattern_without_digits_is_searched_around_its_rarest_byte() {
+        let text = format!("mail a@b.example.com. {}", "Sentence. ".repeat(30));
+        let needs = Needs::of(r"[a-z]{1,5}@[a-z]{1,5}(?:\.[a-z]{1,7}){1,2}");
+        let ranges = needs.search_ranges(&text, &TextCounts::of(&text));
+        assert_eq!(ranges.len(), 1, "{ranges:?}");
+        assert!(
+            ranges[0].start <= 5 && ranges[0].end >= 21 && ranges[0].end < 60,
+            "{ranges:?}"
+        );
+        // On character boundaries, in a text of multi-byte characters.
+        let wide = "ééééé@ééé.éé";
+        for r in needs.search_ranges(wide, &TextCounts::of(wide)) {
+            assert!(wide.is_char_boundary(r.start) && wide.is_char_boundary(r.end));
+        }
     }
 }

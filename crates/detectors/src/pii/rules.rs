@@ -175,22 +175,32 @@ impl Rule {
         self.find_counted(text, &TextCounts::of(text), out);
     }
 
-    /// [`Rule::find`] with the text's counts taken already. The regex runs only over the part
-    /// of the text its needs allow ([`Needs::search_range`]), which for a number rule on a text
-    /// with one number is a few dozen bytes around it. It finds what a search of the whole
-    /// text finds:
-    /// - every match lies inside the range;
+    /// [`Rule::find`] with the text's counts taken already. The regex runs only over the parts
+    /// of the text its needs allow ([`Needs::search_ranges`]), which for a number rule are a
+    /// few dozen bytes around each run of digits. It finds what a search of the whole text
+    /// finds:
+    /// - every match lies inside one range;
     /// - look-behind assertions (`\b` at a match's start) see the text before the range,
     ///   because the search starts there rather than on a slice;
-    /// - the slice searched ends at the range's end, which is past every match's end, so no
-    ///   match ends at the slice's end, and a look-ahead at a match's end (one character)
-    ///   reads the real text.
+    /// - the slice searched ends at the range's end, which is past the end of every match that
+    ///   starts in the range, so no match ends at the slice's end, and a look-ahead at a
+    ///   match's end (one character) reads the real text.
     fn find_counted(&self, text: &str, counts: &TextCounts, out: &mut Vec<Span>) {
-        let range = self.needs.search_range(text, counts);
-        if range.start == 0 && range.end == text.len() {
+        let ranges = self.needs.search_ranges(text, counts);
+        if let [only] = ranges.as_slice()
+            && only.start == 0
+            && only.end == text.len()
+        {
             self.find_whole(text, out);
             return;
         }
+        for range in ranges {
+            self.find_in(text, range, out);
+        }
+    }
+
+    /// The matches that start in `range`, one of [`Needs::search_ranges`].
+    fn find_in(&self, text: &str, range: std::ops::Range<usize>, out: &mut Vec<Span>) {
         let hit = |m: regex::Match<'_>| Hit::of(text, &m);
         // A bounded range comes only from a needed digit or byte, so no match is empty and
         // each search goes on from the last match's end, as `find_iter` does.
@@ -476,6 +486,11 @@ mod tests {
                 (prose, ""),
                 ("Tél. ", " ☎ fin"),
                 ("Room 7: ", " (see page 12)"),
+                ("Case 4821: ", " and more prose after it (ticket 90210-7)"),
+                (
+                    "1 a@b.c 2 ",
+                    " 5 plenty of words between the numbers here, 12 3456 789, x@y.org 6",
+                ),
             ] {
                 texts.push(format!("{a}{v}{b}"));
                 texts.push(format!("{a}{v} and {v}{b}"));
@@ -497,8 +512,13 @@ mod tests {
                     rule.find_counted(t, &counts, &mut fast);
                     rule.find_whole(t, &mut whole);
                     assert_eq!(fast, whole, "{} `{}` on {t:?}", set.id, rule.kind);
-                    let range = rule.needs.search_range(t, &counts);
-                    bounded += usize::from(range.len() < t.len());
+                    let searched: usize = rule
+                        .needs
+                        .search_ranges(t, &counts)
+                        .iter()
+                        .map(|r| r.len())
+                        .sum();
+                    bounded += usize::from(searched < t.len());
                     found += fast.len();
                 }
             }
