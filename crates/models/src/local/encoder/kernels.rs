@@ -291,9 +291,70 @@ impl PackedLinear {
         });
     }
 
-    /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0 + depth_block()`.
+    /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0 + depth_block()`: [`Self::tile_impl`]
+    /// compiled for the detected instruction set. The micro-kernels dispatch on their own; this
+    /// is for the work around them (the integer sums' scaling, the bias, the residual, the
+    /// copies), which compiled for the baseline x86-64 ran 128 bits at a time and took a
+    /// sixth of an int8 pass.
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
+        &self,
+        a: Lhs<'_>,
+        r0: usize,
+        rows: usize,
+        k0: usize,
+        p: usize,
+        out: SendPtr,
+        epi: Epilogue<'_>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512(
+                l: &PackedLinear,
+                a: Lhs<'_>,
+                r0: usize,
+                rows: usize,
+                k0: usize,
+                p: usize,
+                out: SendPtr,
+                epi: Epilogue<'_>,
+            ) {
+                // SAFETY: the caller's contract.
+                unsafe { l.tile_impl(a, r0, rows, k0, p, out, epi) }
+            }
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2(
+                l: &PackedLinear,
+                a: Lhs<'_>,
+                r0: usize,
+                rows: usize,
+                k0: usize,
+                p: usize,
+                out: SendPtr,
+                epi: Epilogue<'_>,
+            ) {
+                // SAFETY: the caller's contract.
+                unsafe { l.tile_impl(a, r0, rows, k0, p, out, epi) }
+            }
+            match isa() {
+                // SAFETY: the CPU has these features (detected); the rest is the caller's.
+                Isa::Avx512 => return unsafe { avx512(self, a, r0, rows, k0, p, out, epi) },
+                // SAFETY: as above.
+                Isa::Avx2 => return unsafe { avx2(self, a, r0, rows, k0, p, out, epi) },
+                Isa::Portable => {}
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.tile_impl(a, r0, rows, k0, p, out, epi) }
+    }
+
+    /// See [`Self::tile`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_impl(
         &self,
         a: Lhs<'_>,
         r0: usize,
@@ -308,10 +369,14 @@ impl PackedLinear {
         let (first, last) = (k0 == 0, k0 + kc == k);
         let cols = NR.min(n - p * NR);
         let bias = &self.bias[p * NR..p * NR + cols];
+        // Written before they are read, row tile after row tile (zeroing them for each tile
+        // was a twentieth of a pass in `memset`): the kernels write whole rows, and the
+        // columns past `cols` of a last, narrower panel are never read or copied out.
+        let mut tile = [[0f32; NR]; MR];
+        let mut acc = [[0i32; NR]; MR];
         let mut r = r0;
         while r < r0 + rows {
             let mr = MR.min(r0 + rows - r);
-            let mut tile = [[0f32; NR]; MR];
             if !first {
                 for (i, row) in tile[..mr].iter_mut().enumerate() {
                     // SAFETY: see `forward`; this thread wrote these partial sums.
@@ -334,7 +399,6 @@ impl PackedLinear {
                 (Lhs::Int8(a, a_scale), Panels::Int8 { quads, scale, sums }) => {
                     // The whole depth in one block (see `depth_block`).
                     let kq = k.div_ceil(4);
-                    let mut acc = [[0i32; NR]; MR];
                     let b = &quads[p * kq * NR..(p + 1) * kq * NR];
                     micro_i8(&mut acc[..mr], &a[r * 4 * kq..], 4 * kq, kq, b);
                     let cs = p * NR..p * NR + cols;
