@@ -284,157 +284,96 @@ impl PackedLinear {
                     for p in p0..p1 {
                         // SAFETY: chunks write disjoint column ranges of `out`, which
                         // outlives this call; the tile lies inside `out` (asserted shapes).
-                        unsafe { self.tile(lhs, r0, rows, k0, p, out_ptr, epilogue) };
+                        unsafe { tile(self, lhs, r0, rows, k0, p, out_ptr, epilogue) };
                     }
                 }
             }
         });
     }
+}
 
-    /// Rows `r0..r0+rows` of panel `p`, depth `k0..k0 + depth_block()`: [`Self::tile_impl`]
-    /// compiled for the detected instruction set. The micro-kernels dispatch on their own; this
-    /// is for the work around them (the integer sums' scaling, the bias, the residual, the
-    /// copies), which compiled for the baseline x86-64 ran 128 bits at a time and took a
-    /// sixth of an int8 pass.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile(
-        &self,
-        a: Lhs<'_>,
-        r0: usize,
-        rows: usize,
-        k0: usize,
-        p: usize,
-        out: SendPtr,
-        epi: Epilogue<'_>,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx512(
-                l: &PackedLinear,
-                a: Lhs<'_>,
-                r0: usize,
-                rows: usize,
-                k0: usize,
-                p: usize,
-                out: SendPtr,
-                epi: Epilogue<'_>,
-            ) {
-                // SAFETY: the caller's contract.
-                unsafe { l.tile_impl(a, r0, rows, k0, p, out, epi) }
-            }
-            #[target_feature(enable = "avx2,fma")]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn avx2(
-                l: &PackedLinear,
-                a: Lhs<'_>,
-                r0: usize,
-                rows: usize,
-                k0: usize,
-                p: usize,
-                out: SendPtr,
-                epi: Epilogue<'_>,
-            ) {
-                // SAFETY: the caller's contract.
-                unsafe { l.tile_impl(a, r0, rows, k0, p, out, epi) }
-            }
-            match isa() {
-                // SAFETY: the CPU has these features (detected); the rest is the caller's.
-                Isa::Avx512 => return unsafe { avx512(self, a, r0, rows, k0, p, out, epi) },
-                // SAFETY: as above.
-                Isa::Avx2 => return unsafe { avx2(self, a, r0, rows, k0, p, out, epi) },
-                Isa::Portable => {}
-            }
-        }
-        // SAFETY: the caller's contract.
-        unsafe { self.tile_impl(a, r0, rows, k0, p, out, epi) }
-    }
-
-    /// See [`Self::tile`].
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_impl(
-        &self,
-        a: Lhs<'_>,
-        r0: usize,
-        rows: usize,
-        k0: usize,
-        p: usize,
-        out: SendPtr,
-        epi: Epilogue<'_>,
-    ) {
-        let (k, n) = (self.k, self.n);
-        let kc = self.depth_block().min(k - k0);
-        let (first, last) = (k0 == 0, k0 + kc == k);
-        let cols = NR.min(n - p * NR);
-        let bias = &self.bias[p * NR..p * NR + cols];
-        // Written before they are read, row tile after row tile (zeroing them for each tile
-        // was a twentieth of a pass in `memset`): the kernels write whole rows, and the
-        // columns past `cols` of a last, narrower panel are never read or copied out.
-        let mut tile = [[0f32; NR]; MR];
-        let mut acc = [[0i32; NR]; MR];
-        let mut r = r0;
-        while r < r0 + rows {
-            let mr = MR.min(r0 + rows - r);
-            if !first {
-                for (i, row) in tile[..mr].iter_mut().enumerate() {
-                    // SAFETY: see `forward`; this thread wrote these partial sums.
-                    unsafe {
-                        copy_cols(out.ptr().add((r + i) * n + p * NR), row.as_mut_ptr(), cols)
-                    };
-                }
-            }
-            match (a, &self.panels) {
-                (Lhs::F32(a), Panels::F32(panels)) => {
-                    let b = &panels[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
-                    micro_acc(&mut tile[..mr], &a[r * k + k0..], k, kc, b, !first);
-                }
-                (Lhs::Bf16(a), Panels::Bf16(panels)) => {
-                    // KC is even, so a depth block starts on a pair.
-                    let (kp, kp0, kpc) = (k.div_ceil(2), k0 / 2, kc.div_ceil(2));
-                    let b = &panels[(p * kp + kp0) * NR..(p * kp + kp0 + kpc) * NR];
-                    micro_bf16(&mut tile[..mr], &a[r * kp + kp0..], kp, kpc, b, !first);
-                }
-                (Lhs::Int8(a, a_scale), Panels::Int8 { quads, scale, sums }) => {
-                    // The whole depth in one block (see `depth_block`).
-                    let kq = k.div_ceil(4);
-                    let b = &quads[p * kq * NR..(p + 1) * kq * NR];
-                    micro_i8(&mut acc[..mr], &a[r * 4 * kq..], 4 * kq, kq, b);
-                    let cs = p * NR..p * NR + cols;
-                    let (scale, sums) = (&scale[cs.clone()], &sums[cs]);
-                    for (i, (row, acc)) in tile[..mr].iter_mut().zip(&acc).enumerate() {
-                        let sa = a_scale[r + i];
-                        let outs = row[..cols].iter_mut().zip(&acc[..cols]);
-                        for ((o, &x), (&sw, &sum)) in outs.zip(scale.iter().zip(sums)) {
-                            // Each input byte carries 128 on top of its value.
-                            *o = (x - 128 * sum) as f32 * (sa * sw);
-                        }
-                    }
-                }
-                _ => unreachable!("the input is converted to the panels' form in `forward`"),
-            }
+/// Rows `r0..r0+rows` of panel `p` of `l`, depth `k0..k0 + depth_block()`: [`tile`] compiled
+/// for the detected instruction set runs it.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_impl(
+    l: &PackedLinear,
+    a: Lhs<'_>,
+    r0: usize,
+    rows: usize,
+    k0: usize,
+    p: usize,
+    out: SendPtr,
+    epi: Epilogue<'_>,
+) {
+    let (k, n) = (l.k, l.n);
+    let kc = l.depth_block().min(k - k0);
+    let (first, last) = (k0 == 0, k0 + kc == k);
+    let cols = NR.min(n - p * NR);
+    let bias = &l.bias[p * NR..p * NR + cols];
+    // Zeroed once, then written before they are read, row tile after row tile: the kernels
+    // write whole rows, and the columns past `cols` of a last, narrower panel are never read
+    // or copied out.
+    let mut tile = [[0f32; NR]; MR];
+    let mut acc = [[0i32; NR]; MR];
+    let mut r = r0;
+    while r < r0 + rows {
+        let mr = MR.min(r0 + rows - r);
+        if !first {
             for (i, row) in tile[..mr].iter_mut().enumerate() {
-                if last {
-                    for j in 0..cols {
-                        row[j] += bias[j];
-                    }
-                    match epi {
-                        Epilogue::Bias => {}
-                        Epilogue::BiasResidual(res) => {
-                            let off = (r + i) * n + p * NR;
-                            for j in 0..cols {
-                                row[j] += res[off + j];
-                            }
-                        }
-                        Epilogue::BiasGelu => gelu_tile(&mut row[..cols]),
+                // SAFETY: see `forward`; this thread wrote these partial sums.
+                unsafe { copy_cols(out.ptr().add((r + i) * n + p * NR), row.as_mut_ptr(), cols) };
+            }
+        }
+        match (a, &l.panels) {
+            (Lhs::F32(a), Panels::F32(panels)) => {
+                let b = &panels[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
+                micro_acc(&mut tile[..mr], &a[r * k + k0..], k, kc, b, !first);
+            }
+            (Lhs::Bf16(a), Panels::Bf16(panels)) => {
+                // KC is even, so a depth block starts on a pair.
+                let (kp, kp0, kpc) = (k.div_ceil(2), k0 / 2, kc.div_ceil(2));
+                let b = &panels[(p * kp + kp0) * NR..(p * kp + kp0 + kpc) * NR];
+                micro_bf16(&mut tile[..mr], &a[r * kp + kp0..], kp, kpc, b, !first);
+            }
+            (Lhs::Int8(a, a_scale), Panels::Int8 { quads, scale, sums }) => {
+                // The whole depth in one block (see `depth_block`).
+                let kq = k.div_ceil(4);
+                let b = &quads[p * kq * NR..(p + 1) * kq * NR];
+                micro_i8(&mut acc[..mr], &a[r * 4 * kq..], 4 * kq, kq, b);
+                let cs = p * NR..p * NR + cols;
+                let (scale, sums) = (&scale[cs.clone()], &sums[cs]);
+                for (i, (row, acc)) in tile[..mr].iter_mut().zip(&acc).enumerate() {
+                    let sa = a_scale[r + i];
+                    let outs = row[..cols].iter_mut().zip(&acc[..cols]);
+                    for ((o, &x), (&sw, &sum)) in outs.zip(scale.iter().zip(sums)) {
+                        // Each input byte carries 128 on top of its value.
+                        *o = (x - 128 * sum) as f32 * (sa * sw);
                     }
                 }
-                // SAFETY: see `forward`.
-                unsafe { copy_cols(row.as_ptr(), out.ptr().add((r + i) * n + p * NR), cols) };
             }
-            r += mr;
+            _ => unreachable!("the input is converted to the panels' form in `forward`"),
         }
+        for (i, row) in tile[..mr].iter_mut().enumerate() {
+            if last {
+                for j in 0..cols {
+                    row[j] += bias[j];
+                }
+                match epi {
+                    Epilogue::Bias => {}
+                    Epilogue::BiasResidual(res) => {
+                        let off = (r + i) * n + p * NR;
+                        for j in 0..cols {
+                            row[j] += res[off + j];
+                        }
+                    }
+                    Epilogue::BiasGelu => gelu_tile(&mut row[..cols]),
+                }
+            }
+            // SAFETY: see `forward`.
+            unsafe { copy_cols(row.as_ptr(), out.ptr().add((r + i) * n + p * NR), cols) };
+        }
+        r += mr;
     }
 }
 
@@ -1143,6 +1082,37 @@ fn layer_norm_impl(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 }
 
 macro_rules! dispatch {
+    // An unsafe function: the caller's contract is `$imp`'s.
+    ($(#[$doc:meta])* unsafe $name:ident, $imp:ident, ($($arg:ident : $ty:ty),*)) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    // SAFETY: the caller's contract.
+                    unsafe { $imp($($arg),*) }
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    // SAFETY: the caller's contract.
+                    unsafe { $imp($($arg),*) }
+                }
+                match isa() {
+                    // SAFETY: the CPU has these features (detected); the rest is the caller's.
+                    Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    Isa::Portable => {}
+                }
+            }
+            // SAFETY: the caller's contract.
+            unsafe { $imp($($arg),*) }
+        }
+    };
     ($(#[$doc:meta])* $name:ident, $imp:ident, ($($arg:ident : $ty:ty),*)) => {
         $(#[$doc])*
         pub(crate) fn $name($($arg: $ty),*) {
@@ -1192,6 +1162,15 @@ fn round_bf16_impl(x: &mut [f32]) {
     }
 }
 
+dispatch!(
+    /// [`tile_impl`] compiled for the detected instruction set. The micro-kernels dispatch on
+    /// their own; this is for the work around them (the integer sums' scaling, the bias, the
+    /// residual, the copies), which compiled for the baseline x86-64 ran 128 bits at a time and
+    /// took a sixth of an int8 pass.
+    unsafe tile, tile_impl,
+    (l: &PackedLinear, a: Lhs<'_>, r0: usize, rows: usize, k0: usize, p: usize, out: SendPtr,
+     epi: Epilogue<'_>)
+);
 dispatch!(
     /// Every value rounded to bfloat16, in place (as [`bf16_round`]).
     round_bf16_in_place, round_bf16_impl, (x: &mut [f32])
