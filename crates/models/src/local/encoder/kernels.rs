@@ -143,15 +143,15 @@ pub(crate) fn bf16_round(x: f32) -> f32 {
 enum Panels {
     /// f32 panels (see [`PackedLinear`]); with [`Precision::Bf16`] on a CPU without BF16 the
     /// values are already rounded to bfloat16.
-    F32(Vec<f32>),
+    F32(Aligned<f32>),
     /// bfloat16 pairs for `vdpbf16ps`: panel `p` holds at `kp·NR + j` the 32 bits
     /// `W[p·NR + j][2kp] | W[p·NR + j][2kp + 1] << 16` (a zero past an odd `k`).
-    Bf16(Vec<u32>),
+    Bf16(Aligned<u32>),
     /// Signed 8-bit quads for `vpdpbusd`: panel `p` holds at `kq·NR + j` the four bytes
     /// `Q[p·NR + j][4kq..4kq + 4]` (low byte first, zeros past `k`), where row `r` of `W` is
     /// `scale[r] · Q[r]`; `sums[r]` is the sum of `Q[r]` (see [`pack_int8`]).
     Int8 {
-        quads: Vec<u32>,
+        quads: Aligned<u32>,
         scale: Vec<f32>,
         sums: Vec<i32>,
     },
@@ -264,7 +264,7 @@ impl PackedLinear {
                 Lhs::Int8(&quads.0, &quads.1)
             }
             (Panels::F32(_), Precision::Bf16) => {
-                rounded = a.to_vec();
+                rounded = Aligned::from_slice(a);
                 round_bf16_in_place(&mut rounded);
                 Lhs::F32(&rounded)
             }
@@ -450,7 +450,7 @@ fn quad(q: &[u8], at: usize) -> u32 {
 /// Quantizes the rows of `w` (`n × k`) and packs them as [`Panels::Int8`].
 fn pack_int8(w: &[f32], n: usize, k: usize) -> Panels {
     let (panels, kq) = (n.div_ceil(NR), k.div_ceil(4));
-    let mut quads = vec![0u32; panels * kq * NR];
+    let mut quads = Aligned::zeroed(panels * kq * NR);
     let (mut scale, mut sums) = (vec![0f32; n], vec![0i32; n]);
     let mut q = vec![0u8; k];
     for row in 0..n {
@@ -468,9 +468,9 @@ fn pack_int8(w: &[f32], n: usize, k: usize) -> Panels {
 /// signed value plus 128 (`vpdpbusd` multiplies unsigned by signed bytes; the kernel's caller
 /// takes `128 · Σ q` of the weights back off), `4 · k.div_ceil(4)` per row, and the rows'
 /// scales. The padding past `k` is 128 (a zero), against zero weights: it adds nothing.
-fn quantize_input(a: &[f32], m: usize, k: usize) -> (Vec<u8>, Vec<f32>) {
+fn quantize_input(a: &[f32], m: usize, k: usize) -> (Aligned<u8>, Vec<f32>) {
     let lda = 4 * k.div_ceil(4);
-    let mut out = vec![128u8; m * lda];
+    let mut out = Aligned::filled(m * lda, 128u8);
     let mut scale = vec![0f32; m];
     let per = m.div_ceil(CHUNKS_PER_LOOP).max(16);
     let (dst, sc) = (SendPtr(out.as_mut_ptr()), SendPtr(scale.as_mut_ptr()));
@@ -519,9 +519,9 @@ fn micro_i8_portable(tile: &mut [[i32; NR]], a: &[u8], lda: usize, kq: usize, b:
 }
 
 /// Packs the rows of `w` (`n × k`) as bfloat16 pairs (see [`Panels::Bf16`]).
-fn pack_bf16_pairs(w: &[f32], n: usize, k: usize) -> Vec<u32> {
+fn pack_bf16_pairs(w: &[f32], n: usize, k: usize) -> Aligned<u32> {
     let (panels, kp) = (n.div_ceil(NR), k.div_ceil(2));
-    let mut out = vec![0u32; panels * kp * NR];
+    let mut out = Aligned::zeroed(panels * kp * NR);
     for row in 0..n {
         let (p, j) = (row / NR, row % NR);
         let w = &w[row * k..(row + 1) * k];
@@ -534,9 +534,9 @@ fn pack_bf16_pairs(w: &[f32], n: usize, k: usize) -> Vec<u32> {
 
 /// The rows of `a` (`m × k`) as bfloat16 pairs, `k.div_ceil(2)` per row (a zero past an odd
 /// `k`).
-fn to_bf16_pairs(a: &[f32], m: usize, k: usize) -> Vec<u32> {
+fn to_bf16_pairs(a: &[f32], m: usize, k: usize) -> Aligned<u32> {
     let kp = k.div_ceil(2);
-    let mut out = vec![0u32; m * kp];
+    let mut out = Aligned::<u32>::zeroed(m * kp);
     // Rows in chunks over the pass's threads: a serial stretch between two parallel loops
     // would leave the helpers waiting.
     let per = m.div_ceil(CHUNKS_PER_LOOP).max(16);
@@ -587,9 +587,9 @@ fn micro_bf16(
 
 /// Packs the rows of `w` (`n × k`) as the columns of panels (see [`PackedLinear`]); the last
 /// panel is padded with zeros.
-pub(crate) fn pack_rows_as_columns(w: &[f32], n: usize, k: usize) -> Vec<f32> {
+pub(crate) fn pack_rows_as_columns(w: &[f32], n: usize, k: usize) -> Aligned<f32> {
     let panels = n.div_ceil(NR);
-    let mut out = vec![0f32; panels * k * NR];
+    let mut out = Aligned::zeroed(panels * k * NR);
     for row in 0..n {
         let (p, j) = (row / NR, row % NR);
         let base = p * k * NR;
@@ -598,6 +598,69 @@ pub(crate) fn pack_rows_as_columns(w: &[f32], n: usize, k: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// One cache line.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([u8; 64]);
+
+/// Element types of [`Aligned`]: plain numbers, for which all-zero bytes are a value.
+pub(crate) trait Plain: Copy + 'static {}
+impl Plain for f32 {}
+impl Plain for u32 {}
+impl Plain for i32 {}
+impl Plain for u8 {}
+
+/// `len` values starting on a cache line (64 bytes), zeroed. The allocator aligns a `Vec`'s
+/// buffer to 16 bytes only, so a row of 16 floats in one would straddle two lines, and each of
+/// the kernels' 64-byte loads and stores touch both: a weight panel's loads in the multiply,
+/// an output tile's stores. Rows of the encoder's matrices (384, 1,152 and 1,536 floats, 384
+/// and 1,536 bytes quantized) then all start on a line too.
+pub(crate) struct Aligned<T: Plain> {
+    lines: Vec<Line>,
+    len: usize,
+    _values: std::marker::PhantomData<T>,
+}
+
+impl<T: Plain> Aligned<T> {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        let bytes = len * std::mem::size_of::<T>();
+        Self {
+            lines: vec![Line([0; 64]); bytes.div_ceil(64)],
+            len,
+            _values: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn filled(len: usize, value: T) -> Self {
+        let mut a = Self::zeroed(len);
+        a.fill(value);
+        a
+    }
+
+    pub(crate) fn from_slice(values: &[T]) -> Self {
+        let mut a = Self::zeroed(values.len());
+        a.copy_from_slice(values);
+        a
+    }
+}
+
+impl<T: Plain> std::ops::Deref for Aligned<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `lines` holds at least `len · size_of::<T>()` initialised bytes, aligned to
+        // 64 ≥ `align_of::<T>()`, and any bytes are a `T` (`Plain`); an empty `Vec`'s
+        // dangling pointer is aligned too.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<T>(), self.len) }
+    }
+}
+
+impl<T: Plain> std::ops::DerefMut for Aligned<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<T>(), self.len) }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -1191,6 +1254,32 @@ dispatch!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aligned_buffers_start_on_a_cache_line_and_hold_their_values() {
+        fn starts_on_a_line<T: Plain>(a: &Aligned<T>) -> bool {
+            (a.as_ptr() as usize).is_multiple_of(64)
+        }
+        // Lengths that are and are not whole lines, after allocations of other sizes (the
+        // allocator's own alignment is 16).
+        let mut keep = Vec::new();
+        for len in [0usize, 1, 3, 16, 17, 1000, 32_256, 129_024] {
+            keep.push(vec![0u8; len % 977 + 1]);
+            let f = Aligned::<f32>::zeroed(len);
+            assert!(starts_on_a_line(&f), "f32 × {len}");
+            assert_eq!(f.len(), len);
+            assert!(f.iter().all(|&v| v == 0.0));
+            let b = Aligned::filled(len, 128u8);
+            assert!(starts_on_a_line(&b) && b.len() == len && b.iter().all(|&v| v == 128));
+            let w: Vec<u32> = (0..len as u32).collect();
+            let c = Aligned::from_slice(&w);
+            assert!(starts_on_a_line(&c));
+            assert_eq!(&c[..], &w[..]);
+        }
+        let mut m = Aligned::<i32>::zeroed(5);
+        m[4] = -7;
+        assert_eq!(&m[..], &[0, 0, 0, 0, -7]);
+    }
 
     fn erf_reference(x: f64) -> f64 {
         // Series for |x| < 3, good to ~1e-15 there.

@@ -9,7 +9,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 
-use super::kernels::{self, Epilogue, MR, NR, PackedLinear, Precision, SendPtr};
+use super::kernels::{self, Aligned, Epilogue, MR, NR, PackedLinear, Precision, SendPtr};
 use super::team;
 
 struct Norm {
@@ -149,7 +149,8 @@ impl NativeBert {
                 self.layers.len()
             ));
         }
-        let mut x = vec![0f32; m * d];
+        // Every matrix of the pass starts on a cache line (see `Aligned`), and so do its rows.
+        let mut x = Aligned::<f32>::zeroed(m * d);
         let mut row = 0;
         for s in seqs {
             if s.len() > self.max_positions {
@@ -178,7 +179,7 @@ impl NativeBert {
             }
         }
         if m == 0 {
-            return Ok(x);
+            return Ok(Vec::new());
         }
         let bounds: Vec<(usize, usize)> = seqs
             .iter()
@@ -190,10 +191,10 @@ impl NativeBert {
             .filter(|b| b.1 > 0)
             .collect();
         let ff = self.layers.first().map(|l| l.up.n).unwrap_or(0);
-        let mut qkv = vec![0f32; m * 3 * d];
-        let mut ctx = vec![0f32; m * d];
-        let mut h = vec![0f32; m * d];
-        let mut u = vec![0f32; m * ff];
+        let mut qkv = Aligned::zeroed(m * 3 * d);
+        let mut ctx = Aligned::zeroed(m * d);
+        let mut h = Aligned::zeroed(m * d);
+        let mut u = Aligned::zeroed(m * ff);
         for layer in &self.layers[..upto] {
             layer.qkv.forward(&x, m, &mut qkv, Epilogue::Bias);
             self.attention(&qkv, &bounds, &mut ctx);
@@ -207,7 +208,7 @@ impl NativeBert {
                 .forward(&u, m, &mut x, Epilogue::BiasResidual(&h));
             self.norm_rows(&mut x, &layer.ln_out);
         }
-        Ok(x)
+        Ok(x.to_vec())
     }
 
     fn norm_rows(&self, x: &mut [f32], n: &Norm) {
@@ -245,13 +246,13 @@ impl NativeBert {
             let kp = kernels::pack_rows_as_columns(&kh, t, hd);
             // V (t × hd) as panels of NR columns: row i of panel p is V[i][p·NR..].
             let vpanels = hd.div_ceil(NR);
-            let mut vp = vec![0f32; vpanels * t * NR];
+            let mut vp = Aligned::<f32>::zeroed(vpanels * t * NR);
             for i in 0..t {
                 for c in 0..hd {
                     vp[(c / NR) * t * NR + i * NR + c % NR] = vh[i * hd + c];
                 }
             }
-            let mut scores = vec![0f32; t * tpad];
+            let mut scores = Aligned::<f32>::zeroed(t * tpad);
             let q = &qkv[s0 * ld + h * hd..];
             let mut tile = [[0f32; NR]; MR];
             for i0 in (0..t).step_by(MR) {
