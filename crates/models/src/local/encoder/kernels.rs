@@ -292,6 +292,10 @@ impl PackedLinear {
     }
 }
 
+/// A tile of output rows on a cache line.
+#[repr(C, align(64))]
+pub(crate) struct Tile<T>(pub(crate) [[T; NR]; MR]);
+
 /// Rows `r0..r0+rows` of panel `p` of `l`, depth `k0..k0 + depth_block()`: [`tile`] compiled
 /// for the detected instruction set runs it.
 #[inline(always)]
@@ -313,9 +317,12 @@ unsafe fn tile_impl(
     let bias = &l.bias[p * NR..p * NR + cols];
     // Zeroed once, then written before they are read, row tile after row tile: the kernels
     // write whole rows, and the columns past `cols` of a last, narrower panel are never read
-    // or copied out.
-    let mut tile = [[0f32; NR]; MR];
-    let mut acc = [[0i32; NR]; MR];
+    // or copied out. On a cache line: each row is stored and read straight back in 64-byte
+    // vectors, and a vector that straddles two lines is not forwarded from the store to the
+    // load (which waits for the cache). Where the compiler put the plain arrays, a pass took
+    // 7–8% longer (int8) and 4–6% (bf16).
+    let (mut tile, mut acc) = (Tile([[0f32; NR]; MR]), Tile([[0i32; NR]; MR]));
+    let (tile, acc) = (&mut tile.0, &mut acc.0);
     let mut r = r0;
     while r < r0 + rows {
         let mr = MR.min(r0 + rows - r);
@@ -343,7 +350,7 @@ unsafe fn tile_impl(
                 micro_i8(&mut acc[..mr], &a[r * 4 * kq..], 4 * kq, kq, b);
                 let cs = p * NR..p * NR + cols;
                 let (scale, sums) = (&scale[cs.clone()], &sums[cs]);
-                for (i, (row, acc)) in tile[..mr].iter_mut().zip(&acc).enumerate() {
+                for (i, (row, acc)) in tile[..mr].iter_mut().zip(&*acc).enumerate() {
                     let sa = a_scale[r + i];
                     let outs = row[..cols].iter_mut().zip(&acc[..cols]);
                     for ((o, &x), (&sw, &sum)) in outs.zip(scale.iter().zip(sums)) {

@@ -9,7 +9,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 
-use super::kernels::{self, Aligned, Epilogue, MR, NR, PackedLinear, Precision, SendPtr};
+use super::kernels::{self, Aligned, Epilogue, MR, NR, PackedLinear, Precision, SendPtr, Tile};
 use super::team;
 
 struct Norm {
@@ -254,7 +254,9 @@ impl NativeBert {
             }
             let mut scores = Aligned::<f32>::zeroed(t * tpad);
             let q = &qkv[s0 * ld + h * hd..];
-            let mut tile = [[0f32; NR]; MR];
+            // On a cache line, as the multiplies' tiles (see `kernels::tile`).
+            let mut tile = Tile([[0f32; NR]; MR]);
+            let tile = &mut tile.0;
             for i0 in (0..t).step_by(MR) {
                 let mr = MR.min(t - i0);
                 for p in 0..tpad / NR {
