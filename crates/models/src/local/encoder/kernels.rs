@@ -319,8 +319,8 @@ unsafe fn tile_impl(
     // write whole rows, and the columns past `cols` of a last, narrower panel are never read
     // or copied out. On a cache line: each row is stored and read straight back in 64-byte
     // vectors, and a vector that straddles two lines is not forwarded from the store to the
-    // load (which waits for the cache). Where the compiler put the plain arrays, a pass took
-    // 7–8% longer (int8) and 4–6% (bf16).
+    // load (which waits for the cache). Against plain arrays where the compiler put them, a
+    // pass was 7–8.5% shorter in int8 and 3.5–5.6% in bf16 (README, "The kernels load").
     let (mut tile, mut acc) = (Tile([[0f32; NR]; MR]), Tile([[0i32; NR]; MR]));
     let (tile, acc) = (&mut tile.0, &mut acc.0);
     let mut r = r0;
@@ -620,10 +620,11 @@ impl Plain for i32 {}
 impl Plain for u8 {}
 
 /// `len` values starting on a cache line (64 bytes), zeroed. The allocator aligns a `Vec`'s
-/// buffer to 16 bytes only, so a row of 16 floats in one would straddle two lines, and each of
-/// the kernels' 64-byte loads and stores touch both: a weight panel's loads in the multiply,
-/// an output tile's stores. Rows of the encoder's matrices (384, 1,152 and 1,536 floats, 384
-/// and 1,536 bytes quantized) then all start on a line too.
+/// buffer to 16 bytes only, so a row of 16 floats in one could straddle two lines, and each
+/// 64-byte load or store of the kernels then touches both. Rows of the encoder's matrices
+/// (384, 1,152 and 1,536 floats, 384 and 1,536 bytes quantized) all start on a line too. For
+/// the pass's matrices this was worth 1.4–10% of a pass, depending on the host's phase; for
+/// the weight panels nothing measurable (README, "The kernels load").
 pub(crate) struct Aligned<T: Plain> {
     lines: Vec<Line>,
     len: usize,
