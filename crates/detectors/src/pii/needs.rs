@@ -436,23 +436,11 @@ impl TextCounts {
             bytes[usize::from(b)] += 1;
         }
         let digits = bytes[usize::from(b'0')..=usize::from(b'9')].iter().sum();
-        let mut digit_runs = Vec::new();
-        if digits > 0 {
-            let mut run: Option<usize> = None;
-            for (i, b) in text.bytes().enumerate() {
-                match (b.is_ascii_digit(), run) {
-                    (true, None) => run = Some(i),
-                    (false, Some(s)) => {
-                        digit_runs.push((s, i));
-                        run = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(s) = run {
-                digit_runs.push((s, text.len()));
-            }
-        }
+        let digit_runs = if digits > 0 {
+            super::rules::digit_groups(text, 0)
+        } else {
+            Vec::new()
+        };
         TextCounts {
             digits,
             bytes,
