@@ -452,7 +452,7 @@ impl Placement {
                 .collect(),
             kept_off: (0..helpers).map(|_| AtomicUsize::new(Self::NONE)).collect(),
             #[cfg(target_os = "linux")]
-            allowed: affinity::allowed(),
+            allowed: affinity::mask(0),
         }
     }
 
@@ -488,14 +488,15 @@ impl Placement {
 /// The Linux calls behind [`Placement`].
 #[cfg(target_os = "linux")]
 mod affinity {
-    /// The cores this thread may run on, `None` if they cannot be read.
-    pub(super) fn allowed() -> Option<libc::cpu_set_t> {
+    /// The cores thread `tid` (0: the calling thread) may run on, `None` if they cannot be
+    /// read.
+    pub(super) fn mask(tid: libc::pid_t) -> Option<libc::cpu_set_t> {
         // SAFETY: `set` is a plain bit set that the call fills; zeroed is a valid value.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
         // SAFETY: the size passed is the size of `set`.
-        let ok =
-            unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
-                == 0;
+        let ok = unsafe {
+            libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+        } == 0;
         ok.then_some(set)
     }
 
@@ -738,15 +739,7 @@ mod tests {
     /// The cores thread `tid` may run on.
     #[cfg(target_os = "linux")]
     fn mask_of(tid: libc::pid_t) -> libc::cpu_set_t {
-        // SAFETY: a zeroed bit set is valid, and the size passed is its size.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            assert_eq!(
-                libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
-                0
-            );
-            set
-        }
+        affinity::mask(tid).expect("a thread's cores are readable")
     }
 
     #[cfg(target_os = "linux")]
